@@ -1,0 +1,100 @@
+"""Stage 4: gather every run into tidy tables.
+
+``runs.csv``: one row per run with its final metrics. ``curves.csv``: the metric streams in long
+format (run, step, tokens, metric, value). ``timing.csv``: wall-clock figures, kept apart because
+they differ between otherwise identical reruns while everything else is bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import atomic
+from .optim import OPTIMIZERS
+
+KEYS = ["run_id", "optimizer", "lr", "weight_decay", "seed"]
+RESULTS = [
+    "diverged", "diverged_reason", "diverged_step", "final_val_loss", "final_val_acc",
+    "final_train_loss", "final_perplexity", "best_val_loss", "final_weight_norm",
+    "steps", "tokens", "n_params", "flops_per_token", "config_hash",
+]
+TIMING = ["tokens_per_s", "achieved_flops", "mfu", "wall_time_s", "resumed_from_steps"]
+CURVE_METRICS = [
+    "lr", "train_loss", "grad_norm", "weight_norm", "val_loss", "val_acc", "train_eval_loss",
+]
+
+
+def optimizer_order(names) -> list[str]:
+    """Optimizers in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
+    return [o for o in OPTIMIZERS if o in set(names)]
+
+
+def _sorted(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
+    rank = {o: i for i, o in enumerate(OPTIMIZERS)}
+    df = df.assign(_rank=df["optimizer"].map(rank))
+    return df.sort_values(["_rank", "lr", "weight_decay", "seed", *extra]).drop(columns="_rank")
+
+
+def provenance_summary(summaries: list[dict]) -> dict:
+    """What the runs were made with; a list wherever the runs disagree (e.g. two commits)."""
+    def distinct(get):
+        values = sorted({json.dumps(get(s), sort_keys=True) for s in summaries})
+        return [json.loads(v) for v in values]
+
+    p = [s["provenance"] for s in summaries]
+    return {
+        "commits": sorted({x["git"]["commit"] or "unknown" for x in p}),
+        "dirty": any(x["git"]["dirty"] for x in p),
+        "versions": distinct(lambda s: s["provenance"]["versions"]),
+        "hardware": distinct(lambda s: s["provenance"]["hardware"]),
+        "slurm_jobs": sum(x["slurm_job_id"] is not None for x in p),
+        "config_hashes": len({s["config_hash"] for s in summaries}),
+    }
+
+
+def collect(summary_paths: list[str]):
+    """Tables (runs, curves, timing) and the provenance summary of the runs' summary files."""
+    rows, timing, curves, summaries = [], [], [], []
+    for path in summary_paths:
+        s = json.loads(Path(path).read_text())
+        summaries.append(s)
+        rows.append({k: s[k] for k in KEYS + RESULTS})
+        t = {k: s[k] for k in KEYS + TIMING}
+        t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
+        timing.append(t)
+        for line in (Path(path).parent / "metrics.jsonl").read_text().splitlines():
+            rec = json.loads(line)
+            for metric in CURVE_METRICS:
+                if metric in rec:
+                    curves.append(
+                        {**{k: s[k] for k in KEYS}, "step": rec["step"], "tokens": rec["tokens"],
+                         "metric": metric, "value": rec[metric]}
+                    )
+    runs = _sorted(pd.DataFrame(rows), [])
+    runs["gen_gap"] = runs["final_val_loss"] - runs["final_train_loss"]
+    runs["lr_x_wd"] = runs["lr"] * runs["weight_decay"]  # Loshchilov & Hutter's lambda for adamw/sgdw
+    curve_df = _sorted(pd.DataFrame(curves), ["metric", "step"])
+    return runs, curve_df, _sorted(pd.DataFrame(timing), []), provenance_summary(summaries)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--summaries", nargs="+", required=True)
+    ap.add_argument("--out-runs", required=True)
+    ap.add_argument("--out-curves", required=True)
+    ap.add_argument("--out-timing", required=True)
+    ap.add_argument("--out-provenance", required=True)
+    args = ap.parse_args(argv)
+    runs, curves, timing, prov = collect(args.summaries)
+    atomic.write_json(args.out_provenance, prov)
+    for df, out in ((runs, args.out_runs), (curves, args.out_curves), (timing, args.out_timing)):
+        atomic.write_text(out, df.to_csv(index=False))
+    print(f"{len(runs)} runs ({int(runs['diverged'].sum())} diverged), {len(curves)} curve points")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+rule aggregate:
+    input:
+        summaries=get_run_summaries,
+    output:
+        runs=report("results/tables/runs.csv", caption="../report/runs.rst", category="Tables"),
+        curves="results/tables/curves.csv",
+        timing="results/tables/timing.csv",
+        provenance="results/tables/provenance.json",
+    log:
+        "logs/aggregate.log",
+    shell:
+        "{PYTHON} -m adamw_repro.aggregate --summaries {input.summaries} --out-runs {output.runs}"
+        " --out-curves {output.curves} --out-timing {output.timing}"
+        " --out-provenance {output.provenance} > {log} 2>&1"
+
+
+rule results_table:
+    input:
+        runs=rules.aggregate.output.runs,
+        code="src/adamw_repro/tables.py",
+    output:
+        csv=report("results/tables/results.csv", caption="../report/results.rst", category="Tables"),
+        tex="results/tables/results.tex",
+    log:
+        "logs/results_table.log",
+    shell:
+        "{PYTHON} -m adamw_repro.tables --runs {input.runs} --out-csv {output.csv}"
+        " --out-tex {output.tex} > {log} 2>&1"

@@ -1,0 +1,20 @@
+FIGURES = ["val_loss_curves", "final_val_loss"]
+
+
+rule figure:
+    input:
+        runs=rules.aggregate.output.runs,
+        curves=rules.aggregate.output.curves,
+        code="src/adamw_repro/figures.py",  # restyling a figure redraws it, never retrains
+    output:
+        pdf="results/figures/{figure}.pdf",
+        png=report(
+            "results/figures/{figure}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+    log:
+        "logs/figures/{figure}.log",
+    shell:
+        "{PYTHON} -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
+        " --curves {input.curves} --out {output.pdf} > {log} 2>&1"

@@ -1,0 +1,22 @@
+rule paper:
+    input:
+        template="paper/paper.tex.j2",
+        bib="paper/references.bib",
+        code="src/adamw_repro/paper.py",
+        meta=rules.tokenize.output.meta,
+        runs=rules.aggregate.output.runs,
+        timing=rules.aggregate.output.timing,
+        provenance=rules.aggregate.output.provenance,
+        table=rules.results_table.output.csv,
+        table_tex=rules.results_table.output.tex,
+        figures=get_figures("pdf"),
+    output:
+        report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
+    params:
+        config=json.dumps(config, sort_keys=True),
+    log:
+        "logs/paper.log",
+    shell:
+        "{PYTHON} -m adamw_repro.paper --config {params.config:q} --template-dir paper"
+        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --figures {input.figures} --timing {input.timing}"
+        " --provenance {input.provenance} --build-dir results/paper/build --out {output} > {log} 2>&1"

@@ -1,0 +1,20 @@
+rule train:
+    input:
+        train=rules.tokenize.output.train,
+        val=rules.tokenize.output.val,
+        meta=rules.tokenize.output.meta,
+    output:
+        metrics=f"{RUN_DIR}/metrics.jsonl",
+        summary=f"{RUN_DIR}/summary.json",
+    params:
+        spec=get_train_spec,
+        out_dir=RUN_DIR,
+        # not an output: it must survive a failed or cancelled job, to be resumed from
+        checkpoint="results/checkpoints/{optimizer}/lr{lr}_wd{wd}/seed{seed}.pt",
+    threads: config["train"]["threads"]
+    log:
+        "logs/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.log",
+    shell:
+        "{PYTHON} -m adamw_repro.train --spec {params.spec:q} --train-tokens {input.train}"
+        " --val-tokens {input.val} --meta {input.meta} --out-dir {params.out_dir}"
+        " --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
