@@ -17,7 +17,7 @@ rule aggregate:
 rule results_table:
     input:
         runs=rules.aggregate.output.runs,
-        code="src/adamw_repro/tables.py",
+        code=get_code("tables"),
     output:
         csv=report("results/tables/results.csv", caption="../report/results.rst", category="Tables"),
         tex="results/tables/results.tex",

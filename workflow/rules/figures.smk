@@ -5,7 +5,7 @@ rule figure:
     input:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
-        code="src/adamw_repro/figures.py",  # restyling a figure redraws it, never retrains
+        code=get_code("figures"),  # restyling a figure redraws it, never retrains
     output:
         pdf="results/figures/{figure}.pdf",
         png=report(

@@ -1,8 +1,8 @@
 rule paper:
     input:
-        template="paper/paper.tex.j2",
-        bib="paper/references.bib",
-        code="src/adamw_repro/paper.py",
+        template=REPO / "paper" / "paper.tex.j2",
+        bib=REPO / "paper" / "references.bib",
+        code=get_code("paper"),
         meta=rules.tokenize.output.meta,
         runs=rules.aggregate.output.runs,
         timing=rules.aggregate.output.timing,
@@ -17,6 +17,6 @@ rule paper:
     log:
         "logs/paper.log",
     shell:
-        "{PYTHON} -m adamw_repro.paper --config {params.config:q} --template-dir paper"
+        "{PYTHON} -m adamw_repro.paper --config {params.config:q} --template-dir {REPO}/paper"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --figures {input.figures} --timing {input.timing}"
         " --provenance {input.provenance} --build-dir results/paper/build --out {output} > {log} 2>&1"

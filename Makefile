@@ -1,0 +1,37 @@
+# Two entry points on a fresh Debian/Ubuntu machine with Python 3.11:
+#   make paper   set up, then build results/paper/paper.pdf on the offline default profile
+#   make test    set up, then run the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
+	texlive-fonts-recommended lmodern latexmk poppler-utils
+
+.PHONY: paper test setup tex clean
+
+paper: setup
+	$(VENV)/bin/snakemake --cores all
+
+test: setup
+	$(PY) -m pytest
+
+setup: $(VENV)/.installed tex
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+# TeX Live from apt when latexmk or pdftotext is missing (needs root; otherwise says what to run).
+tex:
+	@if ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
+		else \
+			echo "TeX is missing: sudo apt-get install $(TEX_PACKAGES)"; exit 1; \
+		fi; \
+	fi
+
+clean:
+	rm -rf results resources logs .snakemake

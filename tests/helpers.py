@@ -1,0 +1,44 @@
+"""Shared test helpers (imported by tests; fixtures live in conftest.py)."""
+
+import copy
+import shutil
+from pathlib import Path
+
+from adamw_repro.config import validate_config
+from adamw_repro.study import train_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}
+TINY_TRAIN = {
+    "batch_size": 4, "tokens": 4 * 16 * 30, "eval_interval": 10, "eval_tokens": 256,
+    "log_interval": 5, "checkpoint_interval": 10, "precision": "fp32",
+}
+
+
+def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_overrides):
+    """A validated run spec for a tiny model, as the Snakemake rule would build it."""
+    hp = {"lr": lr}
+    if optimizer in ("adamw", "adam_l2", "sgdw", "sgd_l2"):
+        hp["weight_decay"] = weight_decay
+    cfg = validate_config({
+        "model": TINY_MODEL, "train": {**TINY_TRAIN, **train_overrides},
+        "optimizers": {optimizer: hp}, "seeds": [seed],
+    })
+    return train_spec(cfg, optimizer, lr, hp.get("weight_decay", 0.0), seed)
+
+
+def without_timing(records):
+    """Metric records minus wall-clock fields, the only ones allowed to differ between reruns."""
+    out = copy.deepcopy(records)
+    for r in out:
+        r.pop("tokens_per_s", None)
+    return out
+
+
+def pipeline_workdir(tmp_path: Path) -> Path:
+    """A scratch folder to run the Snakemake DAG in (results/ and logs/ land there)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(REPO / "config", work / "config")
+    return work

@@ -1,0 +1,110 @@
+"""Config validation: every bad input fails before any job, with one line naming the key."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from adamw_repro.config import ConfigError, load_config, load_schema, validate_config
+
+VALID = {"optimizers": {"adamw": {"lr": 1e-3, "weight_decay": 0.1}}, "seeds": [0]}
+
+
+def with_(path, value, base=VALID):
+    cfg = yaml.safe_load(yaml.safe_dump(base))
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node.setdefault(p, {})
+    if value is DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+DELETE = object()
+
+BAD = [
+    (with_("optimizers.adamx", {"lr": 1e-3}), "optimizers", "adamx"),
+    (with_("optimizers.adamw.lr", -0.1), "optimizers.adamw.lr", "-0.1"),
+    (with_("optimizers.adamw.lr", 0), "optimizers.adamw.lr", "0"),
+    (with_("optimizers.adamw.lr", "fast"), "optimizers.adamw.lr", "not of type"),
+    (with_("optimizers.adamw.weight_decay", -1), "optimizers.adamw.weight_decay", "-1"),
+    (with_("optimizers.adamw.betas", [0.9]), "optimizers.adamw.betas", "short"),
+    (with_("optimizers.adam", {"lr": 1e-3, "weight_decay": 0.1}), "optimizers.adam", "weight_decay"),
+    (with_("optimizers.adamw.weight_decay", DELETE), "optimizers.adamw", "weight_decay"),
+    (with_("seeds", DELETE), "config", "seeds"),
+    (with_("seeds", []), "seeds", "non-empty"),
+    (with_("seeds", [0, 0]), "seeds", "non-unique"),
+    (with_("seeds", [-1]), "seeds.0", "-1"),
+    (with_("train.batch_size", "16"), "train.batch_size", "not of type 'integer'"),
+    (with_("train.batch_size", 0), "train.batch_size", "0"),
+    (with_("train.tokens", 0), "train.tokens", "0"),
+    (with_("train.tokens", 100), "train.tokens", "less than one step"),
+    (with_("train.schedule", "linear"), "train.schedule", "linear"),
+    (with_("train.lr", 1e-3), "train", "'lr' was unexpected"),
+    (with_("model.n_head", 3), "model.n_head", "does not divide"),
+    (with_("corpus.source", "wikipedia"), "corpus.source", "wikipedia"),
+    (with_("corpus.source", "file"), "corpus.path", "required"),
+    (with_("corpus", {"source": "file", "path": "/no/such/file.txt"}), "corpus.path", "no such file"),
+    (with_("tokenizer.vocab_size", 70000), "tokenizer.vocab_size", "70000"),
+    (with_("optimizers", {}), "optimizers", "empty"),
+]
+
+
+@pytest.mark.parametrize("cfg, key, detail", BAD, ids=[f"{k}:{d}" for _, k, d in BAD])
+def test_bad_config_names_the_key(cfg, key, detail):
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg)
+    msg = str(e.value)
+    assert msg.startswith(f"{key}: "), msg
+    assert detail in msg
+    assert "\n" not in msg
+
+
+def test_defaults_are_filled_and_input_is_not_mutated():
+    raw = yaml.safe_load(yaml.safe_dump(VALID))
+    cfg = validate_config(raw)
+    assert raw == VALID
+    assert cfg["train"]["batch_size"] == 16 and cfg["model"]["n_layer"] == 2
+    assert cfg["optimizers"]["adamw"]["betas"] == [0.9, 0.95]
+    assert cfg["corpus"]["source"] == "kjv"
+
+
+def test_shipped_configs_are_valid(repo):
+    for name in ("config.yaml", "smoke.yaml"):
+        cfg = load_config(repo / "config" / name)
+        assert cfg["seeds"] and cfg["optimizers"]
+
+
+def test_every_schema_leaf_has_type_description_default():
+    schema = load_schema()  # with the $defs of the optimizer entries inlined
+
+    def leaves(node, path, required):
+        props = node.get("properties")
+        if props:
+            assert node.get("additionalProperties") is False, f"{path} allows unknown keys"
+            for k, sub in props.items():
+                yield from leaves(sub, f"{path}.{k}", k in node.get("required", []))
+        else:
+            yield path, node, required
+
+    for path, node, required in leaves(schema, "config", False):
+        assert "type" in node and "description" in node, path
+        assert required or "default" in node, f"{path} has no default"
+
+
+def test_snakemake_stops_before_any_job_with_one_line(tmp_path, repo):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(with_("optimizers.adam_l2", {"lr": -3e-3, "weight_decay": 1e-3})))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--configfile", str(bad),
+         "--cores", "1", "-d", str(tmp_path)],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("Using ")]
+    assert lines == ["config error: optimizers.adam_l2.lr: -0.003 is less than or equal to the minimum of 0"]
+    assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

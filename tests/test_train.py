@@ -1,0 +1,108 @@
+"""The training loop: determinism, resume after a kill, SIGTERM checkpoints, divergence."""
+
+import json
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from adamw_repro.train import train_run
+
+from helpers import make_spec, without_timing
+
+
+def run(spec, token_files, out, ckpt=None, threads=1):
+    ckpt = ckpt or out / "ckpt.pt"
+    return train_run(spec, token_files["train"], token_files["val"], token_files["meta"], str(out), str(ckpt), threads)
+
+
+def metrics(out: Path):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_same_seed_gives_bit_identical_metrics(token_files, tmp_path):
+    spec = make_spec()
+    a = run(spec, token_files, tmp_path / "a")
+    b = run(spec, token_files, tmp_path / "b")
+    assert without_timing(metrics(tmp_path / "a")) == without_timing(metrics(tmp_path / "b"))
+    assert a["final_val_loss"] == b["final_val_loss"]
+    c = run(make_spec(seed=1), token_files, tmp_path / "c")
+    assert c["final_val_loss"] != a["final_val_loss"]
+
+
+def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
+    s = run(make_spec(lr=1e-2, tokens=4 * 16 * 60), token_files, tmp_path)
+    recs = metrics(tmp_path)
+    train_recs = [r for r in recs if "train_loss" in r]
+    evals = [r for r in recs if "val_loss" in r]
+    assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]
+    assert [r["step"] for r in train_recs] == list(range(5, 61, 5))
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.5  # it learnt something
+    assert evals[0]["val_loss"] == pytest.approx(math.log(300), abs=0.3)  # near-uniform at init
+    for key in ("lr", "train_loss", "grad_norm", "weight_norm", "tokens_per_s"):
+        assert all(isinstance(r[key], float) for r in train_recs), key
+    assert s["final_val_loss"] == evals[-1]["val_loss"] and not s["diverged"]
+    assert s["final_perplexity"] == pytest.approx(math.exp(s["final_val_loss"]))
+    assert s["tokens"] == 60 * 4 * 16 and s["steps"] == 60
+    assert s["config"]["hparams"]["lr"] == 1e-2 and s["config_hash"]
+    assert s["provenance"]["versions"]["torch"] == torch.__version__
+    assert not (tmp_path / "ckpt.pt").exists()  # removed once the run is complete
+
+
+def _start(spec, token_files, out):
+    return subprocess.Popen(
+        [sys.executable, "-m", "adamw_repro.train", "--spec", json.dumps(spec),
+         "--train-tokens", token_files["train"], "--val-tokens", token_files["val"],
+         "--meta", token_files["meta"], "--out-dir", str(out), "--checkpoint", str(out / "ckpt.pt")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def _wait_for(path: Path, proc, timeout=120):
+    t0 = time.time()
+    while not path.exists():
+        assert proc.poll() is None, "the run ended before writing a checkpoint"
+        assert time.time() - t0 < timeout
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_resumes_bit_identical(token_files, tmp_path, sig):
+    """SIGKILL loses the steps since the last checkpoint; SIGTERM (scancel, preemption) writes one
+    first. Either way the resumed run ends exactly where an uninterrupted one does."""
+    spec = make_spec(tokens=4 * 16 * 400, checkpoint_interval=20, eval_interval=50)
+    reference = run(spec, token_files, tmp_path / "reference")
+    out = tmp_path / "interrupted"
+    proc = _start(spec, token_files, out)
+    _wait_for(out / "ckpt.pt", proc)
+    proc.send_signal(sig)
+    log, _ = proc.communicate(timeout=60)
+    assert proc.returncode == (-9 if sig == signal.SIGKILL else 143), log
+    assert not (out / "summary.json").exists()
+    if sig == signal.SIGTERM:
+        assert "SIGTERM: checkpoint written at step" in log
+    resumed = run(spec, token_files, out)
+    assert resumed["resumed_from_steps"] and 0 < resumed["resumed_from_steps"][0] < 400
+    assert without_timing(metrics(out)) == without_timing(metrics(tmp_path / "reference"))
+    assert resumed["final_val_loss"] == reference["final_val_loss"]
+
+
+def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
+    spec = make_spec(tokens=4 * 16 * 40, keep_checkpoint=True)
+    run(spec, token_files, tmp_path / "a", ckpt=tmp_path / "shared.pt")
+    other = run(make_spec(lr=1e-3, tokens=4 * 16 * 40), token_files, tmp_path / "b", ckpt=tmp_path / "shared.pt")
+    assert other["resumed_from_steps"] == [] and other["steps"] == 40
+
+
+def test_nan_loss_marks_the_run_diverged_and_still_writes_outputs(token_files, tmp_path):
+    s = run(make_spec("sgd", lr=1e12, grad_clip=0.0, tokens=4 * 16 * 60), token_files, tmp_path)
+    assert s["diverged"] and s["diverged_reason"] == "non-finite loss"
+    assert s["final_val_loss"] is None and s["steps"] < 60
+    recs = metrics(tmp_path)
+    assert recs[-1]["diverged"] is True and recs[-1]["train_loss"] is None
+    assert json.loads((tmp_path / "summary.json").read_text())["diverged"] is True
