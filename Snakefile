@@ -2,9 +2,11 @@
 # corpus -> tokenizer -> one training job per (optimizer, hyperparameters, seed) -> tables,
 # figures -> compiled paper. All logic lives in src/adamw_repro; rules only wire files together.
 import sys
+from pathlib import Path
 
 from snakemake.utils import min_version
 
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # the package, installed or not
 from adamw_repro.config import ConfigError, validate_config
 
 min_version("9.0")
@@ -20,6 +22,14 @@ except ConfigError as e:
 
 
 report: "workflow/report/workflow.rst"
+
+
+wildcard_constraints:
+    optimizer="[a-z0-9_]+",
+    lr="[0-9.e+-]+",
+    wd="[0-9.e+-]+",
+    seed=r"\d+",
+    figure="[a-z0-9_]+",
 
 
 include: "workflow/rules/common.smk"

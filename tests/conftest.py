@@ -17,8 +17,14 @@ def token_files(tmp_path_factory):
     (d / "train.bin").write_bytes(tokens.encode(tok, train_text).tobytes())
     (d / "val.bin").write_bytes(tokens.encode(tok, val_text).tobytes())
     (d / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
-    return {"train": str(d / "train.bin"), "val": str(d / "val.bin"), "meta": str(d / "meta.json"),
-            "tokenizer": tok, "train_text": train_text, "val_text": val_text}
+    return {
+        "train": str(d / "train.bin"),
+        "val": str(d / "val.bin"),
+        "meta": str(d / "meta.json"),
+        "tokenizer": tok,
+        "train_text": train_text,
+        "val_text": val_text,
+    }
 
 
 @pytest.fixture(scope="session")

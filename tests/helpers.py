@@ -11,8 +11,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 TINY_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}
 TINY_TRAIN = {
-    "batch_size": 4, "tokens": 4 * 16 * 30, "eval_interval": 10, "eval_tokens": 256,
-    "log_interval": 5, "checkpoint_interval": 10, "precision": "fp32",
+    "batch_size": 4,
+    "tokens": 4 * 16 * 30,
+    "eval_interval": 10,
+    "eval_tokens": 256,
+    "log_interval": 5,
+    "checkpoint_interval": 10,
+    "precision": "fp32",
 }
 
 
@@ -21,10 +26,14 @@ def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_over
     hp = {"lr": lr}
     if optimizer in ("adamw", "adam_l2", "sgdw", "sgd_l2"):
         hp["weight_decay"] = weight_decay
-    cfg = validate_config({
-        "model": TINY_MODEL, "train": {**TINY_TRAIN, **train_overrides},
-        "optimizers": {optimizer: hp}, "seeds": [seed],
-    })
+    cfg = validate_config(
+        {
+            "model": TINY_MODEL,
+            "train": {**TINY_TRAIN, **train_overrides},
+            "optimizers": {optimizer: hp},
+            "seeds": [seed],
+        }
+    )
     return train_spec(cfg, optimizer, lr, hp.get("weight_decay", 0.0), seed)
 
 

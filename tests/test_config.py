@@ -33,7 +33,11 @@ BAD = [
     (with_("optimizers.adamw.lr", "fast"), "optimizers.adamw.lr", "not of type"),
     (with_("optimizers.adamw.weight_decay", -1), "optimizers.adamw.weight_decay", "-1"),
     (with_("optimizers.adamw.betas", [0.9]), "optimizers.adamw.betas", "short"),
-    (with_("optimizers.adam", {"lr": 1e-3, "weight_decay": 0.1}), "optimizers.adam", "weight_decay"),
+    (
+        with_("optimizers.adam", {"lr": 1e-3, "weight_decay": 0.1}),
+        "optimizers.adam",
+        "weight_decay",
+    ),
     (with_("optimizers.adamw.weight_decay", DELETE), "optimizers.adamw", "weight_decay"),
     (with_("seeds", DELETE), "config", "seeds"),
     (with_("seeds", []), "seeds", "non-empty"),
@@ -48,7 +52,11 @@ BAD = [
     (with_("model.n_head", 3), "model.n_head", "does not divide"),
     (with_("corpus.source", "wikipedia"), "corpus.source", "wikipedia"),
     (with_("corpus.source", "file"), "corpus.path", "required"),
-    (with_("corpus", {"source": "file", "path": "/no/such/file.txt"}), "corpus.path", "no such file"),
+    (
+        with_("corpus", {"source": "file", "path": "/no/such/file.txt"}),
+        "corpus.path",
+        "no such file",
+    ),
     (with_("tokenizer.vocab_size", 70000), "tokenizer.vocab_size", "70000"),
     (with_("optimizers", {}), "optimizers", "empty"),
 ]
@@ -100,11 +108,25 @@ def test_snakemake_stops_before_any_job_with_one_line(tmp_path, repo):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(with_("optimizers.adam_l2", {"lr": -3e-3, "weight_decay": 1e-3})))
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "--configfile", str(bad),
-         "--cores", "1", "-d", str(tmp_path)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(repo / "Snakefile"),
+            "--configfile",
+            str(bad),
+            "--cores",
+            "1",
+            "-d",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip() and not ln.startswith("Using ")]
-    assert lines == ["config error: optimizers.adam_l2.lr: -0.003 is less than or equal to the minimum of 0"]
+    assert lines == [
+        "config error: optimizers.adam_l2.lr: -0.003 is less than or equal to the minimum of 0"
+    ]
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()

@@ -65,12 +65,15 @@ def test_unigram_baseline_matches_hand_computation():
     assert b["unigram_val_cross_entropy"] == pytest.approx(-(np.log(p[0]) + np.log(p[3])) / 2)
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "file is empty"),
-    (b"   \n\n", "file is empty"),
-    (b"text\x00\x01binary", "looks binary"),
-    (b"caf\xe9 latin-1", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "file is empty"),
+        (b"   \n\n", "file is empty"),
+        (b"text\x00\x01binary", "looks binary"),
+        (b"caf\xe9 latin-1", "not UTF-8"),
+    ],
+)
 def test_bad_user_files_get_a_one_line_error(tmp_path, content, message):
     f = tmp_path / "corpus.txt"
     f.write_bytes(content)
@@ -84,13 +87,36 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     (tmp_path / "val.txt").write_text("And God said.\n")
     out = tmp_path / "tokens"
     proc = subprocess.run(
-        [sys.executable, "-m", "adamw_repro.tokens", "--train-text", str(tmp_path / "train.txt"),
-         "--val-text", str(tmp_path / "val.txt"), "--tokenizer", json.dumps({"vocab_size": 300}),
-         "--min-train-tokens", "1025", "--min-val-tokens", "65",
-         "--out-tokenizer", str(out / "tok.json"), "--out-train", str(out / "train.bin"),
-         "--out-val", str(out / "val.bin"), "--out-meta", str(out / "meta.json")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "adamw_repro.tokens",
+            "--train-text",
+            str(tmp_path / "train.txt"),
+            "--val-text",
+            str(tmp_path / "val.txt"),
+            "--tokenizer",
+            json.dumps({"vocab_size": 300}),
+            "--min-train-tokens",
+            "1025",
+            "--min-val-tokens",
+            "65",
+            "--out-tokenizer",
+            str(out / "tok.json"),
+            "--out-train",
+            str(out / "train.bin"),
+            "--out-val",
+            str(out / "val.bin"),
+            "--out-meta",
+            str(out / "meta.json"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
-    assert proc.stderr.strip().splitlines()[-1].startswith("error: corpus too short: the training split has")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: corpus too short: the training split has")
+    )
     assert not out.exists() or not any(out.iterdir())

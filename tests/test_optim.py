@@ -33,7 +33,12 @@ GRAD = [1e-3, -4.0, 0.2, 0.0]
 @pytest.mark.parametrize("fused", [False, True])
 def test_adam_l2_step_is_adam_on_gradient_plus_l2_term(fused):
     p = one_param(THETA, GRAD)
-    opt = build_optimizer("adam_l2", _wrap(p), {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS}, fused=fused)
+    opt = build_optimizer(
+        "adam_l2",
+        _wrap(p),
+        {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS},
+        fused=fused,
+    )
     theta, g = p.detach().clone(), p.grad.clone()
     opt.step()
     expected = adam_reference(theta, g + WD * theta)
@@ -43,7 +48,12 @@ def test_adam_l2_step_is_adam_on_gradient_plus_l2_term(fused):
 @pytest.mark.parametrize("fused", [False, True])
 def test_adamw_step_is_decoupled_formula(fused):
     p = one_param(THETA, GRAD)
-    opt = build_optimizer("adamw", _wrap(p), {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS}, fused=fused)
+    opt = build_optimizer(
+        "adamw",
+        _wrap(p),
+        {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS},
+        fused=fused,
+    )
     theta, g = p.detach().clone(), p.grad.clone()
     opt.step()
     # theta <- theta - lr*wd*theta - lr * m_hat / (sqrt(v_hat) + eps): decay never sees the gradient
@@ -58,7 +68,9 @@ def test_adam_l2_and_adamw_differ_in_how_decay_scales_with_gradient_history():
     shrink = {}
     for name in ("adam_l2", "adamw", "adam"):
         p = one_param(theta, grad)
-        opt = build_optimizer(name, _wrap(p), {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS})
+        opt = build_optimizer(
+            name, _wrap(p), {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS}
+        )
         opt.step()
         shrink[name] = p.detach().flatten()
     decay_l2 = shrink["adam"] - shrink["adam_l2"]  # displacement caused by the decay alone
@@ -77,7 +89,9 @@ def test_sgdw_step_is_decoupled_formula():
     p.grad = g.clone()
     theta1 = p.detach().clone()
     opt.step()  # second step: buffer = 0.9*g + g; decay acts on theta_1, outside the buffer
-    torch.testing.assert_close(p.detach(), theta1 * (1 - LR * WD) - LR * 1.9 * g, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        p.detach(), theta1 * (1 - LR * WD) - LR * 1.9 * g, rtol=1e-12, atol=1e-12
+    )
 
 
 def test_sgd_l2_and_sgdw_coincide_without_momentum():
@@ -86,7 +100,9 @@ def test_sgd_l2_and_sgdw_coincide_without_momentum():
     trajectories = {}
     for name in ("sgd_l2", "sgdw"):
         torch.manual_seed(0)
-        model = build_model(ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+        model = build_model(
+            ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8)
+        )
         model.double()
         opt = build_optimizer(name, model, {"lr": 0.1, "weight_decay": 0.05, "momentum": 0.0})
         gen = torch.Generator().manual_seed(1)
@@ -104,7 +120,9 @@ def test_zero_weight_decay_gives_bit_identical_adam_trajectories(fused):
     params = {}
     for name in ("adam", "adam_l2", "adamw"):
         torch.manual_seed(0)
-        model = build_model(ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+        model = build_model(
+            ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8)
+        )
         initial = torch.cat([p.detach().flatten() for p in model.parameters()])
         opt = build_optimizer(name, model, {"lr": 1e-2, "weight_decay": 0.0}, fused=fused)
         gen = torch.Generator().manual_seed(1)
@@ -128,13 +146,18 @@ def test_decay_groups_exclude_biases_and_layernorm(decay_embeddings):
     kept = {names[id(p)] for p in no_decay["params"]}
     assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
     assert all(n.endswith("weight") and ".ln_" not in n and "ln_f" not in n for n in decayed)
-    assert {n for n in kept if n.endswith(".bias")} == {n for n, _ in model.named_parameters() if n.endswith(".bias")}
+    assert {n for n in kept if n.endswith(".bias")} == {
+        n for n, _ in model.named_parameters() if n.endswith(".bias")
+    }
     assert {n for n in names.values() if ".ln_" in n or "ln_f" in n} <= kept
     embeddings = {"transformer.wte.weight", "transformer.wpe.weight"}
     assert (embeddings <= decayed) is decay_embeddings
     assert (embeddings <= kept) is (not decay_embeddings)
     assert len(decayed) + len(kept) == len(list(model.parameters()))  # tied lm_head counted once
-    assert "transformer.h.0.attn.c_attn.weight" in decayed and "transformer.h.1.mlp.c_proj.weight" in decayed
+    assert (
+        "transformer.h.0.attn.c_attn.weight" in decayed
+        and "transformer.h.1.mlp.c_proj.weight" in decayed
+    )
 
 
 def test_adam_without_decay_ignores_a_configured_weight_decay():
@@ -166,9 +189,12 @@ def test_schedule_warmup_then_cosine_to_floor():
     assert m[-1] == pytest.approx(0.1)
     mid = warm + (total - 1 - warm) / 2
     assert lr_multiplier(int(mid), total, warm, "cosine", 0.1) == pytest.approx(
-        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (int(mid) - warm) / (total - 1 - warm))))
+        0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (int(mid) - warm) / (total - 1 - warm)))
+    )
     assert all(b <= a for a, b in zip(m[10:], m[11:], strict=False))
-    assert [lr_multiplier(s, total, warm, "constant", 0.1) for s in range(warm, total)] == [1.0] * (total - warm)
+    assert [lr_multiplier(s, total, warm, "constant", 0.1) for s in range(warm, total)] == [1.0] * (
+        total - warm
+    )
 
 
 def _wrap(p):

@@ -10,15 +10,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import make_spec, without_timing
 
 from adamw_repro.train import train_run
-
-from helpers import make_spec, without_timing
 
 
 def run(spec, token_files, out, ckpt=None, threads=1):
     ckpt = ckpt or out / "ckpt.pt"
-    return train_run(spec, token_files["train"], token_files["val"], token_files["meta"], str(out), str(ckpt), threads)
+    return train_run(
+        spec,
+        token_files["train"],
+        token_files["val"],
+        token_files["meta"],
+        str(out),
+        str(ckpt),
+        threads,
+    )
 
 
 def metrics(out: Path):
@@ -56,10 +63,26 @@ def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
 
 def _start(spec, token_files, out):
     return subprocess.Popen(
-        [sys.executable, "-m", "adamw_repro.train", "--spec", json.dumps(spec),
-         "--train-tokens", token_files["train"], "--val-tokens", token_files["val"],
-         "--meta", token_files["meta"], "--out-dir", str(out), "--checkpoint", str(out / "ckpt.pt")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "adamw_repro.train",
+            "--spec",
+            json.dumps(spec),
+            "--train-tokens",
+            token_files["train"],
+            "--val-tokens",
+            token_files["val"],
+            "--meta",
+            token_files["meta"],
+            "--out-dir",
+            str(out),
+            "--checkpoint",
+            str(out / "ckpt.pt"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -95,7 +118,12 @@ def test_killed_run_resumes_bit_identical(token_files, tmp_path, sig):
 def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
     spec = make_spec(tokens=4 * 16 * 40, keep_checkpoint=True)
     run(spec, token_files, tmp_path / "a", ckpt=tmp_path / "shared.pt")
-    other = run(make_spec(lr=1e-3, tokens=4 * 16 * 40), token_files, tmp_path / "b", ckpt=tmp_path / "shared.pt")
+    other = run(
+        make_spec(lr=1e-3, tokens=4 * 16 * 40),
+        token_files,
+        tmp_path / "b",
+        ckpt=tmp_path / "shared.pt",
+    )
     assert other["resumed_from_steps"] == [] and other["steps"] == 40
 
 

@@ -18,13 +18,30 @@ from .optim import OPTIMIZERS
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "seed"]
 RESULTS = [
-    "diverged", "diverged_reason", "diverged_step", "final_val_loss", "final_val_acc",
-    "final_train_loss", "final_perplexity", "best_val_loss", "final_weight_norm",
-    "steps", "tokens", "n_params", "flops_per_token", "config_hash",
+    "diverged",
+    "diverged_reason",
+    "diverged_step",
+    "final_val_loss",
+    "final_val_acc",
+    "final_train_loss",
+    "final_perplexity",
+    "best_val_loss",
+    "final_weight_norm",
+    "steps",
+    "tokens",
+    "n_params",
+    "flops_per_token",
+    "config_hash",
 ]
 TIMING = ["tokens_per_s", "achieved_flops", "mfu", "wall_time_s", "resumed_from_steps"]
 CURVE_METRICS = [
-    "lr", "train_loss", "grad_norm", "weight_norm", "val_loss", "val_acc", "train_eval_loss",
+    "lr",
+    "train_loss",
+    "grad_norm",
+    "weight_norm",
+    "val_loss",
+    "val_acc",
+    "train_eval_loss",
 ]
 
 
@@ -41,6 +58,7 @@ def _sorted(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
 
 def provenance_summary(summaries: list[dict]) -> dict:
     """What the runs were made with; a list wherever the runs disagree (e.g. two commits)."""
+
     def distinct(get):
         values = sorted({json.dumps(get(s), sort_keys=True) for s in summaries})
         return [json.loads(v) for v in values]
@@ -71,12 +89,19 @@ def collect(summary_paths: list[str]):
             for metric in CURVE_METRICS:
                 if metric in rec:
                     curves.append(
-                        {**{k: s[k] for k in KEYS}, "step": rec["step"], "tokens": rec["tokens"],
-                         "metric": metric, "value": rec[metric]}
+                        {
+                            **{k: s[k] for k in KEYS},
+                            "step": rec["step"],
+                            "tokens": rec["tokens"],
+                            "metric": metric,
+                            "value": rec[metric],
+                        }
                     )
     runs = _sorted(pd.DataFrame(rows), [])
     runs["gen_gap"] = runs["final_val_loss"] - runs["final_train_loss"]
-    runs["lr_x_wd"] = runs["lr"] * runs["weight_decay"]  # Loshchilov & Hutter's lambda for adamw/sgdw
+    runs["lr_x_wd"] = (
+        runs["lr"] * runs["weight_decay"]
+    )  # Loshchilov & Hutter's lambda for adamw/sgdw
     curve_df = _sorted(pd.DataFrame(curves), ["metric", "step"])
     return runs, curve_df, _sorted(pd.DataFrame(timing), []), provenance_summary(summaries)
 

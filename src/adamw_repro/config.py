@@ -56,7 +56,9 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError("config: expected a mapping of keys to values")
     schema = schema or load_schema()
     cfg = copy.deepcopy(config)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(cfg))
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(cfg)
+    )
     if error is not None:
         raise ConfigError(f"{_where(error)}: {error.message}")
     _fill_defaults(cfg, schema)

@@ -56,7 +56,9 @@ def _file_text(path: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CorpusError(f"corpus.path: not UTF-8 text ({e.reason} at byte {e.start}): {path}") from e
+        raise CorpusError(
+            f"corpus.path: not UTF-8 text ({e.reason} at byte {e.start}): {path}"
+        ) from e
 
 
 def load_text(corpus: dict) -> str:

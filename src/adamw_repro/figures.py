@@ -1,7 +1,8 @@
 """Stage 5: figures. One function per figure, each drawn from the aggregated tables only, so
 restyling a figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing).
 
-    python -m adamw_repro.figures val_loss_curves --runs runs.csv --curves curves.csv --out results/figures/val_loss_curves.pdf
+    python -m adamw_repro.figures val_loss_curves --runs runs.csv --curves curves.csv \
+        --out results/figures/val_loss_curves.pdf
 """
 
 from __future__ import annotations
@@ -36,12 +37,21 @@ def val_loss_curves(runs: pd.DataFrame, curves: pd.DataFrame):
     order = optimizer_order(df["optimizer"])
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     sns.lineplot(
-        data=df, x="tokens", y="value", hue="optimizer", hue_order=order, palette=_palette(order),
-        errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax,
+        data=df,
+        x="tokens",
+        y="value",
+        hue="optimizer",
+        hue_order=order,
+        palette=_palette(order),
+        errorbar=("ci", 95),
+        seed=BOOTSTRAP_SEED,
+        ax=ax,
     )
     ax.set(xlabel="training tokens", ylabel="validation loss (nats)")
     lo = df.groupby("optimizer")["value"].min().min()
-    ax.set_ylim(lo - 0.1, min(df["value"].max(), lo + 3.0))  # the initial loss would flatten the rest
+    ax.set_ylim(
+        lo - 0.1, min(df["value"].max(), lo + 3.0)
+    )  # the initial loss would flatten the rest
     ax.legend(title=None, fontsize="small")
     return fig
 
@@ -52,12 +62,27 @@ def final_val_loss(runs: pd.DataFrame, curves: pd.DataFrame):
     order = optimizer_order(df["optimizer"])
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     sns.pointplot(
-        data=df, x="optimizer", y="final_val_loss", order=order, errorbar=None, color="black",
-        markers="_", markersize=20, linestyle="none", ax=ax,
+        data=df,
+        x="optimizer",
+        y="final_val_loss",
+        order=order,
+        errorbar=None,
+        color="black",
+        markers="_",
+        markersize=20,
+        linestyle="none",
+        ax=ax,
     )
     sns.swarmplot(  # deterministic placement, unlike stripplot's random jitter
-        data=df, x="optimizer", y="final_val_loss", order=order, hue="optimizer",
-        palette=_palette(order), size=6, legend=False, ax=ax,
+        data=df,
+        x="optimizer",
+        y="final_val_loss",
+        order=order,
+        hue="optimizer",
+        palette=_palette(order),
+        size=6,
+        legend=False,
+        ax=ax,
     )
     ax.set(xlabel="", ylabel="final validation loss (nats)")
     return fig

@@ -1,4 +1,4 @@
-"""GPT-2 replicas built from scratch with ``transformers`` (no pretrained weights, no hub access)."""
+"""GPT-2 replicas built from scratch with ``transformers``: no pretrained weights, no hub."""
 
 from __future__ import annotations
 

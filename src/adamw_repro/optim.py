@@ -80,7 +80,9 @@ def build_optimizer(
         if name == "sgdw":
             return SGDW(groups, lr=lr, momentum=momentum)
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, foreach=True)
-    adam_kw = dict(lr=lr, betas=tuple(hp.get("betas", (0.9, 0.999))), eps=float(hp.get("eps", 1e-8)))
+    adam_kw = dict(
+        lr=lr, betas=tuple(hp.get("betas", (0.9, 0.999))), eps=float(hp.get("eps", 1e-8))
+    )
     adam_kw["fused" if fused else "foreach"] = True
     if name == "adamw":
         return torch.optim.AdamW(groups, **adam_kw)

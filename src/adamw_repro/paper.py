@@ -42,7 +42,13 @@ def environment(template_dir: str | Path) -> jinja2.Environment:
         finalize=escape,
         keep_trailing_newline=True,
     )
-    env.filters.update(num=num, sci=sci, escape=escape, pm=_pm, int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")))
+    env.filters.update(
+        num=num,
+        sci=sci,
+        escape=escape,
+        pm=_pm,
+        int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")),
+    )
     return env
 
 
@@ -62,8 +68,11 @@ def paired_comparison(runs: pd.DataFrame, a: str, b: str) -> dict | None:
         return None
     diff = pa.loc[seeds] - pb.loc[seeds]
     return {
-        "a": a, "b": b, "n": len(seeds),
-        "mean_a": float(pa.loc[seeds].mean()), "mean_b": float(pb.loc[seeds].mean()),
+        "a": a,
+        "b": b,
+        "n": len(seeds),
+        "mean_a": float(pa.loc[seeds].mean()),
+        "mean_b": float(pb.loc[seeds].mean()),
         "mean_diff": float(diff.mean()),
         "std_diff": float(diff.std(ddof=1)) if len(seeds) > 1 else math.nan,
         "wins": int((diff < 0).sum()),  # seeds on which a ended lower
@@ -74,16 +83,27 @@ def corpus_name(corpus: dict) -> str:
     if corpus["source"] == "file":
         return Path(corpus["path"]).name
     return {"kjv": "King James Bible", "stdlib": "Python standard library"}.get(
-        corpus["source"], corpus["source"])
+        corpus["source"], corpus["source"]
+    )
 
 
-def build_context(config: dict, meta: dict, runs: pd.DataFrame, table: pd.DataFrame,
-                  timing: pd.DataFrame, prov: dict) -> dict:
+def build_context(
+    config: dict,
+    meta: dict,
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    timing: pd.DataFrame,
+    prov: dict,
+) -> dict:
     ok = runs[~runs["diverged"].astype(bool)]
     rows = table.to_dict("records")
     for r in rows:
         r["description"] = OPTIMIZERS[r["optimizer"]]
-    tokens_per_step = config["train"]["batch_size"] * config["train"]["grad_accum"] * config["model"]["block_size"]
+    tokens_per_step = (
+        config["train"]["batch_size"]
+        * config["train"]["grad_accum"]
+        * config["model"]["block_size"]
+    )
     return {
         "config": config,
         "config_hash": provenance.config_hash(config),
@@ -92,7 +112,8 @@ def build_context(config: dict, meta: dict, runs: pd.DataFrame, table: pd.DataFr
         "n_params": int(runs["n_params"].iloc[0]),
         "steps": config["train"]["tokens"] // tokens_per_step,
         "tokens_per_step": tokens_per_step,
-        "epochs": config["train"]["tokens"] / (config["train"]["data_tokens"] or meta["train_tokens"]),
+        "epochs": config["train"]["tokens"]
+        / (config["train"]["data_tokens"] or meta["train_tokens"]),
         "n_runs": len(runs),
         "n_diverged": int(runs["diverged"].astype(bool).sum()),
         "below_unigram": int((ok["final_val_loss"] < meta["unigram_val_cross_entropy"]).sum()),
@@ -111,15 +132,21 @@ def build_context(config: dict, meta: dict, runs: pd.DataFrame, table: pd.DataFr
     }
 
 
-def render(template_dir: str | Path, context: dict) -> str:
-    return environment(template_dir).get_template("paper.tex.j2").render(**context)
+def render(template: str | Path, context: dict) -> str:
+    template = Path(template)
+    return environment(template.parent).get_template(template.name).render(**context)
 
 
 def source_date_epoch(repo: Path) -> str:
     """The commit time of the code, so the PDF's dates depend on inputs, not on the clock."""
     try:
-        out = subprocess.run(["git", "log", "-1", "--format=%ct"], cwd=repo, capture_output=True,
-                             text=True, timeout=10).stdout.strip()
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%ct"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         out = ""
     return out or "0"
@@ -127,13 +154,25 @@ def source_date_epoch(repo: Path) -> str:
 
 def compile_pdf(tex: Path, out_pdf: Path) -> None:
     """latexmk + pdflatex in the tex file's folder; the PDF is moved into place atomically."""
-    env = dict(os.environ, SOURCE_DATE_EPOCH=source_date_epoch(Path(__file__).parent),
-               FORCE_SOURCE_DATE="1")
-    cmd = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-           "-pdflatex=pdflatex -no-shell-escape %O %S", tex.name]
+    env = dict(
+        os.environ,
+        SOURCE_DATE_EPOCH=source_date_epoch(Path(__file__).parent),
+        FORCE_SOURCE_DATE="1",
+    )
+    cmd = [
+        "latexmk",
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        "-pdflatex=pdflatex -no-shell-escape %O %S",
+        tex.name,
+    ]
     proc = subprocess.run(cmd, cwd=tex.parent, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        errors = [ln for ln in proc.stdout.splitlines() if ln.startswith(("!", "./")) or "Error" in ln]
+        errors = [
+            ln for ln in proc.stdout.splitlines() if ln.startswith(("!", "./")) or "Error" in ln
+        ]
         sys.stderr.write(proc.stdout[-4000:])
         raise SystemExit(f"error: latexmk failed on {tex}: {' | '.join(errors[:3]) or 'see log'}")
     with atomic.atomic_path(out_pdf) as tmp:
@@ -143,7 +182,8 @@ def compile_pdf(tex: Path, out_pdf: Path) -> None:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--template-dir", required=True)
+    ap.add_argument("--template", required=True, help="the Jinja2 LaTeX template")
+    ap.add_argument("--bib", required=True, help="the BibTeX bibliography")
     ap.add_argument("--meta", required=True)
     ap.add_argument("--runs", required=True)
     ap.add_argument("--table", required=True)
@@ -155,8 +195,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True, help="the PDF")
     args = ap.parse_args(argv)
     context = build_context(
-        json.loads(args.config), json.loads(Path(args.meta).read_text()),
-        pd.read_csv(args.runs), pd.read_csv(args.table), pd.read_csv(args.timing),
+        json.loads(args.config),
+        json.loads(Path(args.meta).read_text()),
+        pd.read_csv(args.runs),
+        pd.read_csv(args.table),
+        pd.read_csv(args.timing),
         json.loads(Path(args.provenance).read_text()),
     )
     build = Path(args.build_dir)
@@ -164,9 +207,9 @@ def main(argv=None) -> None:
     # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
     context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
     context["figures"] = {Path(f).stem: Latex(os.path.relpath(f, build)) for f in args.figures}
-    shutil.copyfile(Path(args.template_dir) / "references.bib", build / "references.bib")
+    shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"
-    atomic.write_text(tex, render(args.template_dir, context))
+    atomic.write_text(tex, render(args.template, context))
     compile_pdf(tex, Path(args.out))
     print(f"wrote {args.out}")
 

@@ -22,6 +22,7 @@ def config_hash(cfg) -> str:
 
 def git_state(path: str | os.PathLike = ".") -> dict:
     """Commit of the checkout holding ``path`` and whether its tracked files were modified."""
+
     def git(*args):
         proc = subprocess.run(["git", *args], cwd=path, capture_output=True, text=True, timeout=10)
         return proc.stdout.strip() if proc.returncode == 0 else None

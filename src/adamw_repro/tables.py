@@ -18,18 +18,20 @@ def results_table(runs: pd.DataFrame) -> pd.DataFrame:
     for opt in optimizer_order(runs["optimizer"]):
         r = runs[runs["optimizer"] == opt]
         ok = r[~r["diverged"].astype(bool)]
-        rows.append({
-            "optimizer": opt,
-            "lr": r["lr"].iloc[0],
-            "weight_decay": r["weight_decay"].iloc[0],
-            "seeds": len(r),
-            "diverged": int(r["diverged"].astype(bool).sum()),
-            "val_loss_mean": ok["final_val_loss"].mean(),
-            "val_loss_std": ok["final_val_loss"].std(ddof=1),
-            "perplexity_mean": ok["final_perplexity"].mean(),
-            "perplexity_std": ok["final_perplexity"].std(ddof=1),
-            "val_acc_mean": ok["final_val_acc"].mean(),
-        })
+        rows.append(
+            {
+                "optimizer": opt,
+                "lr": r["lr"].iloc[0],
+                "weight_decay": r["weight_decay"].iloc[0],
+                "seeds": len(r),
+                "diverged": int(r["diverged"].astype(bool).sum()),
+                "val_loss_mean": ok["final_val_loss"].mean(),
+                "val_loss_std": ok["final_val_loss"].std(ddof=1),
+                "perplexity_mean": ok["final_perplexity"].mean(),
+                "perplexity_std": ok["final_perplexity"].std(ddof=1),
+                "val_acc_mean": ok["final_val_acc"].mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -38,15 +40,26 @@ def _pm(mean, std, digits=3) -> Latex:
 
 
 def to_latex(table: pd.DataFrame) -> str:
-    cells = pd.DataFrame({
-        "Optimizer": [escape(o) for o in table["optimizer"]],
-        "lr": [sci(x) for x in table["lr"]],
-        "wd": [sci(x) for x in table["weight_decay"]],
-        "Seeds": [Latex(f"{s - d}/{s}") for s, d in zip(table["seeds"], table["diverged"], strict=True)],
-        "Val. loss": [_pm(m, s) for m, s in zip(table["val_loss_mean"], table["val_loss_std"], strict=True)],
-        "Perplexity": [_pm(m, s, 2) for m, s in zip(table["perplexity_mean"], table["perplexity_std"], strict=True)],
-        "Top-1 acc.": [num(x) for x in table["val_acc_mean"]],
-    })
+    cells = pd.DataFrame(
+        {
+            "Optimizer": [escape(o) for o in table["optimizer"]],
+            "lr": [sci(x) for x in table["lr"]],
+            "wd": [sci(x) for x in table["weight_decay"]],
+            "Seeds": [
+                Latex(f"{s - d}/{s}")
+                for s, d in zip(table["seeds"], table["diverged"], strict=True)
+            ],
+            "Val. loss": [
+                _pm(m, s)
+                for m, s in zip(table["val_loss_mean"], table["val_loss_std"], strict=True)
+            ],
+            "Perplexity": [
+                _pm(m, s, 2)
+                for m, s in zip(table["perplexity_mean"], table["perplexity_std"], strict=True)
+            ],
+            "Top-1 acc.": [num(x) for x in table["val_acc_mean"]],
+        }
+    )
     return cells.style.hide(axis="index").to_latex(hrules=True, column_format="lllrrrr")
 
 

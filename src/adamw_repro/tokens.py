@@ -19,7 +19,7 @@ DTYPE = np.uint16  # vocabularies up to 65,535 tokens: GPT-2's 50,257 fits, halv
 
 
 def train_bpe(train_text: str, vocab_size: int) -> Tokenizer:
-    """Byte-level BPE (GPT-2 style pre-tokenisation, no unknown tokens) trained on ``train_text``."""
+    """Byte-level BPE (GPT-2 pre-tokenisation, no unknown tokens) trained on ``train_text``."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -77,15 +77,14 @@ def main(argv=None) -> None:
     if vocab_size > np.iinfo(DTYPE).max + 1:
         raise SystemExit(f"error: tokenizer.vocab_size {vocab_size} does not fit in uint16")
     train_ids, val_ids = encode(tok, train_text), encode(tok, val_text)
-    for split, ids, need in (
-        ("training", train_ids, args.min_train_tokens),
-        ("validation", val_ids, args.min_val_tokens),
+    for split, ids, need, unit in (
+        ("training", train_ids, args.min_train_tokens, "batch (train.batch_size × block_size + 1)"),
+        ("validation", val_ids, args.min_val_tokens, "sequence (model.block_size + 1)"),
     ):
         if len(ids) < need:
             raise SystemExit(
-                f"error: corpus too short: the {split} split has {len(ids):,} tokens, one "
-                f"{'batch (train.batch_size × model.block_size + 1)' if split == 'training' else 'sequence (model.block_size + 1)'} "
-                f"needs {need:,}"
+                f"error: corpus too short: the {split} split has {len(ids):,} tokens, "
+                f"one {unit} needs {need:,}"
             )
     atomic.write_text(args.out_tokenizer, tok.to_str(pretty=True))
     atomic.write_bytes(args.out_train, train_ids.tobytes())

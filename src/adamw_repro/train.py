@@ -39,7 +39,9 @@ class TrainConfig:
     batch_size: int = 16  # sequences per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
     tokens: int = 600_000  # training budget in tokens
-    data_tokens: int = 0  # train on the first N tokens of the split only (0: all), for multi-epoch regimes
+    data_tokens: int = (
+        0  # train on the first N tokens of the split only (0: all), for multi-epoch regimes
+    )
     warmup_fraction: float = 0.05
     schedule: str = "cosine"  # or "constant"
     min_lr_ratio: float = 0.1  # cosine floor, as a fraction of the peak learning rate
@@ -76,7 +78,9 @@ class TokenData:
         self.block_size = block_size
         self.n_windows = len(self.ids) - block_size  # window start s reads ids[s : s + T + 1]
         if self.n_windows < 1:
-            raise ValueError(f"{path}: {len(self.ids)} tokens cannot fill one context of {block_size}")
+            raise ValueError(
+                f"{path}: {len(self.ids)} tokens cannot fill one context of {block_size}"
+            )
 
     def batch(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         idx = starts[:, None] + np.arange(self.block_size + 1)
@@ -115,7 +119,9 @@ def evaluate(model, data: TokenData, starts, batch_size, vocab_size, device, pre
         x, y = (t.to(device) for t in data.batch(starts[i : i + batch_size]))
         with autocast(device, precision):
             logits = lm_logits(model, x, vocab_size)
-        loss_sum += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
+        loss_sum += F.cross_entropy(
+            logits.float().flatten(0, 1), y.flatten(), reduction="sum"
+        ).item()
         correct += (logits.argmax(-1) == y).sum().item()
         count += y.numel()
     model.train()
@@ -268,7 +274,9 @@ def train_run(
             t_eval = time.perf_counter()
             history.append(evaluation_record())
             t_interval += time.perf_counter() - t_eval  # evaluation time is not training time
-        lr = hp["lr"] * lr_multiplier(step, total_steps, warmup_steps, tcfg.schedule, tcfg.min_lr_ratio)
+        lr = hp["lr"] * lr_multiplier(
+            step, total_steps, warmup_steps, tcfg.schedule, tcfg.min_lr_ratio
+        )
         for group in optimizer.param_groups:
             group["lr"] = lr
         for micro in range(tcfg.grad_accum):
@@ -295,7 +303,9 @@ def train_run(
                 "step": step,
                 "tokens": step * tokens_per_step,
                 "lr": lr,
-                "train_loss": _finite((loss_sum / steps_in_interval).item()),  # one sync per interval
+                "train_loss": _finite(
+                    (loss_sum / steps_in_interval).item()
+                ),  # one sync per interval
                 "grad_norm": _finite(grad_norm.item()),
                 "weight_norm": _finite(weight_norm(model).item()),
                 "tokens_per_s": steps_in_interval * tokens_per_step / dt,
@@ -341,8 +351,12 @@ def train_run(
         "final_val_acc": final["val_acc"] if ok else None,
         "final_train_loss": final["train_eval_loss"] if ok else None,
         "final_perplexity": math.exp(final["val_loss"]) if ok else None,
-        "best_val_loss": min((r["val_loss"] for r in history if r.get("val_loss") is not None), default=None),
-        "final_weight_norm": next((r["weight_norm"] for r in reversed(history) if "weight_norm" in r), None),
+        "best_val_loss": min(
+            (r["val_loss"] for r in history if r.get("val_loss") is not None), default=None
+        ),
+        "final_weight_norm": next(
+            (r["weight_norm"] for r in reversed(history) if "weight_norm" in r), None
+        ),
         "steps": step,
         "total_steps": total_steps,
         "tokens": step * tokens_per_step,
@@ -378,8 +392,13 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     train_run(
-        json.loads(args.spec), args.train_tokens, args.val_tokens, args.meta, args.out_dir,
-        args.checkpoint, args.threads,
+        json.loads(args.spec),
+        args.train_tokens,
+        args.val_tokens,
+        args.meta,
+        args.out_dir,
+        args.checkpoint,
+        args.threads,
     )
 
 

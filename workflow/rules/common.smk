@@ -1,20 +1,21 @@
 import json
+import os
 import sys
 from pathlib import Path
 
 from adamw_repro.study import Run, fmt, planned_runs, train_spec
 
-PYTHON = sys.executable  # the interpreter running snakemake, i.e. the project's environment
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
+CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
+
+# Jobs call `python -m adamw_repro...`: by default that is the interpreter running Snakemake (the
+# project's environment, even if not activated: `.venv/bin/snakemake`), and it finds this
+# checkout's package whether or not it was pip-installed (conda environments, cluster nodes).
+os.environ.update(
+    PATH=os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
+    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+)
 RUN_DIR = "results/runs/{optimizer}/lr{lr}_wd{wd}/seed{seed}"
-
-
-wildcard_constraints:
-    optimizer="[a-z0-9_]+",
-    lr="[0-9.e+-]+",
-    wd="[0-9.e+-]+",
-    seed=r"\d+",
-    figure="[a-z0-9_]+",
 
 
 def get_run_summaries(wildcards):
@@ -30,7 +31,7 @@ def get_train_spec(wildcards):
 
 
 def get_code(module):
-    """A package module as a rule input: editing it reruns that rule (and only what follows)."""
+    """A package module as an input: editing it reruns the rules listing it and what follows."""
     return str(REPO / "src" / "adamw_repro" / f"{module}.py")
 
 

@@ -4,10 +4,12 @@ rule split_corpus:
         val="resources/data/val.txt",
     params:
         corpus=json.dumps(config["corpus"], sort_keys=True),
+    conda:
+        CONDA_ENV
     log:
         "logs/split_corpus.log",
     shell:
-        "{PYTHON} -m adamw_repro.corpus --corpus {params.corpus:q}"
+        "python -m adamw_repro.corpus --corpus {params.corpus:q}"
         " --train {output.train} --val {output.val} > {log} 2>&1"
 
 
@@ -24,10 +26,12 @@ rule tokenize:
         tokenizer=json.dumps(config["tokenizer"], sort_keys=True),
         min_train=config["train"]["batch_size"] * config["model"]["block_size"] + 1,
         min_val=config["model"]["block_size"] + 1,
+    conda:
+        CONDA_ENV
     log:
         "logs/tokenize.log",
     shell:
-        "{PYTHON} -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
+        "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
         " --tokenizer {params.tokenizer:q} --min-train-tokens {params.min_train}"
         " --min-val-tokens {params.min_val} --out-tokenizer {output.tokenizer}"
         " --out-train {output.train} --out-val {output.val} --out-meta {output.meta} > {log} 2>&1"

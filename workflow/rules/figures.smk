@@ -13,8 +13,10 @@ rule figure:
             caption="../report/figure.rst",
             category="Figures",
         ),
+    conda:
+        CONDA_ENV
     log:
         "logs/figures/{figure}.log",
     shell:
-        "{PYTHON} -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
+        "python -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
         " --curves {input.curves} --out {output.pdf} > {log} 2>&1"

@@ -2,7 +2,7 @@ rule paper:
     input:
         template=REPO / "paper" / "paper.tex.j2",
         bib=REPO / "paper" / "references.bib",
-        code=get_code("paper"),
+        code=[get_code("paper"), get_code("latex")],
         meta=rules.tokenize.output.meta,
         runs=rules.aggregate.output.runs,
         timing=rules.aggregate.output.timing,
@@ -14,9 +14,11 @@ rule paper:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
     params:
         config=json.dumps(config, sort_keys=True),
+    conda:
+        CONDA_ENV
     log:
         "logs/paper.log",
     shell:
-        "{PYTHON} -m adamw_repro.paper --config {params.config:q} --template-dir {REPO}/paper"
+        "python -m adamw_repro.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --figures {input.figures} --timing {input.timing}"
         " --provenance {input.provenance} --build-dir results/paper/build --out {output} > {log} 2>&1"

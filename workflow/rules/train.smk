@@ -12,9 +12,11 @@ rule train:
         # not an output: it must survive a failed or cancelled job, to be resumed from
         checkpoint="results/checkpoints/{optimizer}/lr{lr}_wd{wd}/seed{seed}.pt",
     threads: config["train"]["threads"]
+    conda:
+        CONDA_ENV
     log:
         "logs/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.log",
     shell:
-        "{PYTHON} -m adamw_repro.train --spec {params.spec:q} --train-tokens {input.train}"
+        "python -m adamw_repro.train --spec {params.spec:q} --train-tokens {input.train}"
         " --val-tokens {input.val} --meta {input.meta} --out-dir {params.out_dir}"
         " --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
