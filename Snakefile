@@ -12,7 +12,11 @@ from adamw_repro.config import ConfigError, validate_config
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# A --configfile replaces the default instead of being merged into it: a profile must not
+# inherit, say, the default's optimizers.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 try:  # one-line error naming the key, before any job runs

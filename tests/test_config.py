@@ -130,3 +130,84 @@ def test_snakemake_stops_before_any_job_with_one_line(tmp_path, repo):
         "config error: optimizers.adam_l2.lr: -0.003 is less than or equal to the minimum of 0"
     ]
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+# Property-based: malformed values anywhere in a valid config fail with one line naming the key.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LEAVES = {
+    "train.batch_size": "integer",
+    "train.tokens": "integer",
+    "train.eval_interval": "integer",
+    "train.warmup_fraction": "fraction",
+    "train.grad_clip": "nonneg",
+    "model.n_layer": "integer",
+    "model.n_embd": "integer",
+    "model.dropout": "fraction",
+    "tokenizer.vocab_size": "integer",
+    "corpus.val_fraction": "fraction",
+    "optimizers.adamw.lr": "positive",
+    "optimizers.adamw.weight_decay": "nonneg",
+    "study.margin": "nonneg",
+    "seeds": "seeds",
+}
+WRONG_TYPE = st.one_of(
+    st.text(max_size=5),
+    st.none(),
+    st.booleans(),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def _bad_value(kind):
+    if kind == "integer":
+        return st.one_of(WRONG_TYPE, st.integers(max_value=0), st.floats(allow_nan=False))
+    if kind == "fraction":
+        return st.one_of(
+            WRONG_TYPE,
+            st.floats(max_value=-1e-9, allow_nan=False),
+            st.floats(min_value=1.0001, allow_nan=False, allow_infinity=False),
+        )
+    if kind == "positive":
+        return st.one_of(WRONG_TYPE, st.floats(max_value=0, allow_nan=False), st.just([]))
+    if kind == "nonneg":
+        return st.one_of(WRONG_TYPE, st.floats(max_value=-1e-9, allow_nan=False))
+    return st.one_of(
+        st.just([]), st.lists(st.integers(max_value=-1), min_size=1, max_size=3), WRONG_TYPE
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_malformed_values_fail_with_one_line_naming_the_key(data):
+    key = data.draw(st.sampled_from(sorted(LEAVES)))
+    value = data.draw(_bad_value(LEAVES[key]))
+    cfg = with_(key, value)
+    with pytest.raises(ConfigError) as e:
+        validate_config(cfg)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert msg.split(":")[0] in (key, key.rsplit(".", 1)[0], "config") or msg.startswith(key), (
+        key,
+        value,
+        msg,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    key=st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12),
+    section=st.sampled_from(["", "train.", "model.", "corpus.", "study.", "optimizers.adamw."]),
+)
+def test_unknown_keys_are_refused(key, section):
+    known = {"", "train.", "model.", "corpus.", "study.", "optimizers.adamw."}
+    assert section in known
+    base = validate_config(VALID)
+    node = base
+    for part in filter(None, section.rstrip(".").split(".")):
+        node = node[part]
+    if key in node:
+        return
+    with pytest.raises(ConfigError, match="was unexpected"):
+        validate_config(with_(section + key, 1))

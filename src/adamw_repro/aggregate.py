@@ -15,6 +15,7 @@ import pandas as pd
 
 from . import atomic
 from .optim import OPTIMIZERS
+from .study import ablation_runs, selected_runs, tuning_runs
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "seed"]
 RESULTS = [
@@ -27,6 +28,7 @@ RESULTS = [
     "final_perplexity",
     "best_val_loss",
     "final_weight_norm",
+    "final_matrix_norm",
     "steps",
     "tokens",
     "n_params",
@@ -39,6 +41,7 @@ CURVE_METRICS = [
     "train_loss",
     "grad_norm",
     "weight_norm",
+    "matrix_norm",
     "val_loss",
     "val_acc",
     "train_eval_loss",
@@ -74,7 +77,16 @@ def provenance_summary(summaries: list[dict]) -> dict:
     }
 
 
-def collect(summary_paths: list[str]):
+def roles(config: dict, selection: dict) -> dict[str, set[str]]:
+    """Run ids by the role they play: tuning trial, evaluation of a selection, ablation."""
+    return {
+        "tuning": {r.run_id for r in tuning_runs(config)},
+        "evaluation": {r.run_id for r in selected_runs(config, selection)},
+        "ablation": {r.run_id for r in ablation_runs(config, selection)},
+    }
+
+
+def collect(summary_paths: list[str], config: dict, selection: dict):
     """Tables (runs, curves, timing) and the provenance summary of the runs' summary files."""
     rows, timing, curves, summaries = [], [], [], []
     for path in summary_paths:
@@ -98,6 +110,8 @@ def collect(summary_paths: list[str]):
                         }
                     )
     runs = _sorted(pd.DataFrame(rows), [])
+    for role, ids in roles(config, selection).items():
+        runs[role] = runs["run_id"].isin(ids)
     runs["gen_gap"] = runs["final_val_loss"] - runs["final_train_loss"]
     runs["lr_x_wd"] = (
         runs["lr"] * runs["weight_decay"]
@@ -109,12 +123,17 @@ def collect(summary_paths: list[str]):
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--summaries", nargs="+", required=True)
+    ap.add_argument(
+        "--config", required=True, help="the study config (optimizers, seeds, study), as JSON"
+    )
+    ap.add_argument("--selection", required=True, help="selection.json")
     ap.add_argument("--out-runs", required=True)
     ap.add_argument("--out-curves", required=True)
     ap.add_argument("--out-timing", required=True)
     ap.add_argument("--out-provenance", required=True)
     args = ap.parse_args(argv)
-    runs, curves, timing, prov = collect(args.summaries)
+    selection = json.loads(Path(args.selection).read_text())
+    runs, curves, timing, prov = collect(args.summaries, json.loads(args.config), selection)
     atomic.write_json(args.out_provenance, prov)
     for df, out in ((runs, args.out_runs), (curves, args.out_curves), (timing, args.out_timing)):
         atomic.write_text(out, df.to_csv(index=False))

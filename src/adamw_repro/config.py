@@ -8,6 +8,7 @@ Defaults from the schema are filled in, so code downstream sees every key.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import jsonschema
@@ -30,6 +31,7 @@ def _inline_refs(node, defs):
     return node
 
 
+@functools.cache
 def load_schema(path: str | Path = SCHEMA) -> dict:
     schema = yaml.safe_load(Path(path).read_text())
     return _inline_refs(schema, schema.get("$defs", {}))
@@ -46,6 +48,15 @@ def _fill_defaults(instance, schema) -> None:
             _fill_defaults(instance[key], sub)
 
 
+# JSON-Schema counts 16.0 as an integer; a batch size of 16.0 would only fail later, in a job.
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, x: isinstance(x, int) and not isinstance(x, bool)
+    ),
+)
+
+
 def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "config"
 
@@ -56,12 +67,14 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
         raise ConfigError("config: expected a mapping of keys to values")
     schema = schema or load_schema()
     cfg = copy.deepcopy(config)
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(cfg)
-    )
+    error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(cfg))
     if error is not None:
         raise ConfigError(f"{_where(error)}: {error.message}")
     _fill_defaults(cfg, schema)
+    for hp in cfg["optimizers"].values():  # a single value is a grid of one
+        for key in ("lr", "weight_decay"):
+            if key in hp and not isinstance(hp[key], list):
+                hp[key] = [hp[key]]
     _check_consistency(cfg)
     return cfg
 
@@ -81,12 +94,29 @@ def _check_consistency(cfg: dict) -> None:
         )
     if 0 < train["data_tokens"] <= model["block_size"]:
         raise ConfigError(f"train.data_tokens: {train['data_tokens']} cannot fill one context")
+    trials = {name: _n_trials(hp) for name, hp in cfg["optimizers"].items()}
+    if len(set(trials.values())) > 1:
+        most = max(trials, key=trials.get)
+        few = min(trials, key=trials.get)
+        raise ConfigError(
+            f"optimizers.{few}: {trials[few]} tuning trials but optimizers.{most} has "
+            f"{trials[most]}; every optimizer gets the same tuning budget (lr × weight_decay grid)"
+        )
+    if max(trials.values()) > 1 and cfg["study"]["tuning_seed"] in cfg["seeds"]:
+        raise ConfigError(
+            f"study.tuning_seed: {cfg['study']['tuning_seed']} is also an evaluation seed; "
+            "selection and evaluation must use different seeds"
+        )
     corpus = cfg["corpus"]
     if corpus["source"] == "file":
         if not corpus["path"]:
             raise ConfigError("corpus.path: required when corpus.source is 'file'")
         if not Path(corpus["path"]).is_file():
             raise ConfigError(f"corpus.path: no such file: {corpus['path']}")
+
+
+def _n_trials(hp: dict) -> int:
+    return len(hp["lr"]) * len(hp.get("weight_decay", [0.0]))
 
 
 def load_config(path: str | Path, schema: dict | None = None) -> dict:

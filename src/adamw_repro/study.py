@@ -1,11 +1,19 @@
 """The runs a study consists of, and where each one's files live.
 
-A run is one (optimizer, learning rate, weight decay, seed). Hyperparameter values appear in
-paths formatted with ``%g`` (``0.003``, ``1e-05``), which round-trips every value a config holds.
+Protocol (AlgoPerf-style fair tuning): every optimizer gets the same number of trials, a grid
+over learning rate (and weight decay where it has one), all at ``study.tuning_seed``. The trial
+with the lowest final validation loss is selected (validation only; ties go to the smaller
+learning rate, then the smaller weight decay) and rerun on every evaluation seed. Two ablations
+reuse AdamW's selected learning rate: AdamW without decay, and Adam, which must then be the same
+algorithm. A config whose grids all hold one point skips tuning.
+
+A run is one (optimizer, learning rate, weight decay, seed). Values appear in paths formatted with
+``%g`` (``0.003``, ``1e-05``), which round-trips every value a config holds.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from .optim import DECAYING
@@ -30,20 +38,59 @@ class Run:
         return f"{root}/{self.run_id}/{name}"
 
 
-def planned_runs(config: dict) -> list[Run]:
-    """Every optimizer of the config, at its hyperparameters, on every seed."""
+def trials(config: dict, optimizer: str) -> list[tuple[float, float]]:
+    """The (lr, weight_decay) grid of one optimizer; weight decay is 0 where it has none."""
+    hp = config["optimizers"][optimizer]
+    decays = hp.get("weight_decay", [0.0]) if optimizer in DECAYING else [0.0]
+    return list(itertools.product(hp["lr"], decays))
+
+
+def is_tuned(config: dict) -> bool:
+    return any(len(trials(config, o)) > 1 for o in config["optimizers"])
+
+
+def tuning_runs(config: dict) -> list[Run]:
+    if not is_tuned(config):
+        return []
+    seed = config["study"]["tuning_seed"]
+    return [Run(o, lr, wd, seed) for o in config["optimizers"] for lr, wd in trials(config, o)]
+
+
+def selected_runs(config: dict, selection: dict) -> list[Run]:
+    """Each optimizer's selected configuration on every evaluation seed (optimizers whose
+    trials all diverged have no selection and no evaluation runs)."""
     return [
-        Run(name, hp["lr"], hp.get("weight_decay", 0.0) if name in DECAYING else 0.0, seed)
-        for name, hp in config["optimizers"].items()
+        Run(o, s["lr"], s["weight_decay"], seed)
+        for o, s in selection.items()
+        if s is not None
         for seed in config["seeds"]
     ]
+
+
+def ablation_runs(config: dict, selection: dict) -> list[Run]:
+    """At AdamW's selected learning rate: AdamW without decay (what decay changes) and Adam
+    (with decay off, AdamW and Adam are one algorithm)."""
+    best = selection.get("adamw")
+    if best is None:
+        return []
+    runs = [Run("adamw", best["lr"], 0.0, seed) for seed in config["seeds"]]
+    if "adam" in config["optimizers"]:
+        runs += [Run("adam", best["lr"], 0.0, seed) for seed in config["seeds"]]
+    return runs
+
+
+def all_runs(config: dict, selection: dict) -> list[Run]:
+    """Every run of the study, once each (a run can serve several roles)."""
+    runs = tuning_runs(config) + selected_runs(config, selection) + ablation_runs(config, selection)
+    return sorted(set(runs))
 
 
 def train_spec(config: dict, optimizer: str, lr: float, weight_decay: float, seed: int) -> dict:
     """Everything one training job needs from the config (and nothing else, so that editing,
     say, the paper title does not invalidate trained runs)."""
     run = Run(optimizer, lr, weight_decay, seed)
-    hparams = dict(config["optimizers"][optimizer], lr=lr)
+    hparams = {k: v for k, v in config["optimizers"][optimizer].items() if k != "weight_decay"}
+    hparams["lr"] = lr
     if optimizer in DECAYING:
         hparams["weight_decay"] = weight_decay
     return {

@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-from adamw_repro.study import Run, fmt, planned_runs, train_spec
+from adamw_repro.study import all_runs, train_spec, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -18,8 +18,27 @@ os.environ.update(
 RUN_DIR = "results/runs/{optimizer}/lr{lr}_wd{wd}/seed{seed}"
 
 
-def get_run_summaries(wildcards):
-    return [run.path("results/runs", "summary.json") for run in planned_runs(config)]
+def summaries(runs):
+    return [run.path("results/runs", "summary.json") for run in runs]
+
+
+def get_tuning_summaries(wildcards):
+    return summaries(tuning_runs(config))
+
+
+def get_selection():
+    """What tuning selected; known only once the select_hparams checkpoint has run."""
+    with open(checkpoints.select_hparams.get().output[0]) as fh:
+        return json.load(fh)
+
+
+def get_study_summaries(wildcards):
+    return summaries(all_runs(config, get_selection()))
+
+
+def get_json(*sections):
+    """Config sections as JSON, for rules whose outputs depend on exactly these."""
+    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
 
 
 def get_train_spec(wildcards):
