@@ -128,8 +128,10 @@ def evaluate(model, data: TokenData, starts, batch_size, vocab_size, device, pre
     return {"loss": loss_sum / count, "acc": correct / count}
 
 
-def weight_norm(model) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in model.parameters()]))
+def weight_norm(model, matrices_only: bool = False) -> torch.Tensor:
+    """L2 norm over all parameters, or over the weight matrices only (the tensors that decay)."""
+    norms = [p.detach().norm() for p in model.parameters() if p.dim() >= 2 or not matrices_only]
+    return torch.linalg.vector_norm(torch.stack(norms))
 
 
 def _finite(x: float) -> float | None:
@@ -308,6 +310,7 @@ def train_run(
                 ),  # one sync per interval
                 "grad_norm": _finite(grad_norm.item()),
                 "weight_norm": _finite(weight_norm(model).item()),
+                "matrix_norm": _finite(weight_norm(model, matrices_only=True).item()),
                 "tokens_per_s": steps_in_interval * tokens_per_step / dt,
             }
             if rec["train_loss"] is None or rec["grad_norm"] is None:
@@ -354,6 +357,12 @@ def train_run(
         "best_val_loss": min(
             (r["val_loss"] for r in history if r.get("val_loss") is not None), default=None
         ),
+        "final_matrix_norm": next(
+            (r["matrix_norm"] for r in reversed(history) if "matrix_norm" in r), None
+        ),
+        "final_param_norms": {
+            n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2
+        },
         "final_weight_norm": next(
             (r["weight_norm"] for r in reversed(history) if "weight_norm" in r), None
         ),

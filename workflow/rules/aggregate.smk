@@ -1,33 +1,69 @@
 rule aggregate:
     input:
-        summaries=get_run_summaries,
+        summaries=get_study_summaries,
+        selection="results/study/selection.json",
         code=get_code("aggregate"),
     output:
         runs=report("results/tables/runs.csv", caption="../report/runs.rst", category="Tables"),
         curves="results/tables/curves.csv",
         timing="results/tables/timing.csv",
         provenance="results/tables/provenance.json",
+    params:
+        study=get_json("optimizers", "seeds", "study"),
     conda:
         CONDA_ENV
     log:
         "logs/aggregate.log",
+    benchmark:
+        "results/benchmarks/aggregate.tsv"
     shell:
-        "python -m adamw_repro.aggregate --summaries {input.summaries} --out-runs {output.runs}"
-        " --out-curves {output.curves} --out-timing {output.timing}"
-        " --out-provenance {output.provenance} > {log} 2>&1"
+        "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.study:q}"
+        " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
+        " --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
+
+
+rule ledger:
+    input:
+        runs=rules.aggregate.output.runs,
+        curves=rules.aggregate.output.curves,
+        code=[get_code("ledger"), get_code("stats")],
+    output:
+        stats=report("results/tables/stats.csv", caption="../report/stats.rst", category="Tables"),
+        ledger=report("results/tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ledger.log",
+    benchmark:
+        "results/benchmarks/ledger.tsv"
+    shell:
+        "python -m adamw_repro.ledger --config {params.config:q} --runs {input.runs}"
+        " --curves {input.curves} --out-stats {output.stats} --out-ledger {output.ledger} > {log} 2>&1"
 
 
 rule results_table:
     input:
         runs=rules.aggregate.output.runs,
+        selection="results/study/selection.json",
         code=[get_code("tables"), get_code("latex")],
     output:
         csv=report("results/tables/results.csv", caption="../report/results.rst", category="Tables"),
         tex="results/tables/results.tex",
+        search_csv=report(
+            "results/tables/search_space.csv", caption="../report/search_space.rst", category="Tables"
+        ),
+        search_tex="results/tables/search_space.tex",
+    params:
+        optimizers=get_json("optimizers"),
     conda:
         CONDA_ENV
     log:
         "logs/results_table.log",
+    benchmark:
+        "results/benchmarks/results_table.tsv"
     shell:
-        "python -m adamw_repro.tables --runs {input.runs} --out-csv {output.csv}"
-        " --out-tex {output.tex} > {log} 2>&1"
+        "python -m adamw_repro.tables --runs {input.runs} --config {params.optimizers:q}"
+        " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"
+        " --out-search-csv {output.search_csv} --out-search-tex {output.search_tex} > {log} 2>&1"
