@@ -35,9 +35,10 @@ class ModelConfig:
         return asdict(self)
 
 
-def build_model(cfg: ModelConfig) -> GPT2LMHeadModel:
+def build_model(cfg: ModelConfig, attention: str = "sdpa") -> GPT2LMHeadModel:
     """A randomly initialised GPT-2 (HF init: N(0, 0.02), residual projections scaled by
-    1/sqrt(2·n_layer)) with tied input/output embeddings. Seed torch before calling."""
+    1/sqrt(2·n_layer)) with tied input/output embeddings. Seed torch before calling.
+    ``attention``: "sdpa" (fused scaled-dot-product kernel) or "eager" (for comparison)."""
     hf = GPT2Config(
         vocab_size=cfg.padded_vocab_size,
         n_positions=cfg.block_size,
@@ -52,7 +53,7 @@ def build_model(cfg: ModelConfig) -> GPT2LMHeadModel:
         use_cache=False,
         tie_word_embeddings=True,
     )
-    hf._attn_implementation = "sdpa"  # fused scaled-dot-product attention kernel
+    hf._attn_implementation = attention
     return GPT2LMHeadModel(hf)
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,40 +44,15 @@ def environment(template_dir: str | Path) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
+        sig=sig,
         num=num,
         sci=sci,
         escape=escape,
-        pm=_pm,
+        safe_latex=Latex,  # captions written in the template itself are trusted markup
+        label=lambda x: Latex(re.sub(r"[^A-Za-z0-9]", "-", str(x))),  # for \\label and \\ref
         int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")),
     )
     return env
-
-
-def _pm(pair, digits: int = 3) -> Latex:
-    mean, std = pair
-    return Latex(f"{num(mean, digits)}~$\\pm$~{num(std, digits)}")
-
-
-def paired_comparison(runs: pd.DataFrame, a: str, b: str) -> dict | None:
-    """Final validation loss of ``a`` minus ``b`` on the seeds both finished (same seed = same
-    initialisation and data order)."""
-    ok = runs[~runs["diverged"].astype(bool)]
-    pa = ok[ok["optimizer"] == a].set_index("seed")["final_val_loss"]
-    pb = ok[ok["optimizer"] == b].set_index("seed")["final_val_loss"]
-    seeds = sorted(set(pa.index) & set(pb.index))
-    if not seeds:
-        return None
-    diff = pa.loc[seeds] - pb.loc[seeds]
-    return {
-        "a": a,
-        "b": b,
-        "n": len(seeds),
-        "mean_a": float(pa.loc[seeds].mean()),
-        "mean_b": float(pb.loc[seeds].mean()),
-        "mean_diff": float(diff.mean()),
-        "std_diff": float(diff.std(ddof=1)) if len(seeds) > 1 else math.nan,
-        "wins": int((diff < 0).sum()),  # seeds on which a ended lower
-    }
 
 
 def corpus_name(corpus: dict) -> str:
@@ -87,11 +63,19 @@ def corpus_name(corpus: dict) -> str:
     )
 
 
+def sig(x, digits: int = 3) -> Latex:
+    """A number to ``digits`` significant figures (for effects of any magnitude)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return Latex("---")
+    return Latex(f"{x:.{digits}g}".replace("e-0", "e-").replace("inf", "$\\infty$"))
+
+
 def build_context(
     config: dict,
     meta: dict,
     runs: pd.DataFrame,
     table: pd.DataFrame,
+    ledger: pd.DataFrame,
     timing: pd.DataFrame,
     prov: dict,
 ) -> dict:
@@ -99,29 +83,39 @@ def build_context(
     rows = table.to_dict("records")
     for r in rows:
         r["description"] = OPTIMIZERS[r["optimizer"]]
-    tokens_per_step = (
-        config["train"]["batch_size"]
-        * config["train"]["grad_accum"]
-        * config["model"]["block_size"]
-    )
+    train, model = config["train"], config["model"]
+    tokens_per_step = train["batch_size"] * train["grad_accum"] * model["block_size"]
+    claims = ledger.astype(object).where(ledger.notna(), None).to_dict("records")
+    verdicts = ledger["verdict"].value_counts().to_dict()
+    tuning = runs[runs["tuning"]]
     return {
         "config": config,
         "config_hash": provenance.config_hash(config),
         "meta": meta,
         "corpus_name": corpus_name(config["corpus"]),
         "n_params": int(runs["n_params"].iloc[0]),
-        "steps": config["train"]["tokens"] // tokens_per_step,
+        "steps": train["tokens"] // tokens_per_step,
         "tokens_per_step": tokens_per_step,
-        "epochs": config["train"]["tokens"]
-        / (config["train"]["data_tokens"] or meta["train_tokens"]),
+        "epochs": train["tokens"] / (train["data_tokens"] or meta["train_tokens"]),
         "n_runs": len(runs),
+        "n_tuning": len(tuning),
+        "n_tuning_diverged": int(tuning["diverged"].astype(bool).sum()),
+        "n_evaluation": int(runs["evaluation"].sum()),
+        "n_ablation": int((runs["ablation"] & ~runs["evaluation"]).sum()),
         "n_diverged": int(runs["diverged"].astype(bool).sum()),
+        "trials": max(
+            len(hp["lr"]) * len(hp.get("weight_decay", [0])) for hp in config["optimizers"].values()
+        ),
         "below_unigram": int((ok["final_val_loss"] < meta["unigram_val_cross_entropy"]).sum()),
         "n_ok": len(ok),
         "best_loss": float(ok["final_val_loss"].min()) if len(ok) else math.nan,
         "table": rows,
-        "by_opt": {r["optimizer"]: r for r in rows},
-        "adamw_vs_l2": paired_comparison(runs, "adamw", "adam_l2"),
+        "claims": claims,
+        "claim": {c["id"]: c for c in claims},
+        "verdicts": {
+            v: verdicts.get(v, 0)
+            for v in ("reproduced", "not reproduced", "inconclusive", "untested")
+        },
         "timing": {
             "tokens_per_s": float(timing["tokens_per_s"].median()),
             "gflops": float(timing["achieved_flops"].median()) / 1e9,
@@ -189,6 +183,8 @@ def main(argv=None) -> None:
     ap.add_argument("--table", required=True)
     ap.add_argument("--table-tex", required=True)
     ap.add_argument("--figures", nargs="+", required=True, help="figure PDFs")
+    ap.add_argument("--ledger", required=True)
+    ap.add_argument("--search-tex", required=True)
     ap.add_argument("--timing", required=True)
     ap.add_argument("--provenance", required=True)
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
@@ -199,6 +195,7 @@ def main(argv=None) -> None:
         json.loads(Path(args.meta).read_text()),
         pd.read_csv(args.runs),
         pd.read_csv(args.table),
+        pd.read_csv(args.ledger),
         pd.read_csv(args.timing),
         json.loads(Path(args.provenance).read_text()),
     )
@@ -206,6 +203,7 @@ def main(argv=None) -> None:
     build.mkdir(parents=True, exist_ok=True)
     # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
     context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
+    context["search_tex"] = Latex(os.path.relpath(args.search_tex, build))
     context["figures"] = {Path(f).stem: Latex(os.path.relpath(f, build)) for f in args.figures}
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"

@@ -8,6 +8,8 @@ rule split_corpus:
         CONDA_ENV
     log:
         "logs/split_corpus.log",
+    benchmark:
+        "results/benchmarks/split_corpus.tsv"
     shell:
         "python -m adamw_repro.corpus --corpus {params.corpus:q}"
         " --train {output.train} --val {output.val} > {log} 2>&1"
@@ -30,6 +32,8 @@ rule tokenize:
         CONDA_ENV
     log:
         "logs/tokenize.log",
+    benchmark:
+        "results/benchmarks/tokenize.tsv"
     shell:
         "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
         " --tokenizer {params.tokenizer:q} --min-train-tokens {params.min_train}"

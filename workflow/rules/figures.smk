@@ -1,4 +1,11 @@
-FIGURES = ["val_loss_curves", "final_val_loss"]
+FIGURES = [
+    "heatmaps_adam",
+    "heatmaps_sgd",
+    "train_val_curves",
+    "final_val_loss",
+    "weight_norms",
+    "best_decay_vs_lr",
+]
 
 
 rule figure:
@@ -17,6 +24,8 @@ rule figure:
         CONDA_ENV
     log:
         "logs/figures/{figure}.log",
+    benchmark:
+        "results/benchmarks/figures/{figure}.tsv"
     shell:
         "python -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
         " --curves {input.curves} --out {output.pdf} > {log} 2>&1"

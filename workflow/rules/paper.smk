@@ -9,6 +9,8 @@ rule paper:
         provenance=rules.aggregate.output.provenance,
         table=rules.results_table.output.csv,
         table_tex=rules.results_table.output.tex,
+        search_tex=rules.results_table.output.search_tex,
+        ledger=rules.ledger.output.ledger,
         figures=get_figures("pdf"),
     output:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
@@ -18,7 +20,9 @@ rule paper:
         CONDA_ENV
     log:
         "logs/paper.log",
+    benchmark:
+        "results/benchmarks/paper.tsv"
     shell:
         "python -m adamw_repro.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
-        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --figures {input.figures} --timing {input.timing}"
+        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --figures {input.figures} --timing {input.timing}"
         " --provenance {input.provenance} --build-dir results/paper/build --out {output} > {log} 2>&1"
