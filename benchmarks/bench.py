@@ -1,0 +1,348 @@
+"""Benchmark suite: where the pipeline's time goes, in figures. Not part of the DAG.
+
+    python benchmarks/bench.py                 # full: every measurement (about 15 minutes)
+    python benchmarks/bench.py --quick         # seconds: every code path, tiny sizes (CI)
+    python benchmarks/bench.py --dag-dir .     # also read stage times from a finished DAG run
+
+Prints each figure as it is measured and writes ``benchmarks/results/bench.csv`` and
+``bench.png``. All throughput figures are medians over steps after warm-up, measured in one
+process side by side, since these machines are shared and noisy: compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from adamw_repro.config import load_config  # noqa: E402
+from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token, lm_logits  # noqa: E402
+from adamw_repro.optim import build_optimizer  # noqa: E402
+from adamw_repro.train import TokenData, autocast  # noqa: E402
+
+ROWS: list[dict] = []
+
+
+def record(group: str, variant: str, metric: str, value: float, unit: str = "") -> None:
+    ROWS.append(
+        {"group": group, "variant": variant, "metric": metric, "value": value, "unit": unit}
+    )
+    print(f"{group:<14} {variant:<34} {metric:<22} {value:>12,.3f} {unit}", flush=True)
+
+
+def matmul_peak(dtype: torch.dtype, threads: int, n: int, reps: int) -> float:
+    """Sustained FLOP/s of one large square matmul (the machine's practical peak)."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times)
+
+
+def synthetic_tokens(path: Path, vocab: int, n: int = 400_000) -> Path:
+    np.random.default_rng(0).integers(0, vocab, n, dtype=np.uint16).tofile(path)
+    return path
+
+
+def our_loop(
+    cfg: ModelConfig,
+    data: TokenData,
+    batch: int,
+    steps: int,
+    warmup: int,
+    *,
+    precision="bf16",
+    fused=True,
+    compile=False,
+    attention="sdpa",
+    threads=1,
+) -> dict:
+    """The training step of ``adamw_repro.train`` (same model, optimizer, batching, clipping),
+    timed per step."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(cfg, attention=attention)
+    opt = build_optimizer(
+        "adamw", model, {"lr": 1e-3, "weight_decay": 0.1, "betas": (0.9, 0.95)}, fused=fused
+    )
+    fwd = torch.compile(model) if compile else model
+    times = []
+    for step in range(warmup + steps):
+        t = time.perf_counter()
+        x, y = data.batch(data.random_starts(0, step, batch))
+        with autocast("cpu", precision):
+            logits = lm_logits(fwd, x, cfg.vocab_size)
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - t)
+    step_time = statistics.median(times[warmup:])
+    n = count_params(model)
+    return {
+        "step_s": step_time,
+        "tokens_per_s": batch * cfg.block_size / step_time,
+        "flops": flops_per_token(cfg, n) * batch * cfg.block_size / step_time,
+    }
+
+
+def trainer_loop(
+    cfg: ModelConfig,
+    data: TokenData,
+    batch: int,
+    steps: int,
+    warmup: int,
+    *,
+    precision="bf16",
+    threads=1,
+) -> dict:
+    """The same model, optimizer, batch and data through a plain ``transformers.Trainer``."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    opt = build_optimizer(
+        "adamw", model, {"lr": 1e-3, "weight_decay": 0.1, "betas": (0.9, 0.95)}, fused=True
+    )
+
+    class Windows(torch.utils.data.Dataset):
+        def __len__(self):
+            return (warmup + steps) * batch
+
+        def __getitem__(self, i):
+            start = data.random_starts(0, i // batch, batch)[i % batch]
+            x, _ = data.batch(np.array([start]))
+            return {"input_ids": x[0], "labels": x[0]}  # Trainer's loss shifts labels itself
+
+    stamps = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            stamps.append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            per_device_train_batch_size=batch,
+            max_steps=warmup + steps,
+            max_grad_norm=1.0,
+            bf16=precision == "bf16",
+            use_cpu=True,
+            report_to=[],
+            save_strategy="no",
+            logging_strategy="no",
+            dataloader_num_workers=0,
+            disable_tqdm=True,
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        Trainer(
+            model=model,
+            args=args,
+            train_dataset=Windows(),
+            optimizers=(opt, sched),
+            callbacks=[Clock()],
+        ).train()
+    step_time = statistics.median(np.diff(stamps[warmup - 1 :]))
+    return {"step_s": step_time, "tokens_per_s": batch * cfg.block_size / step_time}
+
+
+def profile_config(name: str) -> tuple[ModelConfig, int]:
+    cfg = load_config(REPO / "config" / f"{name}.yaml")
+    vocab = 50257 if name == "paper" else cfg["tokenizer"]["vocab_size"]
+    m = ModelConfig.from_dict({**cfg["model"], "vocab_size": vocab})
+    return m, cfg["train"]["batch_size"]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_throughput(args, tmp: Path) -> None:
+    threads = args.threads
+    n = 512 if args.quick else 2048
+    peaks = {}
+    for dtype, label in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
+        peaks[label] = matmul_peak(dtype, threads, n, 3 if args.quick else 10)
+        record("peak", f"matmul {n}x{n} {label}, {threads} thr", "GFLOP/s", peaks[label] / 1e9)
+    steps, warmup = (3, 1) if args.quick else (20, 5)
+    profiles = ["smoke"] if args.quick else ["smoke", "config", "paper"]
+    for name in [p for p in profiles if (REPO / "config" / f"{p}.yaml").exists()]:
+        cfg, batch = profile_config(name)
+        if name == "paper":  # 124M parameters on a CPU: one sequence per step keeps it in minutes
+            batch, steps, warmup = 1, 20, 2
+        data = TokenData(synthetic_tokens(tmp / f"{name}.bin", cfg.vocab_size), cfg.block_size)
+        label = "default" if name == "config" else name
+        r = our_loop(cfg, data, batch, steps, warmup, threads=threads)
+        record("throughput", f"{label} ours bf16+fused", "tokens/s", r["tokens_per_s"])
+        record("throughput", f"{label} ours bf16+fused", "step ms", 1e3 * r["step_s"])
+        record("throughput", f"{label} ours bf16+fused", "GFLOP/s", r["flops"] / 1e9)
+        record(
+            "throughput",
+            f"{label} ours bf16+fused",
+            "% of fp32 peak",
+            100 * r["flops"] / peaks["fp32"],
+        )
+        record(
+            "throughput",
+            f"{label} ours bf16+fused",
+            "% of bf16 peak",
+            100 * r["flops"] / peaks["bf16"],
+        )
+        record("throughput", f"{label}", "peak RSS MB (process)", peak_rss_mb())
+    cfg, batch = profile_config("smoke" if args.quick else "config")
+    data = TokenData(synthetic_tokens(tmp / "variants.bin", cfg.vocab_size), cfg.block_size)
+    label = "smoke" if args.quick else "default"
+    base = our_loop(cfg, data, batch, steps, warmup, precision="fp32", fused=False, threads=threads)
+    record("variants", f"{label} fp32 foreach eager sdpa", "tokens/s", base["tokens_per_s"])
+    variants = {
+        "bf16 foreach": dict(precision="bf16", fused=False),
+        "fp32 fused": dict(precision="fp32", fused=True),
+        "bf16 fused": dict(precision="bf16", fused=True),
+        "bf16 fused, eager attention": dict(precision="bf16", fused=True, attention="eager"),
+        "bf16 fused, 2 threads": dict(precision="bf16", fused=True, threads=2),
+        "fp32 foreach, 2 threads": dict(precision="fp32", fused=False, threads=2),
+    }
+    if not args.quick:
+        variants["bf16 fused, torch.compile"] = dict(precision="bf16", fused=True, compile=True)
+    for v, kw in variants.items():
+        kw.setdefault("threads", threads)
+        r = our_loop(cfg, data, batch, steps, warmup, **kw)
+        record("variants", f"{label} {v}", "tokens/s", r["tokens_per_s"])
+        record(
+            "variants",
+            f"{label} {v}",
+            "speed-up vs fp32 foreach",
+            r["tokens_per_s"] / base["tokens_per_s"],
+        )
+    for precision in ("fp32", "bf16"):
+        ours = our_loop(
+            cfg, data, batch, steps, warmup, precision=precision, fused=True, threads=threads
+        )
+        hf = trainer_loop(cfg, data, batch, steps, warmup, precision=precision, threads=threads)
+        record("trainer", f"{label} {precision} ours", "tokens/s", ours["tokens_per_s"])
+        record(
+            "trainer", f"{label} {precision} transformers.Trainer", "tokens/s", hf["tokens_per_s"]
+        )
+        record(
+            "trainer",
+            f"{label} {precision}",
+            "ours / Trainer",
+            ours["tokens_per_s"] / hf["tokens_per_s"],
+        )
+
+
+def run_planning(args, tmp: Path) -> None:
+    """`snakemake -n` on a 1000-run sweep: 10 learning rates × 100 weight decays for AdamW."""
+    n_wd = 10 if args.quick else 100
+    cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    cfg["optimizers"] = {
+        "adamw": {
+            "lr": [10 ** (-4 + i / 3) for i in range(10)],
+            "weight_decay": [10 ** (-3 + i / 20) for i in range(n_wd)],
+        }
+    }
+    path = tmp / "sweep.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    times = []
+    for _ in range(1 if args.quick else 3):
+        t = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "snakemake",
+                "-s",
+                str(REPO / "Snakefile"),
+                "-d",
+                str(tmp / "sweep"),
+                "-n",
+                "--quiet",
+                "--configfile",
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        times.append(time.perf_counter() - t)
+    record(
+        "planning", f"snakemake -n, {10 * n_wd} tuning runs", "seconds", statistics.median(times)
+    )
+
+
+def run_dag_stages(dag_dir: Path) -> None:
+    """Wall time per stage of a finished DAG run, from Snakemake's benchmark files."""
+    bench = dag_dir / "results" / "benchmarks"
+    files = list(bench.rglob("*.tsv"))
+    if not files:
+        print(f"(no Snakemake benchmark files under {bench}; run the DAG first)")
+        return
+    rows = []
+    for f in files:
+        stage = f.relative_to(bench).parts[0].removesuffix(".tsv")
+        rows.append({"stage": stage, "s": pd.read_csv(f, sep="\t")["s"].iloc[0]})
+    df = pd.DataFrame(rows).groupby("stage")["s"].agg(["sum", "count"])
+    for stage, r in df.iterrows():
+        record("dag", f"{stage} ({int(r['count'])} jobs)", "job-seconds", r["sum"])
+    record("dag", "all stages", "job-seconds", df["sum"].sum())
+
+
+def plot(out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame(ROWS)
+    v = df[(df["group"] == "variants") & (df["metric"] == "tokens/s")]
+    if v.empty:
+        return
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(v) + 1))
+    ax.barh(v["variant"], v["value"], color="tab:blue")
+    ax.set_xlabel("training tokens/s (median step)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120, metadata={"Software": None})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: checks every path in seconds")
+    ap.add_argument("--threads", type=int, default=1, help="threads per training process")
+    ap.add_argument("--dag-dir", type=Path, help="a folder where the DAG ran, for stage times")
+    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s) per loop")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_throughput(args, Path(tmp))
+        run_planning(args, Path(tmp))
+    if args.dag_dir:
+        run_dag_stages(args.dag_dir)
+    pd.DataFrame(ROWS).to_csv(args.out / "bench.csv", index=False)
+    plot(args.out / "bench.png")
+    print(json.dumps({"csv": str(args.out / "bench.csv")}))
+
+
+if __name__ == "__main__":
+    main()
