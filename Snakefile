@@ -36,6 +36,17 @@ wildcard_constraints:
     figure="[a-z0-9_]+",
 
 
+# Light stages run where Snakemake runs, never as cluster jobs.
+localrules:
+    all,
+    select_hparams,
+    aggregate,
+    ledger,
+    results_table,
+    figure,
+    paper,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"

@@ -175,6 +175,12 @@ def profile_config(name: str) -> tuple[ModelConfig, int]:
     return m, cfg["train"]["batch_size"]
 
 
+def profile_settings(name: str) -> dict:
+    """The loop settings a profile trains with (precision, fused optimizer, attention)."""
+    t = load_config(REPO / "config" / f"{name}.yaml")["train"]
+    return {"precision": t["precision"], "fused": t["fused"], "attention": t["attention"]}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -194,22 +200,14 @@ def run_throughput(args, tmp: Path) -> None:
             batch, steps, warmup = 1, 20, 2
         data = TokenData(synthetic_tokens(tmp / f"{name}.bin", cfg.vocab_size), cfg.block_size)
         label = "default" if name == "config" else name
-        r = our_loop(cfg, data, batch, steps, warmup, threads=threads)
-        record("throughput", f"{label} ours bf16+fused", "tokens/s", r["tokens_per_s"])
-        record("throughput", f"{label} ours bf16+fused", "step ms", 1e3 * r["step_s"])
-        record("throughput", f"{label} ours bf16+fused", "GFLOP/s", r["flops"] / 1e9)
-        record(
-            "throughput",
-            f"{label} ours bf16+fused",
-            "% of fp32 peak",
-            100 * r["flops"] / peaks["fp32"],
-        )
-        record(
-            "throughput",
-            f"{label} ours bf16+fused",
-            "% of bf16 peak",
-            100 * r["flops"] / peaks["bf16"],
-        )
+        settings = profile_settings(name)
+        tag = f"{label} ours ({settings['precision']}, {settings['attention']})"
+        r = our_loop(cfg, data, batch, steps, warmup, threads=threads, **settings)
+        record("throughput", tag, "tokens/s", r["tokens_per_s"])
+        record("throughput", tag, "step ms", 1e3 * r["step_s"])
+        record("throughput", tag, "GFLOP/s", r["flops"] / 1e9)
+        record("throughput", tag, "% of fp32 peak", 100 * r["flops"] / peaks["fp32"])
+        record("throughput", tag, "% of bf16 peak", 100 * r["flops"] / peaks["bf16"])
         record("throughput", f"{label}", "peak RSS MB (process)", peak_rss_mb())
     cfg, batch = profile_config("smoke" if args.quick else "config")
     data = TokenData(synthetic_tokens(tmp / "variants.bin", cfg.vocab_size), cfg.block_size)
@@ -221,6 +219,7 @@ def run_throughput(args, tmp: Path) -> None:
         "fp32 fused": dict(precision="fp32", fused=True),
         "bf16 fused": dict(precision="bf16", fused=True),
         "bf16 fused, eager attention": dict(precision="bf16", fused=True, attention="eager"),
+        "fp32 fused, eager attention": dict(precision="fp32", fused=True, attention="eager"),
         "bf16 fused, 2 threads": dict(precision="bf16", fused=True, threads=2),
         "fp32 foreach, 2 threads": dict(precision="fp32", fused=False, threads=2),
     }
@@ -236,21 +235,91 @@ def run_throughput(args, tmp: Path) -> None:
             "speed-up vs fp32 foreach",
             r["tokens_per_s"] / base["tokens_per_s"],
         )
+    # Side by side with transformers.Trainer: same model, optimizer object, batch and data.
+    # (1) the same precision and attention, so only the loops differ; (2) our loop as the
+    # profile configures it against a plain Trainer (its default fp32).
+    plain = None
     for precision in ("fp32", "bf16"):
-        ours = our_loop(
-            cfg, data, batch, steps, warmup, precision=precision, fused=True, threads=threads
-        )
+        ours = our_loop(cfg, data, batch, steps, warmup, precision=precision, threads=threads)
         hf = trainer_loop(cfg, data, batch, steps, warmup, precision=precision, threads=threads)
-        record("trainer", f"{label} {precision} ours", "tokens/s", ours["tokens_per_s"])
+        plain = plain or hf["tokens_per_s"]
+        tag = f"{label} {precision} sdpa"
+        record("trainer", f"{tag}: ours", "tokens/s", ours["tokens_per_s"])
+        record("trainer", f"{tag}: Trainer", "tokens/s", hf["tokens_per_s"])
+        record("trainer", tag, "ours / Trainer", ours["tokens_per_s"] / hf["tokens_per_s"])
+    settings = profile_settings("smoke" if args.quick else "config")
+    ours = our_loop(cfg, data, batch, steps, warmup, threads=threads, **settings)
+    record("trainer", f"{label} ours as configured", "tokens/s", ours["tokens_per_s"])
+    record(
+        "trainer", f"{label} configured / plain fp32 Trainer", "ratio", ours["tokens_per_s"] / plain
+    )
+
+
+def run_parity(args, tmp: Path) -> None:
+    """Loss parity on the real default study: one AdamW run, fp32 + sdpa against the configured
+    fast path (bf16 autocast + eager attention), same seed, the whole token budget."""
+    import contextlib
+    import io
+
+    from adamw_repro import corpus, tokens
+    from adamw_repro.study import train_spec
+    from adamw_repro.train import train_run
+
+    cfg = load_config(REPO / "config" / "config.yaml")
+    text = corpus.load_text(cfg["corpus"])
+    train_text, val_text = corpus.split_text(
+        text, cfg["corpus"]["val_fraction"], cfg["corpus"]["val_chunks"]
+    )
+    tok = tokens.train_bpe(train_text, cfg["tokenizer"]["vocab_size"])
+    (tmp / "train.bin").write_bytes(tokens.encode(tok, train_text).tobytes())
+    (tmp / "val.bin").write_bytes(tokens.encode(tok, val_text).tobytes())
+    (tmp / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
+    losses = {}
+    for precision, attention in (
+        ("fp32", "sdpa"),
+        (cfg["train"]["precision"], cfg["train"]["attention"]),
+    ):
+        cfg["train"].update(precision=precision, attention=attention)
+        spec = train_spec(cfg, "adamw", 3e-3, 1.0, 0)
+        with contextlib.redirect_stdout(io.StringIO()):
+            s = train_run(
+                spec,
+                str(tmp / "train.bin"),
+                str(tmp / "val.bin"),
+                str(tmp / "meta.json"),
+                str(tmp / f"out-{precision}-{attention}"),
+                str(tmp / "ckpt.pt"),
+            )
+        losses[precision, attention] = s["final_val_loss"]
         record(
-            "trainer", f"{label} {precision} transformers.Trainer", "tokens/s", hf["tokens_per_s"]
+            "parity",
+            f"default adamw, {precision} {attention}",
+            "final val loss",
+            s["final_val_loss"],
         )
-        record(
-            "trainer",
-            f"{label} {precision}",
-            "ours / Trainer",
-            ours["tokens_per_s"] / hf["tokens_per_s"],
-        )
+    a, b = losses.values()
+    record("parity", "fast path − reference", "nats", b - a)
+
+
+def _loop_in_process(args):
+    cfg, path, batch, steps, warmup = args
+    data = TokenData(path, cfg.block_size)
+    return our_loop(cfg, data, batch, steps, warmup, threads=1)["tokens_per_s"]
+
+
+def run_scheduling(args, tmp: Path) -> None:
+    """Two cores: one training job with 2 threads, or two 1-thread jobs side by side?"""
+    from concurrent.futures import ProcessPoolExecutor
+
+    cfg, batch = profile_config("smoke" if args.quick else "config")
+    path = synthetic_tokens(tmp / "sched.bin", cfg.vocab_size)
+    steps, warmup = (3, 1) if args.quick else (30, 5)
+    one = our_loop(cfg, TokenData(path, cfg.block_size), batch, steps, warmup, threads=2)
+    record("scheduling", "1 job x 2 threads", "total tokens/s", one["tokens_per_s"])
+    with ProcessPoolExecutor(2) as pool:
+        both = list(pool.map(_loop_in_process, [(cfg, path, batch, steps, warmup)] * 2))
+    record("scheduling", "2 jobs x 1 thread, concurrent", "total tokens/s", sum(both))
+    record("scheduling", "2 jobs x 1 thread / 1 job x 2", "ratio", sum(both) / one["tokens_per_s"])
 
 
 def run_planning(args, tmp: Path) -> None:
@@ -336,6 +405,9 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s) per loop")
     with tempfile.TemporaryDirectory() as tmp:
         run_throughput(args, Path(tmp))
+        run_scheduling(args, Path(tmp))
+        if not args.quick:
+            run_parity(args, Path(tmp))
         run_planning(args, Path(tmp))
     if args.dag_dir:
         run_dag_stages(args.dag_dir)

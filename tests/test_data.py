@@ -57,9 +57,9 @@ def test_tokenizer_is_trained_on_the_training_split_only():
 
 
 def test_unigram_baseline_matches_hand_computation():
-    train = np.array([0, 0, 1, 2], dtype=np.uint16)
-    val = np.array([0, 3], dtype=np.uint16)
-    b = tokens.unigram_baseline(train, val, vocab_size=4)
+    train = np.bincount([0, 0, 1, 2], minlength=4)
+    val = np.bincount([0, 3], minlength=4)
+    b = tokens.unigram_baseline(train, val)
     p = np.array([3, 2, 2, 1]) / 8  # add-one smoothed counts
     assert b["unigram_entropy"] == pytest.approx(-(p * np.log(p)).sum())
     assert b["unigram_val_cross_entropy"] == pytest.approx(-(np.log(p[0]) + np.log(p[3])) / 2)
@@ -96,7 +96,7 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
             "--val-text",
             str(tmp_path / "val.txt"),
             "--tokenizer",
-            json.dumps({"vocab_size": 300}),
+            json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8}),
             "--min-train-tokens",
             "1025",
             "--min-val-tokens",

@@ -15,6 +15,8 @@ CONFIG = validate_config(
             "adam": {"lr": [1e-3 * 10 ** (i / 5) for i in range(16)]},
             "adam_l2": {"lr": LRS, "weight_decay": [1e-5, 1e-4, 1e-3, 1e-2]},
             "adamw": {"lr": LRS, "weight_decay": [0.1, 1.0, 10.0, 100.0]},
+            "sgd_l2": {"lr": LRS, "weight_decay": [1e-4, 1e-3, 1e-2, 1e-1]},
+            "sgdw": {"lr": LRS, "weight_decay": [1e-3, 1e-2, 1e-1, 1.0]},
         },
         "seeds": SEEDS,
         "study": {"bootstrap_samples": 300},
@@ -22,7 +24,12 @@ CONFIG = validate_config(
 )
 
 
-def study(adamw_minus_l2: float, l2_basin_diagonal: bool = True, adam_minus_l2: float = 0.0):
+def study(
+    adamw_minus_l2: float,
+    l2_basin_diagonal: bool = True,
+    adam_minus_l2: float = 0.0,
+    sgd_rescaled_match: bool = True,
+):
     """Runs and curves of a synthetic study. AdamW's grid is axis-aligned in λ = lr·wd (best
     λ = 1e-2 for every lr); Adam+L2's is diagonal (best wd·lr = 1e-6) or axis-aligned."""
     rows, curves = [], []
@@ -83,6 +90,11 @@ def study(adamw_minus_l2: float, l2_basin_diagonal: bool = True, adam_minus_l2: 
                 5 + 0.1 * center**2 + 0.05 * (np.log10(lr) + 2.5) ** 2,
                 ("tuning",),
             )
+        # SGD+L2 and SGDW: equal losses where wd_w = wd_l2 / (1 − 0.9), or shifted by 0.2 nats
+        for wd in CONFIG["optimizers"]["sgd_l2"]["weight_decay"]:
+            loss = 6 + 0.1 * (np.log10(wd) + 2.5) ** 2
+            add("sgd_l2", lr, wd, 1000, loss, ("tuning",))
+            add("sgdw", lr, wd * 10, 1000, loss + (0 if sgd_rescaled_match else 0.2), ("tuning",))
     for lr in CONFIG["optimizers"]["adam"]["lr"]:
         add("adam", lr, 0.0, 1000, 5.2 + 0.05 * (np.log10(lr) + 2.5) ** 2, ("tuning",))
     rng = np.random.default_rng(0)
@@ -151,12 +163,30 @@ def test_a_study_that_agrees_with_loshchilov_and_hutter():
     assert led["U1"]["verdict"] == "reproduced" and led["U1"]["effect"] == 0.0
     assert led["U7"]["verdict"] == "reproduced"  # norm 30 with decay vs 60 without
     assert led["U5"]["verdict"] == "not reproduced"  # AdamW's gap is 0.05 larger here
-    assert led["LH4"]["verdict"] == "untested" and "sgd_l2" in led["LH4"]["detail"]
+    assert led["LH4"]["verdict"] == "reproduced" and led["LH4"]["effect"] == pytest.approx(
+        0, abs=1e-12
+    )
     assert led["U8a"]["verdict"] == "untested" and led["U8c"]["verdict"] == "untested"
 
 
+def test_claims_need_their_optimizers():
+    runs, curves = study(adamw_minus_l2=-0.1)
+    keep = runs["optimizer"].isin(["adam", "adamw"])
+    led = {
+        r["id"]: r
+        for r in build_ledger(
+            runs[keep], curves[curves["optimizer"].isin(["adam", "adamw"])], CONFIG
+        )
+    }
+    for cid in ("LH1", "LH2", "LH3", "LH4", "U3", "U4", "U5", "U6"):
+        assert led[cid]["verdict"] == "untested" and "not in this study" in led[cid]["detail"], cid
+
+
 def test_a_study_that_contradicts_them_gets_not_reproduced():
-    led = ledger(adamw_minus_l2=+0.1, l2_basin_diagonal=False, adam_minus_l2=0.2)
+    led = ledger(
+        adamw_minus_l2=+0.1, l2_basin_diagonal=False, adam_minus_l2=0.2, sgd_rescaled_match=False
+    )
+    assert led["LH4"]["verdict"] == "not reproduced" and led["LH4"]["effect"] == pytest.approx(0.2)
     assert led["LH2"]["verdict"] == "not reproduced" and led["LH2"]["ci_hi"] < 0
     assert led["U3"]["verdict"] == "not reproduced"
     assert led["LH1"]["verdict"] == "not reproduced"  # both axis-aligned in their own units

@@ -107,7 +107,7 @@ def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
     assert len(runs) == len(all_runs(validate_config(cfg), selection))
     assert runs["tuning"].sum() == 2 * len(cfg["optimizers"])
     table = pd.read_csv(work / "results/tables/results.csv")
-    assert list(table["optimizer"]) == ["sgd_l2", "sgdw", "adam", "adam_l2", "adamw"]
+    assert list(table["optimizer"]) == ["adam", "adam_l2", "adamw"]
     text = pdf_text(work / "results/paper/paper.pdf")
     for row in table.itertuples():
         line = next(
@@ -197,7 +197,7 @@ def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     )
     ref, cut = tmp_path / "reference", tmp_path / "interrupted"
     ref.mkdir(), cut.mkdir()
-    snakemake(ref, smoke_config(ref, **changes), "--cores", "1")
+    snakemake(ref, smoke_config(ref, **changes))
     config = smoke_config(cut, **changes)
     cmd = [
         sys.executable,

@@ -39,8 +39,3 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 def write_jsonl(path: str | os.PathLike, records) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)

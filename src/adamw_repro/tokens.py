@@ -1,5 +1,9 @@
-"""Stage 2: train a byte-level BPE tokenizer on the training split and encode both splits once
-into uint16 token files (read as numpy memmaps by every training run).
+"""Stage 2: the tokenizer, and both splits encoded once into uint16 token shards.
+
+``tokenizer.kind: bpe`` trains a byte-level BPE on the training split with ``tokenizers``;
+``gpt2`` loads GPT-2's own BPE (the ``paper`` profile, see ``hub.py``). Text is streamed in
+line chunks and the ids go straight to disk, so a corpus of billions of tokens never sits in
+memory; every run reads the shards through numpy memmaps.
 """
 
 from __future__ import annotations
@@ -7,6 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +23,29 @@ from . import atomic
 
 EOT = "<|endoftext|>"
 DTYPE = np.uint16  # vocabularies up to 65,535 tokens: GPT-2's 50,257 fits, halving disk and RAM
+LINES_PER_CHUNK = 256
 
 
-def train_bpe(train_text: str, vocab_size: int) -> Tokenizer:
-    """Byte-level BPE (GPT-2 pre-tokenisation, no unknown tokens) trained on ``train_text``."""
+def text_chunks(source: str | Path, lines_per_chunk: int = LINES_PER_CHUNK) -> Iterator[str]:
+    """Consecutive groups of whole lines, from a text (``str``) or a text file (``Path``)."""
+    if isinstance(source, Path):
+        with open(source, encoding="utf-8") as fh:
+            chunk = []
+            for line in fh:
+                chunk.append(line)
+                if len(chunk) == lines_per_chunk:
+                    yield "".join(chunk)
+                    chunk = []
+            if chunk:
+                yield "".join(chunk)
+        return
+    lines = source.splitlines(keepends=True)
+    for i in range(0, len(lines), lines_per_chunk):
+        yield "".join(lines[i : i + lines_per_chunk])
+
+
+def train_bpe(train_text: str | Path, vocab_size: int) -> Tokenizer:
+    """Byte-level BPE (GPT-2 pre-tokenisation, no unknown tokens) trained on the training text."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -29,77 +55,164 @@ def train_bpe(train_text: str, vocab_size: int) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(_chunks(train_text), trainer=trainer)
+    tok.train_from_iterator(text_chunks(train_text), trainer=trainer)
     return tok
 
 
-def _chunks(text: str, lines_per_chunk: int = 256):
-    lines = text.splitlines(keepends=True)
-    for i in range(0, len(lines), lines_per_chunk):
-        yield "".join(lines[i : i + lines_per_chunk])
+def encode(tok: Tokenizer, text: str | Path) -> np.ndarray:
+    """Token ids of a text (or text file), encoded in line-aligned chunks: byte-level BPE is
+    lossless, so the concatenation decodes back to the text."""
+    return np.concatenate([np.asarray(ids, dtype=DTYPE) for ids in encode_chunks(tok, text)])
 
 
-def encode(tok: Tokenizer, text: str) -> np.ndarray:
-    """Token ids of ``text``, encoded in line-aligned chunks (byte-level BPE is lossless, so the
-    concatenation decodes back to ``text``)."""
-    ids = [i for enc in tok.encode_batch(list(_chunks(text))) for i in enc.ids]
-    return np.asarray(ids, dtype=DTYPE)
+def encode_chunks(tok: Tokenizer, text: str | Path, batch: int = 64) -> Iterator[list[int]]:
+    chunks = []
+    for chunk in text_chunks(text):
+        chunks.append(chunk)
+        if len(chunks) == batch:
+            yield [i for enc in tok.encode_batch(chunks) for i in enc.ids]
+            chunks = []
+    if chunks:
+        yield [i for enc in tok.encode_batch(chunks) for i in enc.ids]
 
 
-def unigram_baseline(train_ids: np.ndarray, val_ids: np.ndarray, vocab_size: int) -> dict:
+class ShardWriter:
+    """Writes a token stream into ``directory/000000.bin, 000001.bin, ...`` (uint16, at most
+    ``shard_tokens`` each). The folder appears only when complete: shards go to a temporary
+    sibling that is renamed into place by ``close``."""
+
+    def __init__(self, directory: str | os.PathLike, shard_tokens: int):
+        self.directory = Path(directory)
+        self.tmp = self.directory.with_name(f".{self.directory.name}.tmp{os.getpid()}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.shard_tokens, self.n_tokens, self.shards = shard_tokens, 0, []
+        self._fh, self._in_shard = None, 0
+
+    def write(self, ids) -> None:
+        ids = np.asarray(ids, dtype=DTYPE)
+        while len(ids):
+            if self._fh is None or self._in_shard == self.shard_tokens:
+                self._next_shard()
+            take = ids[: self.shard_tokens - self._in_shard]
+            self._fh.write(take.tobytes())
+            self._in_shard += len(take)
+            self.n_tokens += len(take)
+            ids = ids[len(take) :]
+
+    def _next_shard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        name = f"{len(self.shards):06d}.bin"
+        self.shards.append(name)
+        self._fh, self._in_shard = open(self.tmp / name, "wb"), 0
+
+    def close(self) -> list[Path]:
+        if self._fh is not None:
+            self._fh.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.replace(self.tmp, self.directory)
+        return [self.directory / s for s in self.shards]
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def shard_paths(path: str | os.PathLike) -> list[Path]:
+    """The shards of a token folder in order (or the single file given)."""
+    path = Path(path)
+    return sorted(path.glob("*.bin")) if path.is_dir() else [path]
+
+
+def write_shards(tok: Tokenizer, text: Path, directory: Path, shard_tokens: int, vocab: int):
+    """Encode ``text`` into shards; return (token count, token counts per id)."""
+    writer, counts = ShardWriter(directory, shard_tokens), np.zeros(vocab, dtype=np.int64)
+    try:
+        for ids in encode_chunks(tok, text):
+            writer.write(ids)
+            counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=vocab)[:vocab]
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
+    return writer.n_tokens, counts
+
+
+def unigram_baseline(train_counts: np.ndarray, val_counts: np.ndarray) -> dict:
     """Entropy of the training unigram distribution and its cross-entropy on validation (add-one
     smoothed), in nats: the loss a model that ignores context would reach."""
-    counts = np.bincount(train_ids, minlength=vocab_size).astype(np.float64) + 1.0
-    p = counts / counts.sum()
+    p = (train_counts + 1.0) / (train_counts + 1.0).sum()
     return {
         "unigram_entropy": float(-(p * np.log(p)).sum()),
-        "unigram_val_cross_entropy": float(-np.log(p[val_ids]).mean()),
+        "unigram_val_cross_entropy": float(-(val_counts * np.log(p)).sum() / val_counts.sum()),
     }
+
+
+def load_tokenizer(cfg: dict, train_text: Path) -> Tokenizer:
+    if cfg["kind"] == "gpt2":
+        from .hub import gpt2_tokenizer
+
+        return gpt2_tokenizer(cfg["name"])
+    return train_bpe(train_text, cfg["vocab_size"])
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-text", required=True)
-    ap.add_argument("--val-text", required=True)
+    ap.add_argument("--train-text", required=True, type=Path)
+    ap.add_argument("--val-text", required=True, type=Path)
     ap.add_argument("--tokenizer", required=True, help="the tokenizer config section, as JSON")
     ap.add_argument("--min-train-tokens", type=int, default=1, help="tokens one batch needs")
     ap.add_argument("--min-val-tokens", type=int, default=1, help="tokens one sequence needs")
     ap.add_argument("--out-tokenizer", required=True)
-    ap.add_argument("--out-train", required=True)
-    ap.add_argument("--out-val", required=True)
+    ap.add_argument("--out-train", required=True, type=Path, help="folder of training shards")
+    ap.add_argument("--out-val", required=True, type=Path, help="folder of validation shards")
     ap.add_argument("--out-meta", required=True)
     args = ap.parse_args(argv)
     cfg = json.loads(args.tokenizer)
-    train_text = Path(args.train_text).read_text(encoding="utf-8")
-    val_text = Path(args.val_text).read_text(encoding="utf-8")
-    tok = train_bpe(train_text, cfg["vocab_size"])
-    vocab_size = tok.get_vocab_size()
-    if vocab_size > np.iinfo(DTYPE).max + 1:
-        raise SystemExit(f"error: tokenizer.vocab_size {vocab_size} does not fit in uint16")
-    train_ids, val_ids = encode(tok, train_text), encode(tok, val_text)
-    for split, ids, need, unit in (
-        ("training", train_ids, args.min_train_tokens, "batch (train.batch_size × block_size + 1)"),
-        ("validation", val_ids, args.min_val_tokens, "sequence (model.block_size + 1)"),
+    tok = load_tokenizer(cfg, args.train_text)
+    vocab = tok.get_vocab_size()
+    if vocab > np.iinfo(DTYPE).max + 1:
+        raise SystemExit(f"error: tokenizer.vocab_size {vocab} does not fit in uint16")
+    meta = {
+        "vocab_size": vocab,
+        "eot_id": tok.token_to_id(EOT),
+        "dtype": np.dtype(DTYPE).name,
+        "tokenizer": cfg["kind"],
+    }
+    counts = {}
+    for split, text, out, need, unit in (
+        (
+            "train",
+            args.train_text,
+            args.out_train,
+            args.min_train_tokens,
+            "batch (train.batch_size × block_size + 1)",
+        ),
+        (
+            "val",
+            args.val_text,
+            args.out_val,
+            args.min_val_tokens,
+            "sequence (model.block_size + 1)",
+        ),
     ):
-        if len(ids) < need:
+        n, counts[split] = write_shards(tok, text, out, cfg["shard_tokens"], vocab)
+        if n < need:
+            shutil.rmtree(args.out_train, ignore_errors=True)
+            shutil.rmtree(args.out_val, ignore_errors=True)
+            name = "training" if split == "train" else "validation"
             raise SystemExit(
-                f"error: corpus too short: the {split} split has {len(ids):,} tokens, "
+                f"error: corpus too short: the {name} split has {n:,} tokens, "
                 f"one {unit} needs {need:,}"
             )
+        meta[f"{split}_tokens"] = n
+        meta[f"{split}_bytes"] = text.stat().st_size
+        meta[f"{split}_shards"] = len(shard_paths(out))
     atomic.write_text(args.out_tokenizer, tok.to_str(pretty=True))
-    atomic.write_bytes(args.out_train, train_ids.tobytes())
-    atomic.write_bytes(args.out_val, val_ids.tobytes())
-    meta = {
-        "vocab_size": vocab_size,
-        "eot_id": tok.token_to_id(EOT),
-        "train_tokens": int(len(train_ids)),
-        "val_tokens": int(len(val_ids)),
-        "train_chars": len(train_text),
-        "val_chars": len(val_text),
-        "dtype": np.dtype(DTYPE).name,
-        **unigram_baseline(train_ids, val_ids, vocab_size),
-    }
-    meta["uniform_loss"] = math.log(vocab_size)
+    meta.update(unigram_baseline(counts["train"], counts["val"]))
+    meta["uniform_loss"] = math.log(vocab)
     atomic.write_json(args.out_meta, meta)
     print(json.dumps(meta))
 

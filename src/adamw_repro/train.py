@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from . import atomic, provenance
 from .model import ModelConfig, build_model, count_params, flops_per_token, lm_logits
 from .optim import build_optimizer, lr_multiplier
+from .tokens import shard_paths
 
 # Dense bf16 peak FLOP/s by GPU name, from the vendors' data sheets, for MFU.
 GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
@@ -54,6 +55,9 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16" (autocast; weights and optimizer state stay fp32)
     fused: bool = True  # torch's fused Adam/AdamW kernels
     compile: bool = False  # torch.compile the model
+    attention: str = (
+        "sdpa"  # "sdpa" (fused kernel; best on GPU) or "eager" (faster for small CPU models)
+    )
     device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
     keep_checkpoint: bool = False  # keep the last checkpoint after the run finished
 
@@ -69,22 +73,40 @@ class TrainConfig:
 
 
 class TokenData:
-    """A uint16 token file read through a memmap; batches are gathered without loading it all."""
+    """Token shards (a folder of uint16 files, or one file) read through memmaps: batches are
+    gathered without loading the corpus. A window start is a global index over every shard's
+    valid starts, so no window crosses a shard boundary."""
 
     def __init__(self, path: str | os.PathLike, block_size: int, limit: int = 0):
-        self.ids = np.memmap(path, dtype=np.uint16, mode="r")
-        if limit:
-            self.ids = self.ids[:limit]
+        self.shards, left = [], limit or float("inf")
+        for p in shard_paths(path):  # ``limit``: the first tokens of the split only
+            ids = np.memmap(p, dtype=np.uint16, mode="r")
+            self.shards.append(ids[: int(min(len(ids), left))])
+            left -= len(self.shards[-1])
+            if left <= 0:
+                break
         self.block_size = block_size
-        self.n_windows = len(self.ids) - block_size  # window start s reads ids[s : s + T + 1]
+        # a start s reads shard[s : s + T + 1]: len − T valid starts per shard
+        windows = [max(0, len(ids) - block_size) for ids in self.shards]
+        self.offsets = np.concatenate([[0], np.cumsum(windows)])
+        self.n_windows = int(self.offsets[-1])
         if self.n_windows < 1:
-            raise ValueError(
-                f"{path}: {len(self.ids)} tokens cannot fill one context of {block_size}"
-            )
+            n = sum(len(ids) for ids in self.shards)
+            raise ValueError(f"{path}: {n} tokens cannot fill one context of {block_size}")
+
+    def locate(self, starts):
+        """(shard index, offset in that shard) of global window starts."""
+        shard = np.searchsorted(self.offsets, starts, side="right") - 1
+        return shard, starts - self.offsets[shard]
 
     def batch(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = starts[:, None] + np.arange(self.block_size + 1)
-        chunk = torch.from_numpy(self.ids[idx].astype(np.int64))
+        shard, offset = self.locate(np.asarray(starts))
+        rows = np.empty((len(offset), self.block_size + 1), dtype=np.int64)
+        span = np.arange(self.block_size + 1)
+        for k in np.unique(shard):  # one fancy-indexed gather per shard in the batch
+            sel = shard == k
+            rows[sel] = self.shards[k][offset[sel, None] + span]
+        chunk = torch.from_numpy(rows)
         return chunk[:, :-1], chunk[:, 1:]
 
     def random_starts(self, seed: int, step: int, n: int) -> np.ndarray:
@@ -102,6 +124,11 @@ def resolve_device(name: str) -> str:
     if name == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: train.device is 'cuda' but no CUDA device is available")
     return name
+
+
+def to_device(t: torch.Tensor, device: str) -> torch.Tensor:
+    """Host to GPU through pinned memory, so the copy overlaps with compute (nanoGPT)."""
+    return t.pin_memory().to(device, non_blocking=True) if device == "cuda" else t
 
 
 def autocast(device: str, precision: str):
@@ -213,7 +240,7 @@ def train_run(
     warmup_steps = min(total_steps - 1, round(tcfg.warmup_fraction * total_steps))
 
     torch.manual_seed(seed)
-    model = build_model(mcfg).to(device)
+    model = build_model(mcfg, attention=tcfg.attention).to(device)
     n_params = count_params(model)
     optimizer = build_optimizer(spec["optimizer"], model, hp, tcfg.decay_embeddings, tcfg.fused)
     fwd_model = torch.compile(model) if tcfg.compile else model
@@ -252,9 +279,13 @@ def train_run(
         with atomic.atomic_path(ckpt) as tmp:
             torch.save(state, tmp)
 
-    def evaluation_record():
+    def evaluation_record(final=False):
+        """Validation loss and accuracy; at the end also the loss on the training subset (the
+        training curve itself comes from the logged batch losses, at no extra cost)."""
         rec = {"step": step, "tokens": step * tokens_per_step}
         for name, (data, starts) in eval_sets.items():
+            if name == "train_eval" and not final:
+                continue
             r = evaluate(model, data, starts, tcfg.batch_size, V, device, tcfg.precision)
             rec[f"{name}_loss"] = _finite(r["loss"])
             if name == "val":
@@ -283,7 +314,7 @@ def train_run(
             group["lr"] = lr
         for micro in range(tcfg.grad_accum):
             starts = train_data.random_starts(seed, step * tcfg.grad_accum + micro, tcfg.batch_size)
-            x, y = (t.to(device, non_blocking=True) for t in train_data.batch(starts))
+            x, y = (to_device(t, device) for t in train_data.batch(starts))
             with autocast(device, tcfg.precision):
                 logits = lm_logits(fwd_model, x, V)
             loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / tcfg.grad_accum
@@ -329,7 +360,7 @@ def train_run(
     progress.close()
 
     if not diverged:
-        history.append(evaluation_record())
+        history.append(evaluation_record(final=True))
     final = [r for r in history if "val_loss" in r][-1]
     reason = None
     if diverged or final["val_loss"] is None:

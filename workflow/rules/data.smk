@@ -4,6 +4,9 @@ rule split_corpus:
         val="resources/data/val.txt",
     params:
         corpus=json.dumps(config["corpus"], sort_keys=True),
+    resources:
+        mem_mb=config["resources"]["data"]["mem_mb"],
+        runtime=config["resources"]["data"]["runtime"],
     conda:
         CONDA_ENV
     log:
@@ -21,13 +24,16 @@ rule tokenize:
         val=rules.split_corpus.output.val,
     output:
         tokenizer="resources/tokens/tokenizer.json",
-        train="resources/tokens/train.bin",
-        val="resources/tokens/val.bin",
+        train=directory("resources/tokens/train"),
+        val=directory("resources/tokens/val"),
         meta="resources/tokens/meta.json",
     params:
         tokenizer=json.dumps(config["tokenizer"], sort_keys=True),
         min_train=config["train"]["batch_size"] * config["model"]["block_size"] + 1,
         min_val=config["model"]["block_size"] + 1,
+    resources:
+        mem_mb=config["resources"]["data"]["mem_mb"],
+        runtime=config["resources"]["data"]["runtime"],
     conda:
         CONDA_ENV
     log:

@@ -12,6 +12,10 @@ rule train:
         # not an output: it must survive a failed or cancelled job, to be resumed from
         checkpoint="results/checkpoints/{optimizer}/lr{lr}_wd{wd}/seed{seed}.pt",
     threads: config["train"]["threads"]
+    resources:
+        gpu=config["resources"]["train"]["gpus"],
+        mem_mb=config["resources"]["train"]["mem_mb"],
+        runtime=lambda wildcards, attempt: config["resources"]["train"]["runtime"] * attempt,
     conda:
         CONDA_ENV
     log:

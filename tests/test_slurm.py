@@ -1,0 +1,220 @@
+"""The cluster path: resources → sbatch arguments, the paper profile's plan, and the smoke
+workflow on a real (local, single-node) SLURM cluster, including a cancelled job that resumes.
+
+The real-cluster tests need `sinfo` (CI starts a cluster with .ci/slurm-setup); without one they
+are skipped, unless REQUIRE_SLURM=1 (as in CI), where a missing cluster fails them.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from helpers import REPO
+
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+
+
+def snakemake(workdir, *args, env=None, check=True, timeout=900):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout[-4000:] + proc.stderr[-4000:])
+    return proc
+
+
+def small_config(path: Path, **train) -> Path:
+    cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    cfg["optimizers"] = {"adam": {"lr": 0.01}, "adamw": {"lr": 0.01, "weight_decay": 0.1}}
+    cfg["seeds"] = [0]
+    cfg["train"].update(train)
+    cfg["resources"] = {
+        "train": {"gpus": 0, "mem_mb": 1000, "runtime": 7},
+        "data": {"mem_mb": 1000, "runtime": 10},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+FAKE_SLURM = {
+    # records every submission; every job is reported FAILED at once, so Snakemake retries
+    "sbatch": 'exec 9>>"$SBATCH_LOG.lock"; flock 9; echo "$@" >> "$SBATCH_LOG"; '
+    'echo $((1000 + $(wc -l < "$SBATCH_LOG")))',
+    "squeue": 'for id in $(seq 1001 1020); do echo "$id|FAILED"; done',
+    "sinfo": 'echo "debug*"',
+    "scontrol": 'echo "MinJobAge = 600 sec"',  # keeps the plugin on squeue
+    "sacct": "exit 1",  # no accounting, as on the CI cluster
+    "scancel": "true",
+}
+
+
+def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_attempt(tmp_path):
+    """The slurm profile and the config's resources.train section become sbatch arguments;
+    each retry asks for attempt × resources.train.runtime minutes. (Fake sbatch/squeue record
+    the submissions; no cluster needed.)"""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in FAKE_SLURM.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    cfg = yaml.safe_load(small_config(tmp_path / "c.yaml").read_text())
+    cfg["optimizers"] = {"adamw": {"lr": [0.01], "weight_decay": [0.1, 0.2]}}  # 2 tuning trials
+    cfg["resources"]["train"] = {"gpus": 2, "mem_mb": 12345, "runtime": 7}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    log = tmp_path / "sbatch.log"
+    log.touch()
+    # the data stage locally first, so that the submissions are the training jobs
+    snakemake(
+        tmp_path, "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--until", "tokenize"
+    )
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", SBATCH_LOG=str(log))
+    env.pop("SLURM_JOB_ID", None)
+    snakemake(
+        tmp_path,
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        str(tmp_path / "c.yaml"),
+        "--retries",
+        "1",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
+        "--latency-wait",
+        "0",
+        "--jobs",
+        "2",
+        "--until",
+        "train",
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    calls = [c.split() for c in log.read_text().splitlines() if "rule_train" in c]
+    assert len(calls) == 4, log.read_text()  # 2 trials, each submitted twice
+    for trial in ("wd=0.1,", "wd=0.2,"):
+        mine = [args for args in calls if any(trial in a for a in args)]
+        assert [args[args.index("-t") + 1] for args in mine] == ["7", "14"]  # attempt × 7 min
+        for args in mine:
+            assert "--gpus=2" in args and args[args.index("--mem") + 1] == "12345"
+            assert "--cpus-per-task=1" in args
+
+
+def test_paper_profile_plans_the_full_study_on_gpus_without_data_or_gpu(tmp_path):
+    out = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "paper.yaml")).stdout
+    table = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            table[parts[0]] = int(parts[1])
+    assert table["train"] == 96 and table["select_hparams"] == 1
+    assert table["split_corpus"] == 1 and table["tokenize"] == 1
+    assert "gpu=1" in out and "mem_mb=64000" in out and "runtime=120" in out
+
+
+def slurm_available():
+    if shutil.which("sinfo") is None:
+        if os.environ.get("REQUIRE_SLURM") == "1":
+            pytest.fail("REQUIRE_SLURM=1 but no SLURM cluster (sinfo not found)")
+        pytest.skip("no SLURM cluster here; CI starts one with .ci/slurm-setup")
+    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True).stdout
+    if not any(s in state for s in ("idle", "mix", "alloc")):
+        pytest.fail(f"SLURM node not ready: {state!r}")
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_smoke_workflow_runs_its_training_inside_slurm_jobs(tmp_path):
+    slurm_available()
+    config = small_config(tmp_path / "c.yaml")
+    snakemake(
+        tmp_path,
+        "--workflow-profile",
+        str(PROFILE),
+        "--configfile",
+        str(config),
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--seconds-between-status-checks",
+        "2",
+    )
+    summaries = list(tmp_path.glob("results/runs/*/*/*/summary.json"))
+    assert len(summaries) == 3  # adam, adamw, and AdamW without decay (ablation)
+    job_ids = {json.loads(p.read_text())["provenance"]["slurm_job_id"] for p in summaries}
+    assert None not in job_ids and len(job_ids) == 3
+    assert (tmp_path / "results/paper/paper.pdf").stat().st_size > 50_000
+
+
+@pytest.mark.slow
+@pytest.mark.slurm
+def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path):
+    slurm_available()
+    train = {"tokens": 8 * 32 * 1500, "checkpoint_interval": 50}
+    ref = tmp_path / "reference"
+    ref.mkdir()
+    snakemake(ref, "--cores", "2", "--configfile", str(small_config(ref / "c.yaml", **train)))
+    work = tmp_path / "cluster"
+    work.mkdir()
+    config = small_config(work / "c.yaml", **train)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(work),
+            "--workflow-profile",
+            str(PROFILE),
+            "--configfile",
+            str(config),
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--seconds-between-status-checks",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    t0 = time.time()
+    while not list(work.glob("results/checkpoints/*/*/seed0.pt")):
+        assert proc.poll() is None and time.time() - t0 < 600, "no checkpoint before the end"
+        time.sleep(0.2)
+    jobs = subprocess.run(
+        ["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
+    ).stdout.split("\n")
+    victim = next(line.split()[0] for line in jobs if "rule_train" in line)
+    subprocess.run(["scancel", victim], check=True)
+    log, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, log[-4000:]
+    resumed = {
+        p.parent.parent.parent.name: json.loads(p.read_text())["resumed_from_steps"]
+        for p in work.glob("results/runs/*/*/*/summary.json")
+    }
+    assert any(resumed.values()), resumed
+    for name in ("runs.csv", "curves.csv"):
+        assert (work / "results/tables" / name).read_bytes() == (
+            ref / "results/tables" / name
+        ).read_bytes()
