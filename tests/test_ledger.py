@@ -29,6 +29,7 @@ def study(
     l2_basin_diagonal: bool = True,
     adam_minus_l2: float = 0.0,
     sgd_rescaled_match: bool = True,
+    l2_norm_law: bool = False,
 ):
     """Runs and curves of a synthetic study. AdamW's grid is axis-aligned in λ = lr·wd (best
     λ = 1e-2 for every lr); Adam+L2's is diagonal (best wd·lr = 1e-6) or axis-aligned."""
@@ -89,6 +90,7 @@ def study(
                 1000,
                 5 + 0.1 * center**2 + 0.05 * (np.log10(lr) + 2.5) ** 2,
                 ("tuning",),
+                norm=10 * np.sqrt(lr / wd) if l2_norm_law else 50.0,
             )
         # SGD+L2 and SGDW: equal losses where wd_w = wd_l2 / (1 − 0.9), or shifted by 0.2 nats
         for wd in CONFIG["optimizers"]["sgd_l2"]["weight_decay"]:
@@ -184,13 +186,18 @@ def test_claims_need_their_optimizers():
 
 def test_a_study_that_contradicts_them_gets_not_reproduced():
     led = ledger(
-        adamw_minus_l2=+0.1, l2_basin_diagonal=False, adam_minus_l2=0.2, sgd_rescaled_match=False
+        adamw_minus_l2=+0.1,
+        l2_basin_diagonal=False,
+        adam_minus_l2=0.2,
+        sgd_rescaled_match=False,
+        l2_norm_law=True,
     )
     assert led["LH4"]["verdict"] == "not reproduced" and led["LH4"]["effect"] == pytest.approx(0.2)
     assert led["LH2"]["verdict"] == "not reproduced" and led["LH2"]["ci_hi"] < 0
     assert led["U3"]["verdict"] == "not reproduced"
     assert led["LH1"]["verdict"] == "not reproduced"  # both axis-aligned in their own units
     assert led["LH3"]["verdict"] == "not reproduced"  # L2 gains 0.2 nats for Adam here
+    assert led["KO1"]["verdict"] == "not reproduced"  # Adam+L2's norms follow the law too
 
 
 def test_a_negligible_difference_is_not_a_reproduction():

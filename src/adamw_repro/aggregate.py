@@ -35,7 +35,14 @@ RESULTS = [
     "flops_per_token",
     "config_hash",
 ]
-TIMING = ["tokens_per_s", "achieved_flops", "mfu", "wall_time_s", "resumed_from_steps"]
+TIMING = [
+    "tokens_per_s",
+    "achieved_flops",
+    "mfu",
+    "peak_flops",
+    "wall_time_s",
+    "resumed_from_steps",
+]
 CURVE_METRICS = [
     "lr",
     "train_loss",
