@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token, lm_logits  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.train import TokenData, autocast  # noqa: E402
+from adamw_repro.train import TokenData, autocast, measured_matmul_flops  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -48,15 +48,7 @@ def record(group: str, variant: str, metric: str, value: float, unit: str = "") 
 def matmul_peak(dtype: torch.dtype, threads: int, n: int, reps: int) -> float:
     """Sustained FLOP/s of one large square matmul (the machine's practical peak)."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times)
+    return measured_matmul_flops("bf16" if dtype == torch.bfloat16 else "fp32", n, reps)
 
 
 def synthetic_tokens(path: Path, vocab: int, n: int = 400_000) -> Path:

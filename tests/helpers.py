@@ -2,6 +2,8 @@
 
 import copy
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from adamw_repro.config import validate_config
@@ -51,3 +53,12 @@ def pipeline_workdir(tmp_path: Path) -> Path:
     work.mkdir()
     shutil.copytree(REPO / "config", work / "config")
     return work
+
+
+def snakemake(workdir, *args, env=None, check=True, timeout=1800):
+    """Run this repository's workflow in ``workdir``; on failure, fail with its output's tail."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout[-4000:] + proc.stderr[-4000:])
+    return proc

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
-from helpers import REPO
+from helpers import REPO, snakemake
 
+from adamw_repro.config import validate_config
+from adamw_repro.provenance import config_hash
 from adamw_repro.study import all_runs
 
 pytestmark = pytest.mark.slow
@@ -20,29 +23,9 @@ pytestmark = pytest.mark.slow
 NASTY = r"a_b%{}\input{/etc/passwd}"
 
 
-def snakemake(workdir, configfile, *extra, check=True, env=None):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(workdir),
-            "--cores",
-            "2",
-            *extra,
-            "--configfile",
-            str(configfile),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
-    return proc
+def smoke(workdir, configfile, *extra, **kwargs):
+    """The workflow on two cores with ``configfile`` (passed last: it takes several values)."""
+    return snakemake(workdir, "--cores", "2", *extra, "--configfile", str(configfile), **kwargs)
 
 
 def pdf_text(path):
@@ -93,15 +76,13 @@ def smoke_run(tmp_path_factory):
         PYTHONPATH=os.pathsep.join(filter(None, [str(guard), os.environ.get("PYTHONPATH")])),
         NETWORK_ATTEMPTS=str(attempts),
     )
-    snakemake(work, smoke_config(work, paper__timing=False, paper__title=NASTY), env=env)
+    smoke(work, smoke_config(work, paper__timing=False, paper__title=NASTY), env=env)
     return work, attempts
 
 
 def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
     work, _ = smoke_run
     cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
-    from adamw_repro.config import validate_config
-
     selection = json.loads((work / "results/study/selection.json").read_text())
     runs = pd.read_csv(work / "results/tables/runs.csv")
     assert len(runs) == len(all_runs(validate_config(cfg), selection))
@@ -135,6 +116,20 @@ def test_paper_shows_every_ledger_row_with_its_verdict(smoke_run):
             assert f"{row.id}" in flat and f"Verdict: {row.verdict}" in flat
 
 
+def test_paper_appendix_ties_the_pdf_to_its_config_code_and_software(smoke_run):
+    work, _ = smoke_run
+    config = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
+    assert f"Configuration hash {config_hash(config)}" in flat
+    assert commit[:12] in flat and f"torch {torch.__version__}" in flat
+    summaries = [json.loads(p.read_text()) for p in work.glob("results/runs/*/*/*/summary.json")]
+    assert all(s["provenance"]["hardware"]["threads"] == 1 for s in summaries)
+    assert {s["config_hash"] for s in summaries} and all(s["wall_time_s"] > 0 for s in summaries)
+
+
 def test_strings_from_config_render_literally_and_nothing_reaches_the_network(smoke_run):
     work, attempts = smoke_run
     flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
@@ -149,7 +144,7 @@ def test_editing_figure_code_replans_figures_and_paper_but_no_training(smoke_run
     original = code.read_bytes()
     try:  # an edit (Snakemake ignores a bare touch: it compares checksums of small inputs)
         code.write_bytes(original + b"\n# restyled\n")
-        plan = snakemake(work, config, "-n", "--quiet", "rules").stdout
+        plan = smoke(work, config, "-n", "--quiet", "rules").stdout
     finally:
         code.write_bytes(original)
     jobs = {
@@ -162,17 +157,17 @@ def test_editing_figure_code_replans_figures_and_paper_but_no_training(smoke_run
 def test_report_and_lint(smoke_run):
     work, _ = smoke_run
     config = work / "config.yaml"
-    snakemake(work, config, "--report", str(work / "report.html"))
+    smoke(work, config, "--report", str(work / "report.html"))
     html = (work / "report.html").read_text()
     assert "claims ledger" in html and "tuning grids" in html  # captions from workflow/report
     assert "data:image/png;base64" in html or "data:" in html  # self-contained
-    lint = snakemake(work, config, "--lint")
+    lint = smoke(work, config, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 
 
 def test_rerun_from_scratch_is_bit_identical(smoke_run, tmp_path):
     work, _ = smoke_run
-    snakemake(tmp_path, smoke_config(tmp_path, paper__timing=False, paper__title=NASTY))
+    smoke(tmp_path, smoke_config(tmp_path, paper__timing=False, paper__title=NASTY))
     for name in ("runs.csv", "curves.csv", "stats.csv", "ledger.csv", "results.csv", "results.tex"):
         assert (tmp_path / "results/tables" / name).read_bytes() == (
             work / "results/tables" / name
@@ -197,7 +192,7 @@ def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     )
     ref, cut = tmp_path / "reference", tmp_path / "interrupted"
     ref.mkdir(), cut.mkdir()
-    snakemake(ref, smoke_config(ref, **changes))
+    smoke(ref, smoke_config(ref, **changes))
     config = smoke_config(cut, **changes)
     cmd = [
         sys.executable,
@@ -226,8 +221,8 @@ def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = {p: p.stat().st_mtime_ns for p in cut.glob("results/runs/*/*/seed0/summary.json")}
-    snakemake(cut, config, "--unlock")
-    snakemake(cut, config, "--cores", "1")
+    smoke(cut, config, "--unlock")
+    smoke(cut, config, "--cores", "1")
     for p, mtime in done_before.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was redone"
     resumed = [
@@ -248,7 +243,7 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
         seeds=[0],
         train__grad_clip=0.0,
     )
-    snakemake(tmp_path, config)
+    smoke(tmp_path, config)
     runs = pd.read_csv(tmp_path / "results/tables/runs.csv").set_index("run_id")
     assert bool(runs.loc["sgd/lr1e+12_wd0/seed0", "diverged"])
     assert runs.loc["sgd/lr1e+12_wd0/seed0", "diverged_reason"] == "non-finite loss"

@@ -275,6 +275,21 @@ def _paired_effect(study, metric, a, b, label_a, label_b) -> Measurement:
     return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail)
 
 
+LABELS = {"adam": "Adam", "adam_l2": "Adam+L2", "adamw": "AdamW"}
+
+
+def paired_claim(metric: str, a: str, b: str):
+    """A measure: ``metric`` of optimizer ``a`` minus ``b``, paired over the evaluation seeds."""
+
+    def measure(study: Study) -> Measurement:
+        study.need(a, b)
+        return _paired_effect(
+            study, metric, ("evaluation", a), ("evaluation", b), LABELS[a], LABELS[b]
+        )
+
+    return measure
+
+
 def measure_lh1(study: Study) -> Measurement:
     study.need_grid("adam_l2", "adamw")
     g2, loss2 = study.grid("adam_l2")
@@ -296,30 +311,6 @@ def measure_lh1(study: Study) -> Measurement:
         "bootstrap over lr rows",
         t2["rows"],
         detail,
-    )
-
-
-def measure_lh2(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return _paired_effect(
-        study,
-        "final_val_loss",
-        ("evaluation", "adam_l2"),
-        ("evaluation", "adamw"),
-        "Adam+L2",
-        "AdamW",
-    )
-
-
-def measure_lh3(study: Study) -> Measurement:
-    study.need("adam", "adam_l2")
-    return _paired_effect(
-        study,
-        "final_val_loss",
-        ("evaluation", "adam"),
-        ("evaluation", "adam_l2"),
-        "Adam",
-        "Adam+L2",
     )
 
 
@@ -507,25 +498,6 @@ def measure_u2(study: Study) -> Measurement:
     )
 
 
-def measure_u4(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return _paired_effect(
-        study,
-        "final_val_acc",
-        ("evaluation", "adamw"),
-        ("evaluation", "adam_l2"),
-        "AdamW",
-        "Adam+L2",
-    )
-
-
-def measure_u5(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return _paired_effect(
-        study, "gen_gap", ("evaluation", "adam_l2"), ("evaluation", "adamw"), "Adam+L2", "AdamW"
-    )
-
-
 def measure_u6(study: Study) -> Measurement:
     study.need_grid("adam_l2", "adamw")
     opts = ("adamw", "adam_l2")
@@ -613,17 +585,17 @@ def measure_u8c(study: Study) -> Measurement:
 
 MEASURES = {
     "LH1": measure_lh1,
-    "LH2": measure_lh2,
-    "LH3": measure_lh3,
+    "LH2": paired_claim("final_val_loss", "adam_l2", "adamw"),
+    "LH3": paired_claim("final_val_loss", "adam", "adam_l2"),
     "LH4": measure_lh4,
     "WA1": measure_wa1,
     "DA1": measure_da1,
     "KO1": measure_ko1,
     "U1": measure_u1,
     "U2": measure_u2,
-    "U3": measure_lh2,
-    "U4": measure_u4,
-    "U5": measure_u5,
+    "U3": paired_claim("final_val_loss", "adam_l2", "adamw"),
+    "U4": paired_claim("final_val_acc", "adamw", "adam_l2"),
+    "U5": paired_claim("gen_gap", "adam_l2", "adamw"),
     "U6": measure_u6,
     "U7": measure_u7,
     "U8a": measure_u8a,

@@ -1,0 +1,62 @@
+"""Safe by construction: LaTeX without shell escape, escaped strings, checkpoints without pickle."""
+
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import make_spec
+
+from adamw_repro.latex import Latex, escape
+from adamw_repro.paper import compile_pdf
+from adamw_repro.train import train_run
+
+
+@pytest.mark.skipif(
+    shutil.which("latexmk") is None, reason="needs TeX Live (make test installs it)"
+)
+def test_latex_runs_without_shell_escape(tmp_path):
+    marker = tmp_path / "shell-escape-happened"
+    tex = tmp_path / "doc.tex"
+    tex.write_text(
+        "\\documentclass{article}\\begin{document}\n"
+        f"\\immediate\\write18{{touch {marker}}}\nHello.\n\\end{{document}}\n"
+    )
+    compile_pdf(tex, tmp_path / "out.pdf")
+    assert (tmp_path / "out.pdf").stat().st_size > 1000
+    assert not marker.exists()
+
+
+def test_escape_neutralises_every_latex_special_character():
+    nasty = r"a_b%{}\input{/etc/passwd} $x$ #1 ~ ^ &"
+    out = escape(nasty)
+    assert out == (
+        r"a\_b\%\{\}\textbackslash{}input\{/etc/passwd\} \$x\$ \#1 \textasciitilde{} "
+        r"\textasciicircum{} \&"
+    )
+    assert out.count("\\textbackslash{}") == 1 and escape(out) is out  # already LaTeX: kept
+    assert escape(Latex("\\textbf{x}")) == "\\textbf{x}"
+
+
+class Payload:
+    def __reduce__(self):  # what a malicious pickle would run on load
+        return (Path("/tmp/pwned-by-checkpoint").touch, ())
+
+
+def test_checkpoints_load_without_executing_pickled_code(token_files, tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    torch.save(
+        {"spec_hash": "x", "payload": Payload()}, ckpt, pickle_protocol=pickle.HIGHEST_PROTOCOL
+    )
+    Path("/tmp/pwned-by-checkpoint").unlink(missing_ok=True)
+    with pytest.raises(pickle.UnpicklingError):
+        train_run(
+            make_spec(),
+            token_files["train"],
+            token_files["val"],
+            token_files["meta"],
+            str(tmp_path / "out"),
+            str(ckpt),
+        )
+    assert not Path("/tmp/pwned-by-checkpoint").exists()
