@@ -46,9 +46,7 @@ class Payload:
 
 def test_checkpoints_load_without_executing_pickled_code(token_files, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
-    torch.save(
-        {"spec_hash": "x", "payload": Payload()}, ckpt, pickle_protocol=pickle.HIGHEST_PROTOCOL
-    )
+    torch.save({"spec_hash": "x", "payload": Payload()}, ckpt)
     Path("/tmp/pwned-by-checkpoint").unlink(missing_ok=True)
     with pytest.raises(pickle.UnpicklingError):
         train_run(
