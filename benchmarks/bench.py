@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token, lm_logits  # noqa: E402
+from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.train import TokenData, autocast, measured_matmul_flops  # noqa: E402
+from adamw_repro.train import TokenData, measured_matmul_flops, train_step  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -81,14 +81,8 @@ def our_loop(
     times = []
     for step in range(warmup + steps):
         t = time.perf_counter()
-        x, y = data.batch(data.random_starts(0, step, batch))
-        with autocast("cpu", precision):
-            logits = lm_logits(fwd, x, cfg.vocab_size)
-        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        batches = [data.batch(data.random_starts(0, step, batch))]
+        train_step(model, fwd, opt, batches, cfg.vocab_size, "cpu", precision, grad_clip=1.0)
         times.append(time.perf_counter() - t)
     step_time = statistics.median(times[warmup:])
     n = count_params(model)

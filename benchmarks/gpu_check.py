@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro import corpus, tokens  # noqa: E402
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token, lm_logits  # noqa: E402
+from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.train import TokenData, autocast, device_peak_flops  # noqa: E402
+from adamw_repro.train import TokenData, device_peak_flops, train_step  # noqa: E402
 
 
 def setup(tiny: bool):
@@ -43,16 +43,8 @@ def setup(tiny: bool):
 
 def step_fn(model, opt, data, mcfg, batch, device, fwd):
     def step(i):
-        x, y = (
-            t.to(device, non_blocking=True) for t in data.batch(data.random_starts(0, i, batch))
-        )
-        with autocast(device, "bf16"):
-            logits = lm_logits(fwd, x, mcfg.vocab_size)
-        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        batches = [data.batch(data.random_starts(0, i, batch))]
+        loss, _ = train_step(model, fwd, opt, batches, mcfg.vocab_size, device, "bf16", 1.0)
         return loss
 
     return step

@@ -198,6 +198,28 @@ class Progress:
             self.bar.close()
 
 
+def train_step(model, fwd_model, optimizer, batches, vocab_size, device, precision, grad_clip):
+    """One optimizer step over the micro-batches ``batches`` (gradients accumulated, then
+    clipped). Returns the step's mean loss and pre-clip gradient norm as tensors: no host sync.
+    The benchmarks time this same function."""
+    loss_sum = torch.zeros((), device=device)
+    for x, y in batches:
+        x, y = to_device(x, device), to_device(y, device)
+        with autocast(device, precision):
+            logits = lm_logits(fwd_model, x, vocab_size)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / len(batches)
+        loss.backward()
+        loss_sum += loss.detach()
+    params = list(model.parameters())
+    if grad_clip > 0:
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    else:
+        grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss_sum, grad_norm
+
+
 def device_peak_flops(device: str) -> float | None:
     """Dense bf16 peak of the GPU from its data sheet (for MFU); None on CPU or unknown GPUs."""
     if not device.startswith("cuda"):
@@ -326,21 +348,16 @@ def train_run(
         )
         for group in optimizer.param_groups:
             group["lr"] = lr
-        for micro in range(tcfg.grad_accum):
-            starts = train_data.random_starts(seed, step * tcfg.grad_accum + micro, tcfg.batch_size)
-            x, y = (to_device(t, device) for t in train_data.batch(starts))
-            with autocast(device, tcfg.precision):
-                logits = lm_logits(fwd_model, x, V)
-            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten()) / tcfg.grad_accum
-            loss.backward()
-            loss_sum += loss.detach()
-        params = list(model.parameters())
-        if tcfg.grad_clip > 0:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip)
-        else:
-            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        batches = [
+            train_data.batch(
+                train_data.random_starts(seed, step * tcfg.grad_accum + m, tcfg.batch_size)
+            )
+            for m in range(tcfg.grad_accum)
+        ]
+        loss, grad_norm = train_step(
+            model, fwd_model, optimizer, batches, V, device, tcfg.precision, tcfg.grad_clip
+        )
+        loss_sum += loss
         step += 1
         steps_in_interval += 1
         rec = None
