@@ -146,9 +146,8 @@ def evaluate(model, data: TokenData, starts, batch_size, vocab_size, device, pre
         x, y = (t.to(device) for t in data.batch(starts[i : i + batch_size]))
         with autocast(device, precision):
             logits = lm_logits(model, x, vocab_size)
-        loss_sum += F.cross_entropy(
-            logits.float().flatten(0, 1), y.flatten(), reduction="sum"
-        ).item()
+        logits = logits.float()  # one cast for both: argmax over bf16 is 3x slower on CPU
+        loss_sum += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
         correct += (logits.argmax(-1) == y).sum().item()
         count += y.numel()
     model.train()
