@@ -127,8 +127,13 @@ def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
     assert other["resumed_from_steps"] == [] and other["steps"] == 40
 
 
-def test_nan_loss_marks_the_run_diverged_and_still_writes_outputs(token_files, tmp_path):
-    s = run(make_spec("sgd", lr=1e12, grad_clip=0.0, tokens=4 * 16 * 60), token_files, tmp_path)
+@pytest.mark.parametrize("eval_interval", [10, 0], ids=["curves", "final-only"])
+def test_nan_loss_marks_the_run_diverged_and_still_writes_outputs(
+    token_files, tmp_path, eval_interval
+):
+    spec = make_spec("sgd", lr=1e12, grad_clip=0.0, tokens=4 * 16 * 60)
+    spec["train"]["eval_interval"] = eval_interval  # 0: a tuning trial, scored only at its end
+    s = run(spec, token_files, tmp_path)
     assert s["diverged"] and s["diverged_reason"] == "non-finite loss"
     assert s["final_val_loss"] is None and s["steps"] < 60
     recs = metrics(tmp_path)

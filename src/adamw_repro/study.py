@@ -93,11 +93,14 @@ def train_spec(config: dict, optimizer: str, lr: float, weight_decay: float, see
     hparams["lr"] = lr
     if optimizer in DECAYING:
         hparams["weight_decay"] = weight_decay
+    train = config["train"]
+    if seed == config["study"]["tuning_seed"] and not config["study"]["tuning_curves"]:
+        train = {**train, "eval_interval": 0}  # a tuning trial: selection reads its final score
     return {
         "run_id": run.run_id,
         "optimizer": optimizer,
         "hparams": hparams,
         "seed": seed,
         "model": config["model"],
-        "train": config["train"],
+        "train": train,
     }

@@ -47,7 +47,7 @@ class TrainConfig:
     schedule: str = "cosine"  # or "constant"
     min_lr_ratio: float = 0.1  # cosine floor, as a fraction of the peak learning rate
     grad_clip: float = 1.0  # 0 disables clipping
-    eval_interval: int = 50  # steps between evaluations
+    eval_interval: int = 50  # steps between evaluations; 0: only the final one
     eval_tokens: int = 32_768  # size of the fixed validation (and training) evaluation subsets
     log_interval: int = 10  # steps between metric records
     checkpoint_interval: int = 100  # steps between checkpoints
@@ -338,7 +338,7 @@ def train_run(
     diverged = any(r.get("diverged") for r in history)
     t_interval = time.perf_counter()
     while step < total_steps and not diverged:
-        if step % tcfg.eval_interval == 0:
+        if tcfg.eval_interval and step % tcfg.eval_interval == 0:
             t_eval = time.perf_counter()
             history.append(evaluation_record())
             t_interval += time.perf_counter() - t_eval  # evaluation time is not training time
@@ -391,7 +391,7 @@ def train_run(
 
     if not diverged:
         history.append(evaluation_record(final=True))
-    final = [r for r in history if "val_loss" in r][-1]
+    final = next((r for r in reversed(history) if "val_loss" in r), {})  # none if it diverged
     reason = None
     if diverged or final["val_loss"] is None:
         reason = "non-finite loss"
