@@ -181,6 +181,22 @@ def test_rerun_from_scratch_is_bit_identical(smoke_run, tmp_path):
     ).read_bytes()
 
 
+def test_several_runs_per_job_give_the_same_results(smoke_run, tmp_path):
+    """resources.train.runs_per_job only changes how runs are grouped into processes."""
+    work, _ = smoke_run
+    config = smoke_config(
+        tmp_path, paper__timing=False, paper__title=NASTY, resources__train__runs_per_job=2
+    )
+    proc = smoke(tmp_path, config)
+    log = proc.stdout + proc.stderr
+    assert "tune_adamw_0" in log and "train_seeds" in log and "rule train:" not in log
+    for name in ("runs.csv", "curves.csv", "stats.csv", "ledger.csv", "results.tex"):
+        assert (tmp_path / "results/tables" / name).read_bytes() == (
+            work / "results/tables" / name
+        ).read_bytes(), name
+    assert not list(tmp_path.glob("results/checkpoints/**/*.finished"))
+
+
 def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     """SIGKILL the whole Snakemake process group mid-training (a crash), unlock, rerun: finished
     runs are kept, the interrupted one resumes from its checkpoint, the tables are identical."""

@@ -7,7 +7,14 @@ import pytest
 
 from adamw_repro.config import ConfigError, validate_config
 from adamw_repro.selection import select_best, selection_for
-from adamw_repro.study import Run, ablation_runs, all_runs, selected_runs, tuning_runs
+from adamw_repro.study import (
+    Run,
+    ablation_runs,
+    all_runs,
+    selected_runs,
+    tuning_batches,
+    tuning_runs,
+)
 
 CONFIG = {
     "optimizers": {
@@ -27,6 +34,21 @@ def test_every_optimizer_gets_the_same_number_of_trials_at_the_tuning_seed():
     assert Run("adamw", 1e-2, 1.0, 7) in runs and all(
         r.weight_decay == 0 for r in runs if r.optimizer == "adam"
     )
+
+
+def test_tuning_batches_split_each_optimizers_trials_into_jobs():
+    cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 3}}})
+    batches = tuning_batches(cfg)
+    assert {name: len(runs) for name, runs in batches.items()} == {
+        "tune_adam_0": 3,
+        "tune_adam_1": 1,
+        "tune_adamw_0": 3,
+        "tune_adamw_1": 1,
+    }
+    assert all(r.optimizer == name.split("_")[1] for name, runs in batches.items() for r in runs)
+    every = [r for runs in batches.values() for r in runs]
+    assert sorted(every) == sorted(tuning_runs(cfg)) and len(set(every)) == len(every)
+    assert tuning_batches(validate_config(CONFIG)) == {}  # default: one run per job
 
 
 def test_unequal_budgets_and_a_shared_seed_are_refused():

@@ -62,28 +62,17 @@ def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
 
 
 def _start(spec, token_files, out):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "adamw_repro.train",
-            "--spec",
-            json.dumps(spec),
-            "--train-tokens",
-            token_files["train"],
-            "--val-tokens",
-            token_files["val"],
-            "--meta",
-            token_files["meta"],
-            "--out-dir",
-            str(out),
-            "--checkpoint",
-            str(out / "ckpt.pt"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return _start_job([(spec, out, out / "ckpt.pt")], token_files)
+
+
+def _start_job(runs, token_files):
+    """``python -m adamw_repro.train`` as a rule calls it, for runs of (spec, out_dir, ckpt)."""
+    args = [sys.executable, "-m", "adamw_repro.train"]
+    for spec, out, ckpt in runs:
+        args += ["--spec", json.dumps(spec), "--out-dir", str(out), "--checkpoint", str(ckpt)]
+    args += ["--train-tokens", token_files["train"], "--val-tokens", token_files["val"]]
+    args += ["--meta", token_files["meta"]]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _wait_for(path: Path, proc, timeout=120):
@@ -113,6 +102,31 @@ def test_killed_run_resumes_bit_identical(token_files, tmp_path, sig):
     assert resumed["resumed_from_steps"] and 0 < resumed["resumed_from_steps"][0] < 400
     assert without_timing(metrics(out)) == without_timing(metrics(tmp_path / "reference"))
     assert resumed["final_val_loss"] == reference["final_val_loss"]
+
+
+def test_killed_job_of_several_runs_keeps_the_finished_ones(token_files, tmp_path):
+    """A job training runs one after another: its outputs appear only when all are done (a
+    failed job's outputs are deleted by Snakemake), yet a kill during the second run loses
+    neither the first run nor the second one's steps before its last checkpoint."""
+    specs = [make_spec(seed=0), make_spec(seed=1, tokens=4 * 16 * 400, checkpoint_interval=20)]
+    refs = [run(spec, token_files, tmp_path / f"ref{k}") for k, spec in enumerate(specs)]
+    runs = [(spec, tmp_path / f"out{k}", tmp_path / f"ckpt{k}.pt") for k, spec in enumerate(specs)]
+    proc = _start_job(runs, token_files)
+    _wait_for(tmp_path / "ckpt1.pt", proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert not any(out.exists() for _, out, _ in runs)  # nothing half-written
+    proc = _start_job(runs, token_files)
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log
+    assert "finished before this job was interrupted; kept" in log
+    for k, (_, out, ckpt) in enumerate(runs):
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["final_val_loss"] == refs[k]["final_val_loss"]
+        assert without_timing(metrics(out)) == without_timing(metrics(tmp_path / f"ref{k}"))
+        assert not ckpt.with_suffix(".finished").exists()
+    assert json.loads((tmp_path / "out0/summary.json").read_text())["resumed_from_steps"] == []
+    assert json.loads((tmp_path / "out1/summary.json").read_text())["resumed_from_steps"]
 
 
 def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):

@@ -56,6 +56,20 @@ def tuning_runs(config: dict) -> list[Run]:
     return [Run(o, lr, wd, seed) for o in config["optimizers"] for lr, wd in trials(config, o)]
 
 
+def tuning_batches(config: dict) -> dict[str, list[Run]]:
+    """Tuning trials grouped into jobs of ``resources.train.runs_per_job`` runs (one optimizer
+    per job), by job name. Empty when every run is its own job."""
+    size = config["resources"]["train"]["runs_per_job"]
+    if size == 1:
+        return {}
+    batches = {}
+    for o in config["optimizers"]:
+        runs = [r for r in tuning_runs(config) if r.optimizer == o]
+        for k in range(0, len(runs), size):
+            batches[f"tune_{o}_{k // size}"] = runs[k : k + size]
+    return batches
+
+
 def selected_runs(config: dict, selection: dict) -> list[Run]:
     """Each optimizer's selected configuration on every evaluation seed (optimizers whose
     trials all diverged have no selection and no evaluation runs)."""

@@ -241,6 +241,11 @@ def measured_matmul_flops(precision: str, n: int = 1024, reps: int = 8) -> float
     return 2 * n**3 / statistics.median(times)
 
 
+def run_hash(spec: dict, meta: dict) -> str:
+    """Identifies a run's result: its spec and the token data it trains on."""
+    return provenance.config_hash({**spec, "data": meta})
+
+
 def train_run(
     spec: dict,
     train_path: str,
@@ -262,7 +267,7 @@ def train_run(
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any fp32 matmul left over
         torch.backends.cudnn.allow_tf32 = True
     run_id, seed, hp = spec["run_id"], spec["seed"], spec["hparams"]
-    spec_hash = provenance.config_hash({**spec, "data": meta})
+    spec_hash = run_hash(spec, meta)
     T, V = mcfg.block_size, mcfg.vocab_size
     tokens_per_step = tcfg.tokens_per_step(T)
     train_data = TokenData(train_path, T, tcfg.data_tokens)
@@ -454,25 +459,60 @@ def train_run(
     return summary
 
 
+def train_runs(
+    runs: list[tuple[dict, str, str]],
+    train_path: str,
+    val_path: str,
+    meta_path: str,
+    threads: int = 1,
+) -> None:
+    """Train ``runs`` (spec, out_dir, checkpoint) one after another in this process: a job of
+    several runs pays the ~4 s of Python, torch and transformers start-up once.
+
+    A finished run's files wait in ``<checkpoint>.finished/`` until the last run is done and
+    only then move to their ``out_dir``: Snakemake deletes every output of a failed or killed
+    job, and this way a crash still loses only the run in progress, since its last checkpoint.
+    """
+    meta = json.loads(Path(meta_path).read_text())
+    staged = [Path(ckpt).with_suffix(".finished") for _, _, ckpt in runs]
+    for k, ((spec, _, ckpt), stage) in enumerate(zip(runs, staged, strict=True), 1):
+        if len(runs) > 1:
+            print(f"[job] run {k}/{len(runs)}: {spec['run_id']}", flush=True)
+        if is_finished(stage, spec, meta):
+            print(f"[{spec['run_id']}] finished before this job was interrupted; kept", flush=True)
+            continue
+        train_run(spec, train_path, val_path, meta_path, str(stage), ckpt, threads)
+    for (_, out_dir, _), stage in zip(runs, staged, strict=True):
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / "metrics.jsonl", out / "metrics.jsonl")
+        os.replace(stage / "summary.json", out / "summary.json")  # last: its presence means done
+        stage.rmdir()
+
+
+def is_finished(stage: Path, spec: dict, meta: dict) -> bool:
+    """Whether ``stage`` holds the complete result of this very spec on this data."""
+    try:
+        summary = json.loads((stage / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return (stage / "metrics.jsonl").exists() and summary["config_hash"] == run_hash(spec, meta)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spec", required=True, help="the run spec, as JSON")
+    ap.add_argument("--spec", required=True, action="append", help="a run spec, as JSON")
+    ap.add_argument("--out-dir", required=True, action="append", help="per --spec, in order")
+    ap.add_argument("--checkpoint", required=True, action="append", help="per --spec, in order")
     ap.add_argument("--train-tokens", required=True)
     ap.add_argument("--val-tokens", required=True)
     ap.add_argument("--meta", required=True, help="meta.json of the token files")
-    ap.add_argument("--out-dir", required=True)
-    ap.add_argument("--checkpoint", required=True)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
-    train_run(
-        json.loads(args.spec),
-        args.train_tokens,
-        args.val_tokens,
-        args.meta,
-        args.out_dir,
-        args.checkpoint,
-        args.threads,
-    )
+    if not len(args.spec) == len(args.out_dir) == len(args.checkpoint):
+        ap.error("give one --out-dir and one --checkpoint per --spec")
+    runs = list(zip(map(json.loads, args.spec), args.out_dir, args.checkpoint, strict=True))
+    train_runs(runs, args.train_tokens, args.val_tokens, args.meta, args.threads)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@ import os
 import sys
 from pathlib import Path
 
-from adamw_repro.study import all_runs, train_spec, tuning_runs
+import shlex
+
+from adamw_repro.study import Run, all_runs, train_spec, tuning_batches, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -18,8 +20,24 @@ os.environ.update(
 RUN_DIR = "results/runs/{optimizer}/lr{lr}_wd{wd}/seed{seed}"
 
 
-def summaries(runs):
-    return [run.path("results/runs", "summary.json") for run in runs]
+TUNING_BATCHES = tuning_batches(config)
+
+
+def summaries(runs, name="summary.json"):
+    return [run.path("results/runs", name) for run in runs]
+
+
+def train_args(runs):
+    """The train command's per-run arguments: the spec (only training-relevant config, so other
+    edits never retrain), where its files go, and its checkpoint, kept outside the outputs so
+    that it survives a failed or cancelled job to be resumed from."""
+    args = []
+    for r in runs:
+        spec = train_spec(config, r.optimizer, r.lr, r.weight_decay, r.seed)
+        spec = json.dumps(spec, sort_keys=True)
+        args += ["--spec", spec, "--out-dir", f"results/runs/{r.run_id}"]
+        args += ["--checkpoint", f"results/checkpoints/{r.run_id}.pt"]
+    return shlex.join(args)
 
 
 def get_tuning_summaries(wildcards):
@@ -39,14 +57,6 @@ def get_study_summaries(wildcards):
 def get_json(*sections):
     """Config sections as JSON, for rules whose outputs depend on exactly these."""
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
-
-
-def get_train_spec(wildcards):
-    """The run's spec as JSON: only training-relevant config, so other edits never retrain."""
-    spec = train_spec(
-        config, wildcards.optimizer, float(wildcards.lr), float(wildcards.wd), int(wildcards.seed)
-    )
-    return json.dumps(spec, sort_keys=True)
 
 
 def get_code(module):

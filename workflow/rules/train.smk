@@ -1,31 +1,95 @@
-rule train:
-    input:
-        train=rules.tokenize.output.train,
-        val=rules.tokenize.output.val,
-        meta=rules.tokenize.output.meta,
-    output:
-        metrics=f"{RUN_DIR}/metrics.jsonl",
-        summary=f"{RUN_DIR}/summary.json",
-    params:
-        spec=get_train_spec,
-        out_dir=RUN_DIR,
-        # not an output: it must survive a failed or cancelled job, to be resumed from
-        checkpoint="results/checkpoints/{optimizer}/lr{lr}_wd{wd}/seed{seed}.pt",
-    threads: config["train"]["threads"]
-    resources:
-        gpu=config["resources"]["train"]["gpus"],
-        mem_mb=config["resources"]["train"]["mem_mb"],
-        runtime=lambda wildcards, attempt: config["resources"]["train"]["runtime"] * attempt,
-    conda:
-        CONDA_ENV
-    log:
-        "logs/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.log",
-    benchmark:
-        "results/benchmarks/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.tsv"
-    shell:
-        "python -m adamw_repro.train --spec {params.spec:q} --train-tokens {input.train}"
-        " --val-tokens {input.val} --meta {input.meta} --out-dir {params.out_dir}"
-        " --checkpoint {params.checkpoint} --threads {threads} > {log} 2>&1"
+TRAIN_DATA = {k: rules.tokenize.output[k] for k in ("train", "val", "meta")}
+TRAIN_CMD = (
+    "python -m adamw_repro.train {params.runs} --train-tokens {input.train}"
+    " --val-tokens {input.val} --meta {input.meta} --threads {threads} > {log} 2>&1"
+)
+TRAIN = config["resources"]["train"]
+EVAL_SEEDS = config["seeds"]
+
+
+def runtime(n_runs):
+    """Minutes for a job of n_runs runs; a retry asks for attempt × that."""
+    return lambda wildcards, attempt: TRAIN["runtime"] * n_runs * attempt
+
+
+if TRAIN["runs_per_job"] == 1:
+
+    # One run per job: the clusters' and long runs' layout.
+    rule train:
+        input:
+            **TRAIN_DATA,
+        output:
+            metrics=f"{RUN_DIR}/metrics.jsonl",
+            summary=f"{RUN_DIR}/summary.json",
+        params:
+            runs=lambda wc: train_args([Run(wc.optimizer, float(wc.lr), float(wc.wd), int(wc.seed))]),
+        threads: config["train"]["threads"]
+        resources:
+            gpu=TRAIN["gpus"],
+            mem_mb=TRAIN["mem_mb"],
+            runtime=runtime(1),
+        conda:
+            CONDA_ENV
+        log:
+            "logs/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.log",
+        benchmark:
+            "results/benchmarks/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.tsv"
+        shell:
+            TRAIN_CMD
+
+else:
+    # Several runs per job, each process paying the start-up once: tuning trials in batches of
+    # runs_per_job (their list is known from the config alone, so each batch is a rule of its
+    # own with its runs' files as outputs), and all evaluation seeds of a setting together.
+    for name, runs in TUNING_BATCHES.items():
+
+        rule:
+            name:
+                name
+            input:
+                **TRAIN_DATA,
+            output:
+                metrics=summaries(runs, "metrics.jsonl"),
+                summary=summaries(runs),
+            params:
+                runs=train_args(runs),
+            threads: config["train"]["threads"]
+            resources:
+                gpu=TRAIN["gpus"],
+                mem_mb=TRAIN["mem_mb"],
+                runtime=runtime(len(runs)),
+            conda:
+                CONDA_ENV
+            log:
+                f"logs/train/{name}.log",
+            benchmark:
+                f"results/benchmarks/train/{name}.tsv"
+            shell:
+                TRAIN_CMD
+
+    rule train_seeds:
+        input:
+            **TRAIN_DATA,
+        output:
+            metrics=expand(f"{RUN_DIR}/metrics.jsonl", seed=EVAL_SEEDS, allow_missing=True),
+            summary=expand(f"{RUN_DIR}/summary.json", seed=EVAL_SEEDS, allow_missing=True),
+        params:
+            runs=lambda wc: train_args(
+                [Run(wc.optimizer, float(wc.lr), float(wc.wd), s) for s in EVAL_SEEDS]
+            ),
+        threads: config["train"]["threads"]
+        resources:
+            gpu=TRAIN["gpus"],
+            mem_mb=TRAIN["mem_mb"],
+            runtime=runtime(len(EVAL_SEEDS)),
+        conda:
+            CONDA_ENV
+        log:
+            "logs/train/{optimizer}/lr{lr}_wd{wd}/seeds.log",
+        benchmark:
+            "results/benchmarks/train/{optimizer}/lr{lr}_wd{wd}/seeds.tsv"
+        shell:
+            TRAIN_CMD
 
 
 checkpoint select_hparams:
