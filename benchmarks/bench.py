@@ -221,6 +221,14 @@ def run_throughput(args, tmp: Path) -> None:
             "speed-up vs fp32 foreach",
             r["tokens_per_s"] / base["tokens_per_s"],
         )
+    # The output layer and its softmax grow with the vocabulary: the configured one against twice
+    # its size, in the configured settings.
+    settings = profile_settings("smoke" if args.quick else "config")
+    big = ModelConfig.from_dict({**cfg.to_dict(), "vocab_size": 2 * cfg.vocab_size})
+    big_data = TokenData(synthetic_tokens(tmp / "big.bin", big.vocab_size), cfg.block_size)
+    for c, d in ((cfg, data), (big, big_data)):
+        r = our_loop(c, d, batch, steps, warmup, threads=threads, **settings)
+        record("vocabulary", f"{label} at vocabulary {c.vocab_size}", "tokens/s", r["tokens_per_s"])
     # Side by side with transformers.Trainer: same model, optimizer object, batch and data.
     # (1) the same precision and attention, so only the loops differ; (2) our loop as the
     # profile configures it against a plain Trainer (its default fp32).
@@ -233,7 +241,6 @@ def run_throughput(args, tmp: Path) -> None:
         record("trainer", f"{tag}: ours", "tokens/s", ours["tokens_per_s"])
         record("trainer", f"{tag}: Trainer", "tokens/s", hf["tokens_per_s"])
         record("trainer", tag, "ours / Trainer", ours["tokens_per_s"] / hf["tokens_per_s"])
-    settings = profile_settings("smoke" if args.quick else "config")
     ours = our_loop(cfg, data, batch, steps, warmup, threads=threads, **settings)
     record("trainer", f"{label} ours as configured", "tokens/s", ours["tokens_per_s"])
     record(
@@ -308,6 +315,35 @@ def run_scheduling(args, tmp: Path) -> None:
     record("scheduling", "2 jobs x 1 thread / 1 job x 2", "ratio", sum(both) / one["tokens_per_s"])
 
 
+def run_startup(args) -> None:
+    """What every training process pays before its first step: Python, torch, transformers."""
+    times = []
+    for _ in range(1 if args.quick else 5):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import adamw_repro.train"], check=True, cwd=REPO)
+        times.append(time.perf_counter() - t)
+    record("startup", "python -c 'import adamw_repro.train'", "seconds", statistics.median(times))
+
+
+def run_evaluation(args, tmp: Path) -> None:
+    """One evaluation pass (validation loss and accuracy) over the profile's eval_tokens."""
+    from adamw_repro.train import evaluate
+
+    name = "smoke" if args.quick else "config"
+    cfg, batch = profile_config(name)
+    train = load_config(REPO / "config" / f"{name}.yaml")["train"]
+    data = TokenData(synthetic_tokens(tmp / "eval.bin", cfg.vocab_size), cfg.block_size)
+    model = build_model(cfg, attention=train["attention"])
+    starts = data.fixed_starts(train["eval_tokens"])
+    times = []
+    for _ in range(2 if args.quick else 5):
+        t = time.perf_counter()
+        evaluate(model, data, starts, batch, cfg.vocab_size, "cpu", train["precision"])
+        times.append(time.perf_counter() - t)
+    tag = f"{'smoke' if args.quick else 'default'}, {train['eval_tokens']} tokens"
+    record("evaluation", tag, "seconds per pass", statistics.median(times))
+
+
 def run_planning(args, tmp: Path) -> None:
     """`snakemake -n` on a 1000-run sweep: 10 learning rates × 100 weight decays for AdamW."""
     n_wd = 10 if args.quick else 100
@@ -318,10 +354,18 @@ def run_planning(args, tmp: Path) -> None:
             "weight_decay": [10 ** (-3 + i / 20) for i in range(n_wd)],
         }
     }
-    path = tmp / "sweep.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    for runs_per_job in (1, 8):
+        cfg["resources"] = {"train": {"runs_per_job": runs_per_job}}
+        path = tmp / f"sweep{runs_per_job}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        seconds = _plan(path, tmp / "sweep", 1 if args.quick else 3)
+        tag = f"snakemake -n, {10 * n_wd} tuning runs, {runs_per_job} per job"
+        record("planning", tag, "seconds", seconds)
+
+
+def _plan(configfile: Path, workdir: Path, repeats: int) -> float:
     times = []
-    for _ in range(1 if args.quick else 3):
+    for _ in range(repeats):
         t = time.perf_counter()
         subprocess.run(
             [
@@ -331,19 +375,17 @@ def run_planning(args, tmp: Path) -> None:
                 "-s",
                 str(REPO / "Snakefile"),
                 "-d",
-                str(tmp / "sweep"),
+                str(workdir),
                 "-n",
                 "--quiet",
                 "--configfile",
-                str(path),
+                str(configfile),
             ],
             check=True,
             capture_output=True,
         )
         times.append(time.perf_counter() - t)
-    record(
-        "planning", f"snakemake -n, {10 * n_wd} tuning runs", "seconds", statistics.median(times)
-    )
+    return statistics.median(times)
 
 
 def run_dag_stages(dag_dir: Path) -> None:
@@ -392,6 +434,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_throughput(args, Path(tmp))
         run_scheduling(args, Path(tmp))
+        run_startup(args)
+        run_evaluation(args, Path(tmp))
         if not args.quick:
             run_parity(args, Path(tmp))
         run_planning(args, Path(tmp))

@@ -17,9 +17,8 @@ def test_quick_benchmark_measures_every_group(tmp_path):
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = pd.read_csv(tmp_path / "bench.csv")
-    assert {"peak", "throughput", "variants", "trainer", "scheduling", "planning"} <= set(
-        rows["group"]
-    )
+    groups = {"peak", "throughput", "variants", "vocabulary", "trainer", "scheduling"}
+    assert groups | {"startup", "evaluation", "planning"} <= set(rows["group"])
     assert (rows["value"] > 0).all()
     assert (tmp_path / "bench.png").stat().st_size > 0
 
