@@ -59,6 +59,12 @@ def get_json(*sections):
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
 
 
+def train_runtime(n_runs):
+    """Minutes for a training job of n_runs runs; a retry asks for attempt × that."""
+    minutes = config["resources"]["train"]["runtime"]
+    return lambda wildcards, attempt: minutes * n_runs * attempt
+
+
 def get_code(module):
     """A package module as an input: editing it reruns the rules listing it and what follows."""
     return str(REPO / "src" / "adamw_repro" / f"{module}.py")

@@ -7,11 +7,6 @@ TRAIN = config["resources"]["train"]
 EVAL_SEEDS = config["seeds"]
 
 
-def runtime(n_runs):
-    """Minutes for a job of n_runs runs; a retry asks for attempt × that."""
-    return lambda wildcards, attempt: TRAIN["runtime"] * n_runs * attempt
-
-
 if TRAIN["runs_per_job"] == 1:
 
     # One run per job: the clusters' and long runs' layout.
@@ -27,7 +22,7 @@ if TRAIN["runs_per_job"] == 1:
         resources:
             gpu=TRAIN["gpus"],
             mem_mb=TRAIN["mem_mb"],
-            runtime=runtime(1),
+            runtime=train_runtime(1),
         conda:
             CONDA_ENV
         log:
@@ -57,7 +52,7 @@ else:
             resources:
                 gpu=TRAIN["gpus"],
                 mem_mb=TRAIN["mem_mb"],
-                runtime=runtime(len(runs)),
+                runtime=train_runtime(len(runs)),
             conda:
                 CONDA_ENV
             log:
@@ -81,7 +76,7 @@ else:
         resources:
             gpu=TRAIN["gpus"],
             mem_mb=TRAIN["mem_mb"],
-            runtime=runtime(len(EVAL_SEEDS)),
+            runtime=train_runtime(len(EVAL_SEEDS)),
         conda:
             CONDA_ENV
         log:
