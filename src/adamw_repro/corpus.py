@@ -100,7 +100,7 @@ def split_text(text: str, val_fraction: float, val_chunks: int) -> tuple[str, st
     return "".join(train), "".join(val)
 
 
-EOT = "<|endoftext|>"  # the tokenizers map this text to their end-of-text token
+EOT = "<|endoftext|>"  # ends every document; tokens.py maps it to the end-of-text token
 
 
 def split_documents(docs, val_fraction: float, block_docs: int, train_path, val_path) -> dict:

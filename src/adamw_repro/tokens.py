@@ -13,35 +13,34 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from . import atomic
+from .corpus import EOT
 
-EOT = "<|endoftext|>"
 DTYPE = np.uint16  # vocabularies up to 65,535 tokens: GPT-2's 50,257 fits, halving disk and RAM
 LINES_PER_CHUNK = 256
+
+
+def batched(items: Iterable, n: int) -> Iterator[list]:
+    """Consecutive lists of ``n`` items (the last one shorter); ``itertools.batched`` in 3.12."""
+    it = iter(items)
+    while batch := list(islice(it, n)):
+        yield batch
 
 
 def text_chunks(source: str | Path, lines_per_chunk: int = LINES_PER_CHUNK) -> Iterator[str]:
     """Consecutive groups of whole lines, from a text (``str``) or a text file (``Path``)."""
     if isinstance(source, Path):
         with open(source, encoding="utf-8") as fh:
-            chunk = []
-            for line in fh:
-                chunk.append(line)
-                if len(chunk) == lines_per_chunk:
-                    yield "".join(chunk)
-                    chunk = []
-            if chunk:
-                yield "".join(chunk)
-        return
-    lines = source.splitlines(keepends=True)
-    for i in range(0, len(lines), lines_per_chunk):
-        yield "".join(lines[i : i + lines_per_chunk])
+            yield from map("".join, batched(fh, lines_per_chunk))
+    else:
+        yield from map("".join, batched(source.splitlines(keepends=True), lines_per_chunk))
 
 
 def train_bpe(train_text: str | Path, vocab_size: int) -> Tokenizer:
@@ -66,13 +65,8 @@ def encode(tok: Tokenizer, text: str | Path) -> np.ndarray:
 
 
 def encode_chunks(tok: Tokenizer, text: str | Path, batch: int = 64) -> Iterator[list[int]]:
-    chunks = []
-    for chunk in text_chunks(text):
-        chunks.append(chunk)
-        if len(chunks) == batch:
-            yield [i for enc in tok.encode_batch(chunks) for i in enc.ids]
-            chunks = []
-    if chunks:
+    """Token ids of ``batch`` line chunks at a time (``encode_batch`` parallelises within)."""
+    for chunks in batched(text_chunks(text), batch):
         yield [i for enc in tok.encode_batch(chunks) for i in enc.ids]
 
 
