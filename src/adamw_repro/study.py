@@ -62,11 +62,11 @@ def tuning_batches(config: dict) -> dict[str, list[Run]]:
     size = config["resources"]["train"]["runs_per_job"]
     if size == 1:
         return {}
-    batches = {}
+    runs, batches = tuning_runs(config), {}
     for o in config["optimizers"]:
-        runs = [r for r in tuning_runs(config) if r.optimizer == o]
-        for k in range(0, len(runs), size):
-            batches[f"tune_{o}_{k // size}"] = runs[k : k + size]
+        mine = [r for r in runs if r.optimizer == o]
+        for k in range(0, len(mine), size):
+            batches[f"tune_{o}_{k // size}"] = mine[k : k + size]
     return batches
 
 
