@@ -30,8 +30,7 @@ report: "workflow/report/workflow.rst"
 
 wildcard_constraints:
     optimizer="[a-z0-9_]+",
-    lr="[0-9.e+-]+",
-    wd="[0-9.e+-]+",
+    setting="lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?",
     seed=r"\d+",
     figure="[a-z0-9_]+",
 
@@ -39,6 +38,7 @@ wildcard_constraints:
 # Light stages run where Snakemake runs, never as cluster jobs.
 localrules:
     all,
+    find_edges,
     select_hparams,
     aggregate,
     ledger,

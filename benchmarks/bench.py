@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO / "src"))
 from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.train import TokenData, measured_matmul_flops, train_step  # noqa: E402
+from adamw_repro.shards import TokenData  # noqa: E402
+from adamw_repro.train import measured_matmul_flops, train_step  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -67,13 +68,14 @@ def our_loop(
     fused=True,
     compile=False,
     attention="sdpa",
+    activation="gelu_pytorch_tanh",
     threads=1,
 ) -> dict:
     """The training step of ``adamw_repro.train`` (same model, optimizer, batching, clipping),
     timed per step."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    model = build_model(cfg, attention=attention)
+    model = build_model(cfg, attention=attention, activation=activation)
     opt = build_optimizer(
         "adamw", model, {"lr": 1e-3, "weight_decay": 0.1, "betas": (0.9, 0.95)}, fused=fused
     )
@@ -249,49 +251,93 @@ def run_throughput(args, tmp: Path) -> None:
 
 
 def run_parity(args, tmp: Path) -> None:
-    """Loss parity on the real default study: one AdamW run, fp32 + sdpa against the configured
-    fast path (bf16 autocast + eager attention), same seed, the whole token budget."""
+    """Loss parity on the real default data: one AdamW run of the default budget, the configured
+    fast path (bf16 autocast, eager attention, one-kernel GELU) against fp32 + sdpa and against
+    transformers' own eight-op GELU, same seed."""
     import contextlib
     import io
 
-    from adamw_repro import corpus, tokens
-    from adamw_repro.study import train_spec
-    from adamw_repro.train import train_run
+    import adamw_repro.train as train
+    from adamw_repro import corpus, model, tokens
+    from adamw_repro.study import Run, train_spec
 
     cfg = load_config(REPO / "config" / "config.yaml")
-    text = corpus.load_text(cfg["corpus"])
-    train_text, val_text = corpus.split_text(
-        text, cfg["corpus"]["val_fraction"], cfg["corpus"]["val_chunks"]
+    parts = corpus.split_text(
+        corpus.load_text(cfg["corpus"]),
+        cfg["corpus"]["heldout_fraction"],
+        cfg["corpus"]["heldout_chunks"],
     )
-    tok = tokens.train_bpe(train_text, cfg["tokenizer"]["vocab_size"])
-    (tmp / "train.bin").write_bytes(tokens.encode(tok, train_text).tobytes())
-    (tmp / "val.bin").write_bytes(tokens.encode(tok, val_text).tobytes())
+    tok = tokens.train_bpe(parts["train"], cfg["tokenizer"]["vocab_size"])
+    paths = {}
+    for split, text in parts.items():
+        paths[split] = str(tmp / f"{split}.bin")
+        Path(paths[split]).write_bytes(tokens.encode(tok, text).tobytes())
     (tmp / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
+    fast = (cfg["train"]["precision"], cfg["train"]["attention"], "gelu_pytorch_tanh")
     losses = {}
-    for precision, attention in (
-        ("fp32", "sdpa"),
-        (cfg["train"]["precision"], cfg["train"]["attention"]),
-    ):
+    for precision, attention, activation in (fast, ("fp32", "sdpa", "gelu_pytorch_tanh"),
+                                             (*fast[:2], "gelu_new")):  # fmt: skip
         cfg["train"].update(precision=precision, attention=attention)
-        spec = train_spec(cfg, "adamw", 3e-3, 1.0, 0)
+        spec = train_spec(cfg, Run("adamw", 2e-3, 1.7, 0))
+        build = model.build_model
+        train.build_model = lambda c, attention, b=build, a=activation: b(c, attention, a)
         with contextlib.redirect_stdout(io.StringIO()):
-            s = train_run(
-                spec,
-                str(tmp / "train.bin"),
-                str(tmp / "val.bin"),
-                str(tmp / "meta.json"),
-                str(tmp / f"out-{precision}-{attention}"),
-                str(tmp / "ckpt.pt"),
-            )
-        losses[precision, attention] = s["final_val_loss"]
-        record(
-            "parity",
-            f"default adamw, {precision} {attention}",
-            "final val loss",
-            s["final_val_loss"],
-        )
-    a, b = losses.values()
-    record("parity", "fast path − reference", "nats", b - a)
+            s = train.train_run(spec, paths, str(tmp / "meta.json"),
+                                str(tmp / f"out-{precision}-{attention}-{activation}"),
+                                str(tmp / "ckpt.pt"))  # fmt: skip
+        train.build_model = build
+        losses[precision, attention, activation] = s["final_test_loss"]
+        tag = f"default adamw, {precision} {attention} {activation}"
+        record("parity", tag, "final test loss", s["final_test_loss"])
+    ref = losses[fast]
+    for key, loss in losses.items():
+        if key != fast:
+            record("parity", f"configured − ({' '.join(key)})", "nats", ref - loss)
+
+
+LEVER = """
+import json, resource, sys, time
+sys.path.insert(0, {bench!r})
+import bench
+if {alloc}:
+    from adamw_repro.train import keep_freed_memory
+    keep_freed_memory()
+cfg, batch = bench.profile_config({profile!r})
+data = bench.TokenData(bench.synthetic_tokens(bench.Path({tmp!r}) / "lever.bin", cfg.vocab_size),
+                       cfg.block_size)
+t0 = resource.getrusage(resource.RUSAGE_SELF)
+r = bench.our_loop(cfg, data, batch, {steps}, {warmup}, precision={precision!r}, fused=True,
+                   attention="eager", activation={activation!r})
+t1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"tokens_per_s": r["tokens_per_s"], "minflt": t1.ru_minflt - t0.ru_minflt,
+                  "sys": t1.ru_stime - t0.ru_stime, "cpu": t1.ru_utime + t1.ru_stime
+                  - t0.ru_utime - t0.ru_stime}}))
+"""
+
+
+def run_levers(args, tmp: Path) -> None:
+    """The two CPU levers the study trains with, on and off, each in a fresh process (allocator
+    settings are process-wide): one-kernel GELU against transformers' gelu_new, and glibc's
+    allocator keeping freed activation buffers (train.keep_freed_memory) against its defaults.
+    Reports tokens/s, minor page faults per step and the share of system time."""
+    profile = "smoke" if args.quick else "config"
+    steps, warmup = (3, 1) if args.quick else (40, 5)
+    for precision in ("bf16", "fp32"):
+        base = None
+        for activation in ("gelu_new", "gelu_pytorch_tanh"):
+            for alloc in (False, True):
+                code = LEVER.format(bench=str(REPO / "benchmarks"), alloc=alloc, profile=profile,
+                                    tmp=str(tmp), steps=steps, warmup=warmup, precision=precision,
+                                    activation=activation)  # fmt: skip
+                out = subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO,
+                                     capture_output=True, text=True).stdout  # fmt: skip
+                r = json.loads(out.strip().splitlines()[-1])
+                tag = f"{precision} {activation}, {'kept' if alloc else 'default'} allocator"
+                base = base or r["tokens_per_s"]
+                record("levers", tag, "tokens/s", r["tokens_per_s"])
+                record("levers", tag, "speed-up vs gelu_new default", r["tokens_per_s"] / base)
+                record("levers", tag, "minor faults per step", r["minflt"] / (steps + warmup))
+                record("levers", tag, "% system time", 100 * r["sys"] / max(r["cpu"], 1e-9))
 
 
 def _loop_in_process(args):
@@ -315,7 +361,7 @@ def run_scheduling(args, tmp: Path) -> None:
     record("scheduling", "2 jobs x 1 thread / 1 job x 2", "ratio", sum(both) / one["tokens_per_s"])
 
 
-def run_startup(args) -> None:
+def run_startup(args, tmp: Path) -> None:
     """What every training process pays before its first step: Python, torch, transformers."""
     times = []
     for _ in range(1 if args.quick else 5):
@@ -405,6 +451,18 @@ def run_dag_stages(dag_dir: Path) -> None:
     record("dag", "all stages", "job-seconds", df["sum"].sum())
 
 
+# Measurement groups in the order they run (--groups picks some; parity is skipped by --quick).
+GROUPS = {
+    "throughput": run_throughput,  # also peak, variants, vocabulary and the Trainer comparison
+    "scheduling": run_scheduling,
+    "startup": run_startup,
+    "evaluation": run_evaluation,
+    "levers": run_levers,
+    "parity": run_parity,
+    "planning": run_planning,
+}
+
+
 def plot(out: Path) -> None:
     import matplotlib
 
@@ -428,17 +486,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads per training process")
     ap.add_argument("--dag-dir", type=Path, help="a folder where the DAG ran, for stage times")
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    ap.add_argument("--groups", nargs="+", choices=sorted(GROUPS), help="run only these groups")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s) per loop")
+    chosen = set(args.groups or GROUPS)
     with tempfile.TemporaryDirectory() as tmp:
-        run_throughput(args, Path(tmp))
-        run_scheduling(args, Path(tmp))
-        run_startup(args)
-        run_evaluation(args, Path(tmp))
-        if not args.quick:
-            run_parity(args, Path(tmp))
-        run_planning(args, Path(tmp))
+        for name, run in GROUPS.items():
+            if name in chosen and not (args.quick and name == "parity"):
+                run(args, Path(tmp))
     if args.dag_dir:
         run_dag_stages(args.dag_dir)
     pd.DataFrame(ROWS).to_csv(args.out / "bench.csv", index=False)

@@ -28,7 +28,8 @@ from adamw_repro import corpus, tokens  # noqa: E402
 from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.train import TokenData, device_peak_flops, train_step  # noqa: E402
+from adamw_repro.shards import TokenData  # noqa: E402
+from adamw_repro.train import device_peak_flops, train_step  # noqa: E402
 
 
 def setup(tiny: bool):

@@ -8,23 +8,17 @@ from adamw_repro import corpus, tokens
 
 @pytest.fixture(scope="session")
 def token_files(tmp_path_factory):
-    """A small KJV corpus, split and encoded with a 300-token BPE, as the pipeline would."""
+    """A small KJV corpus, split three ways and encoded with a 300-token BPE, as the pipeline
+    would (one file per split rather than a folder of shards: both are accepted)."""
     d = tmp_path_factory.mktemp("tokens")
-    train_text, val_text = corpus.split_text(
-        corpus.load_text({"source": "kjv", "max_chars": 200_000}), 0.1, 5
-    )
-    tok = tokens.train_bpe(train_text, 300)
-    (d / "train.bin").write_bytes(tokens.encode(tok, train_text).tobytes())
-    (d / "val.bin").write_bytes(tokens.encode(tok, val_text).tobytes())
+    parts = corpus.split_text(corpus.load_text({"source": "kjv", "max_chars": 200_000}), 0.1, 5)
+    tok = tokens.train_bpe(parts["train"], 300)
+    out = {"tokenizer": tok, "meta": str(d / "meta.json")}
+    for split, text in parts.items():
+        (d / f"{split}.bin").write_bytes(tokens.encode(tok, text).tobytes())
+        out[split], out[f"{split}_text"] = str(d / f"{split}.bin"), text
     (d / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
-    return {
-        "train": str(d / "train.bin"),
-        "val": str(d / "val.bin"),
-        "meta": str(d / "meta.json"),
-        "tokenizer": tok,
-        "train_text": train_text,
-        "val_text": val_text,
-    }
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from adamw_repro.config import validate_config
-from adamw_repro.study import train_spec
+from adamw_repro.study import make_run, train_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,8 @@ TINY_TRAIN = {
 
 
 def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_overrides):
-    """A validated run spec for a tiny model, as the Snakemake rule would build it."""
+    """A validated run spec for a tiny model (an evaluation run: scored on the test split every
+    ``eval_interval`` steps), as the Snakemake rule would build it."""
     hp = {"lr": lr}
     if optimizer in ("adamw", "adam_l2", "sgdw", "sgd_l2"):
         hp["weight_decay"] = weight_decay
@@ -36,7 +37,11 @@ def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_over
             "seeds": [seed],
         }
     )
-    return train_spec(cfg, optimizer, lr, hp.get("weight_decay", 0.0), seed)
+    return train_spec(cfg, make_run(cfg, optimizer, lr, hp.get("weight_decay", 0.0), seed))
+
+
+def data_paths(token_files) -> dict:
+    return {split: token_files[split] for split in ("train", "val", "test")}
 
 
 def without_timing(records):

@@ -32,24 +32,31 @@ BAD = [
     (with_("optimizers.adamw.lr", 0), "optimizers.adamw.lr", "0"),
     (with_("optimizers.adamw.lr", "fast"), "optimizers.adamw.lr", "not of type"),
     (with_("optimizers.adamw.weight_decay", -1), "optimizers.adamw.weight_decay", "-1"),
+    (with_("optimizers.adamw.lr", [float("nan")]), "optimizers.adamw.lr", "nan"),
+    (with_("optimizers.adamw.lr", [float("inf")]), "optimizers.adamw.lr", "finite"),
+    (with_("study.margin", float("nan")), "study.margin", "nan is not a finite number"),
+    (with_("optimizers.adamw.decay_timescale", 1.0), "optimizers.adamw", "not both"),
     (with_("optimizers.adamw.betas", [0.9]), "optimizers.adamw.betas", "short"),
     (
         with_("optimizers.adam", {"lr": 1e-3, "weight_decay": 0.1}),
         "optimizers.adam",
         "weight_decay",
     ),
-    (with_("optimizers.adamw.weight_decay", DELETE), "optimizers.adamw", "weight_decay"),
+    (with_("optimizers.adamw.weight_decay", DELETE), "optimizers.adamw", "one is required"),
     (with_("seeds", DELETE), "config", "seeds"),
     (with_("seeds", []), "seeds", "non-empty"),
     (with_("seeds", [0, 0]), "seeds", "non-unique"),
     (with_("seeds", [-1]), "seeds.0", "-1"),
-    (with_("train.batch_size", "16"), "train.batch_size", "not of type 'integer'"),
+    (with_("train.batch_size", "sixteen"), "train.batch_size", "not of type 'integer'"),
+    (with_("train.batch_size", "16.5"), "train.batch_size", "not of type 'integer'"),
     (with_("train.batch_size", 0), "train.batch_size", "0"),
     (with_("train.tokens", 0), "train.tokens", "0"),
     (with_("train.tokens", 100), "train.tokens", "less than one step"),
     (with_("train.schedule", "linear"), "train.schedule", "linear"),
     (with_("train.lr", 1e-3), "train", "'lr' was unexpected"),
     (with_("model.n_head", 3), "model.n_head", "does not divide"),
+    (with_("train.data_tokens", 1000), "train.data_chunks", "cannot each fill one context"),
+    (with_("corpus.heldout_fraction", 0.5), "corpus.heldout_fraction", "0.5"),
     (with_("corpus.source", "wikipedia"), "corpus.source", "wikipedia"),
     (with_("corpus.source", "file"), "corpus.path", "required"),
     (
@@ -77,12 +84,13 @@ def test_defaults_are_filled_and_input_is_not_mutated():
     cfg = validate_config(raw)
     assert raw == VALID
     assert cfg["train"]["batch_size"] == 16 and cfg["model"]["n_layer"] == 2
+    assert cfg["study"]["tuning_seeds"] == [1000] and cfg["train"]["decay_embeddings"] is False
     assert cfg["optimizers"]["adamw"]["betas"] == [0.9, 0.95]
     assert cfg["corpus"]["source"] == "kjv"
 
 
 def test_shipped_configs_are_valid(repo):
-    for name in ("config.yaml", "smoke.yaml"):
+    for name in ("config.yaml", "smoke.yaml", "paper.yaml"):
         cfg = load_config(repo / "config" / name)
         assert cfg["seeds"] and cfg["optimizers"]
 
@@ -94,8 +102,12 @@ def test_every_schema_leaf_has_type_description_default():
         props = node.get("properties")
         if props:
             assert node.get("additionalProperties") is False, f"{path} allows unknown keys"
+            # required outright, or one of the alternatives a oneOf asks for
+            needed = set(node.get("required", [])).union(
+                *(alt.get("required", []) for alt in node.get("oneOf", []))
+            )
             for k, sub in props.items():
-                yield from leaves(sub, f"{path}.{k}", k in node.get("required", []))
+                yield from leaves(sub, f"{path}.{k}", k in needed)
         else:
             yield path, node, required
 
@@ -146,14 +158,14 @@ LEAVES = {
     "model.n_embd": "integer",
     "model.dropout": "fraction",
     "tokenizer.vocab_size": "integer",
-    "corpus.val_fraction": "fraction",
+    "corpus.heldout_fraction": "fraction",
     "optimizers.adamw.lr": "positive",
-    "optimizers.adamw.weight_decay": "nonneg",
+    "optimizers.adamw.weight_decay": "positive",
     "study.margin": "nonneg",
     "seeds": "seeds",
 }
 WRONG_TYPE = st.one_of(
-    st.text(max_size=5),
+    st.text(alphabet="abcd", max_size=5),  # strings stay strings when parsed as YAML
     st.none(),
     st.booleans(),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
@@ -211,3 +223,26 @@ def test_unknown_keys_are_refused(key, section):
         return
     with pytest.raises(ConfigError, match="was unexpected"):
         validate_config(with_(section + key, 1))
+
+
+def test_default_profile_has_enough_evaluation_seeds_for_its_smallest_effect(repo):
+    cfg = load_config(repo / "config" / "config.yaml")
+    assert len(cfg["seeds"]) >= 8 and cfg["study"]["margin"] == 0.01
+    assert len(cfg["study"]["tuning_seeds"]) >= 2
+
+
+def test_command_line_overrides_are_coerced_to_the_schema_types(tmp_path, repo):
+    """Snakemake passes nested --config values as strings; validation parses them as YAML,
+    and still refuses what cannot be read as the schema's type."""
+    cfg = validate_config({**VALID, "study": {"tuning_seeds": "[7]", "margin": "0.02"}})
+    assert cfg["study"]["tuning_seeds"] == [7] and cfg["study"]["margin"] == 0.02
+    with pytest.raises(ConfigError, match=r"^study.margin: 'abc' is not of type 'number'"):
+        validate_config({**VALID, "study": {"margin": "abc"}})
+    base = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(tmp_path)]
+    proc = subprocess.run(
+        [*base, "-n", "--configfile", str(repo / "config" / "smoke.yaml"), "--config",
+         "seeds=[5, 6]", "study={tuning_seeds: [7], bootstrap_samples: 300}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "seed7/" in proc.stdout and "config error" not in proc.stderr

@@ -17,19 +17,19 @@ def test_kjv_loads_offline_with_every_verse():
     assert lines[0] == "In the beginning God created the heaven and the earth."
 
 
-def test_split_is_disjoint_complete_and_spread_over_the_corpus():
+def test_splits_are_disjoint_complete_and_spread_over_the_corpus():
     lines = [f"line {i:05d} " + "x" * (i % 7) for i in range(5000)]
     text = "\n".join(lines) + "\n"
-    train, val = corpus.split_text(text, val_fraction=0.1, val_chunks=10)
-    train_lines, val_lines = train.splitlines(), val.splitlines()
-    assert set(train_lines).isdisjoint(val_lines)
-    assert sorted(train_lines + val_lines) == sorted(lines)
-    assert 0.08 < len(val) / len(text) < 0.12
-    # held-out lines form exactly 10 contiguous runs, spread from the first to the last decile
-    idx = sorted(int(v.split()[1]) for v in val_lines)
-    runs = 1 + sum(b != a + 1 for a, b in zip(idx, idx[1:], strict=False))
-    assert runs == 10
-    assert idx[0] < 500 and idx[-1] > 4500
+    parts = corpus.split_text(text, heldout_fraction=0.1, heldout_chunks=10)
+    got = {split: t.splitlines() for split, t in parts.items()}
+    assert sorted(got["train"] + got["val"] + got["test"]) == sorted(lines)
+    assert set(got["val"]).isdisjoint(got["test"]) and set(got["train"]).isdisjoint(got["val"])
+    for split in ("val", "test"):
+        assert 0.08 < len(parts[split]) / len(text) < 0.12
+        # 10 contiguous chunks, from the first to the last tenth of the text
+        idx = sorted(int(v.split()[1]) for v in got[split])
+        runs = 1 + sum(b != a + 1 for a, b in zip(idx, idx[1:], strict=False))
+        assert runs == 10 and idx[0] < 500 and idx[-1] > 4500, split
 
 
 def test_split_is_deterministic():
@@ -39,7 +39,7 @@ def test_split_is_deterministic():
 
 def test_tokenizer_round_trips_and_token_files_match_a_re_encode(token_files):
     tok = token_files["tokenizer"]
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         text = token_files[f"{split}_text"]
         ids = np.fromfile(token_files[split], dtype=np.uint16)
         assert tok.decode(ids.tolist()) == text
@@ -58,11 +58,11 @@ def test_tokenizer_is_trained_on_the_training_split_only():
 
 def test_unigram_baseline_matches_hand_computation():
     train = np.bincount([0, 0, 1, 2], minlength=4)
-    val = np.bincount([0, 3], minlength=4)
-    b = tokens.unigram_baseline(train, val)
+    test = np.bincount([0, 3], minlength=4)
+    b = tokens.unigram_baseline(train, {"test": test})
     p = np.array([3, 2, 2, 1]) / 8  # add-one smoothed counts
     assert b["unigram_entropy"] == pytest.approx(-(p * np.log(p)).sum())
-    assert b["unigram_val_cross_entropy"] == pytest.approx(-(np.log(p[0]) + np.log(p[3])) / 2)
+    assert b["unigram_test_cross_entropy"] == pytest.approx(-(np.log(p[0]) + np.log(p[3])) / 2)
 
 
 @pytest.mark.parametrize(
@@ -85,38 +85,17 @@ def test_bad_user_files_get_a_one_line_error(tmp_path, content, message):
 def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     (tmp_path / "train.txt").write_text("In the beginning.\n" * 5)
     (tmp_path / "val.txt").write_text("And God said.\n")
+    (tmp_path / "test.txt").write_text("And there was light.\n")
     out = tmp_path / "tokens"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adamw_repro.tokens",
-            "--train-text",
-            str(tmp_path / "train.txt"),
-            "--val-text",
-            str(tmp_path / "val.txt"),
-            "--tokenizer",
-            json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8}),
-            "--min-train-tokens",
-            "1025",
-            "--min-val-tokens",
-            "65",
-            "--out-tokenizer",
-            str(out / "tok.json"),
-            "--out-train",
-            str(out / "train.bin"),
-            "--out-val",
-            str(out / "val.bin"),
-            "--out-meta",
-            str(out / "meta.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    args = [sys.executable, "-m", "adamw_repro.tokens"]
+    for split in ("train", "val", "test"):
+        args += [f"--{split}-text", str(tmp_path / f"{split}.txt")]
+        args += [f"--out-{split}", str(out / split)]
+    args += ["--tokenizer", json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8})]
+    args += ["--min-train-tokens", "1025", "--min-heldout-tokens", "65"]
+    args += ["--out-tokenizer", str(out / "tok.json"), "--out-meta", str(out / "meta.json")]
+    proc = subprocess.run(args, capture_output=True, text=True)
     assert proc.returncode != 0
-    assert (
-        proc.stderr.strip()
-        .splitlines()[-1]
-        .startswith("error: corpus too short: the training split has")
-    )
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: corpus too short: the train split has"), last
     assert not out.exists() or not any(out.iterdir())

@@ -17,7 +17,7 @@ from adamw_repro import corpus, tokens
 from adamw_repro.config import load_config
 from adamw_repro.hub import gpt2_tokenizer
 from adamw_repro.model import ModelConfig, build_model, lm_loss
-from adamw_repro.train import TokenData
+from adamw_repro.shards import ShardWriter, TokenData, shard_paths
 
 DOCS = [f"Document {i} about photosynthesis.\nIt has two lines, number {i}." for i in range(40)]
 
@@ -76,7 +76,7 @@ def test_hub_loader_streams_a_local_file_of_the_same_format_into_document_blocks
 ):
     cfg = {
         "source": "hub",
-        "val_fraction": 0.25,
+        "heldout_fraction": 0.25,
         "hub": {
             "dataset": "HuggingFaceFW/fineweb-edu",
             "name": "sample-10BT",
@@ -88,27 +88,19 @@ def test_hub_loader_streams_a_local_file_of_the_same_format_into_document_blocks
             "format": "parquet",
         },
     }
-    train, val = tmp_path / "train.txt", tmp_path / "val.txt"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "adamw_repro.corpus",
-            "--corpus",
-            json.dumps(cfg),
-            "--train",
-            str(train),
-            "--val",
-            str(val),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    val_docs = val.read_text().split(corpus.EOT + "\n")[:-1]
-    train_docs = train.read_text().split(corpus.EOT + "\n")[:-1]
-    # blocks of 2 documents, every 4th block (from the third) held out; 32 of 40 documents read
-    assert val_docs == [DOCS[i] for i in range(32) if (i // 2) % 4 == 2]
-    assert train_docs == [DOCS[i] for i in range(32) if (i // 2) % 4 != 2]
+    args = [sys.executable, "-m", "adamw_repro.corpus", "--corpus", json.dumps(cfg)]
+    for split in ("train", "val", "test"):
+        args += [f"--{split}", str(tmp_path / f"{split}.txt")]
+    subprocess.run(args, check=True, capture_output=True)
+    docs = {
+        split: (tmp_path / f"{split}.txt").read_text().split(corpus.EOT + "\n")[:-1]
+        for split in ("train", "val", "test")
+    }
+    # blocks of 2 documents; of every 4 blocks the second is validation, the fourth test;
+    # 32 of the 40 documents read (max_docs)
+    assert docs["val"] == [DOCS[i] for i in range(32) if (i // 2) % 4 == 1]
+    assert docs["test"] == [DOCS[i] for i in range(32) if (i // 2) % 4 == 3]
+    assert docs["train"] == [DOCS[i] for i in range(32) if (i // 2) % 4 in (0, 2)]
 
 
 def test_gpt2_tokenizer_from_a_local_folder_encodes_end_of_text_and_shards_round_trip(
@@ -123,7 +115,7 @@ def test_gpt2_tokenizer_from_a_local_folder_encodes_end_of_text_and_shards_round
     n, counts = tokens.write_shards(
         tok, text, tmp_path / "shards", shard_tokens=50, vocab=tok.get_vocab_size()
     )
-    shards = tokens.shard_paths(tmp_path / "shards")
+    shards = shard_paths(tmp_path / "shards")
     assert len(shards) == -(-n // 50) and all(p.stat().st_size <= 100 for p in shards)
     ids = np.concatenate([np.fromfile(p, dtype=np.uint16) for p in shards])
     assert np.array_equal(ids, tokens.encode(tok, text)) and counts[eot] == len(DOCS)
@@ -133,7 +125,7 @@ def test_gpt2_tokenizer_from_a_local_folder_encodes_end_of_text_and_shards_round
 def test_shard_writer_and_reader_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     stream = rng.integers(0, 50304, 2345, dtype=np.uint16)
-    writer = tokens.ShardWriter(tmp_path / "shards", shard_tokens=500)
+    writer = ShardWriter(tmp_path / "shards", shard_tokens=500)
     for piece in np.split(stream, [7, 700, 701, 1999]):
         writer.write(piece)
     paths = writer.close()

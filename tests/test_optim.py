@@ -7,7 +7,13 @@ import torch
 from torch import nn
 
 from adamw_repro.model import ModelConfig, build_model, lm_loss
-from adamw_repro.optim import SGDW, build_optimizer, lr_multiplier, param_groups
+from adamw_repro.optim import (
+    SGDW,
+    build_optimizer,
+    l2_equals_decoupled_without_momentum,
+    param_groups,
+)
+from adamw_repro.schedule import lr_multiplier
 
 LR, WD, B1, B2, EPS = 1e-2, 0.1, 0.9, 0.95, 1e-8
 
@@ -113,6 +119,20 @@ def test_sgd_l2_and_sgdw_coincide_without_momentum():
             opt.zero_grad()
         trajectories[name] = torch.cat([p.detach().flatten() for p in model.parameters()])
     torch.testing.assert_close(trajectories["sgd_l2"], trajectories["sgdw"], rtol=1e-10, atol=1e-12)
+
+
+def test_prop1_check_of_the_ledger_is_exact_without_momentum_and_not_with_it():
+    """LH4's exact part: the float64 least-squares problem trained with SGD+L2 and SGDW agrees
+    to rounding without momentum; with momentum the two differ at equal wd (the ledger's
+    empirical part then compares wd against wd/(1 − β))."""
+    assert l2_equals_decoupled_without_momentum() < 1e-12
+    a, b = (nn.Parameter(torch.ones(1, 3, dtype=torch.float64)) for _ in range(2))
+    for p, name in ((a, "sgd_l2"), (b, "sgdw")):
+        opt = build_optimizer(name, _wrap(p), {"lr": 0.1, "weight_decay": 0.5, "momentum": 0.9})
+        for _ in range(10):
+            p.grad = torch.full_like(p, 0.3)
+            opt.step()
+    assert (a - b).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("fused", [False, True])

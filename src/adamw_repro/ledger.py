@@ -1,31 +1,48 @@
-"""Stage 4b: statistics and the claims ledger.
+"""The claims ledger, and the checks of whether this regime could show what the claims predict.
 
-``stats.csv`` holds, per optimizer, mean / std / bootstrap CI over evaluation seeds of the final
-validation loss, training loss, generalization gap (validation − training), accuracy and weight
-norm. ``ledger.csv`` has one row per claim in ``CLAIMS``: what was measured, the effect with its
-95 % interval, and a verdict from the claim's rule (``stats.verdict`` for effects with an
-interval; a stated check for the rest). Every sentence the paper writes about a claim is
-generated from its row.
+``ledger.csv`` has one row per claim: what was measured (on the test split), the effect with its
+95 % interval, a verdict by the claim's rule, Holm's adjusted p-value where the claim is one of
+the family of effect claims, and whether the verdict survives leaving out any one seed. Each
+claim is one block below: its text, source and rule in the ``@claim`` decorator, its measurement
+in the function. Two claims that rest on one measurement share it (``same_as``) and count once.
+
+``regime.csv`` answers "could this regime have shown the effect?" before any verdict is read:
+does the unregularized model overfit, what span of decay timescales τ/T did AdamW's grid cover,
+and the decay gate (does AdamW's selected decay beat no decay at its learning rate by more than
+the smallest effect of interest?). Claims about what decay does (``gated``) are marked
+"untestable here" when the gate fails, with the gate's numbers, instead of "not reproduced".
+It also reports the embedding decay as a factor of the headline comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from . import atomic
-from .aggregate import optimizer_order
-from .optim import build_optimizer, lr_multiplier
-from .stats import count_spikes, describe, paired, power_law, tilt, verdict
+from .optim import decay_gradient_dependence, l2_equals_decoupled_without_momentum
+from .schedule import decay_exposure
+from .stats import (
+    basin_fit,
+    bootstrap_diff,
+    cell_means,
+    count_spikes,
+    holm,
+    log_sd_ratio,
+    norm_law,
+    optimizer_stats,
+    p_above,
+    paired,
+    verdict,
+)
 
-METRICS = ["final_val_loss", "final_train_loss", "gen_gap", "final_val_acc", "final_matrix_norm"]
 LH, WA, DA, KO, USER = (
     "Loshchilov & Hutter 2019",
     "Wang & Aitchison 2025",
@@ -33,171 +50,13 @@ LH, WA, DA, KO, USER = (
     "Kosson et al. 2024",
     "course article",
 )
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    text: str
-    source: str
-    quantity: str
-    figure: str = ""
-    kind: str = "greater"  # "greater": effect > target; "equal": effect ≈ target; or a check
-    target: float = 0.0
-    margin: str = "margin"  # which study.* margin applies
-
-
-CLAIMS = [
-    Claim(
-        "LH1",
-        "The good (lr, decay) region is diagonal for Adam+L2 and axis-aligned for AdamW",
-        LH,
-        "|tilt(Adam+L2)| − |tilt(AdamW)|; tilt = slope of log best decay against log lr, with "
-        "decay = weight_decay for Adam+L2 and λ = lr·weight_decay for AdamW",
-        "heatmaps_adam",
-        margin="slope_margin",
-    ),
-    Claim(
-        "LH2",
-        "Tuned AdamW reaches a lower validation loss than tuned Adam+L2",
-        LH,
-        "paired difference of final validation loss, Adam+L2 − AdamW (nats)",
-        "final_val_loss",
-    ),
-    Claim(
-        "LH3",
-        "Adam gains little from L2 regularization (tuned Adam+L2 ≈ tuned Adam)",
-        LH,
-        "paired difference of final validation loss, Adam − Adam+L2 (nats)",
-        "final_val_loss",
-        kind="equal",
-    ),
-    Claim(
-        "LH4",
-        "For SGD, L2 and decoupled weight decay coincide once the decay is rescaled (Prop. 1)",
-        LH,
-        "mean |final validation loss of SGD+L2(lr, wd) − SGDW(lr, "
-        "wd/(1 − momentum))| over matched grid cells (nats)",
-        "heatmaps_sgd",
-        kind="equal",
-    ),
-    Claim(
-        "WA1",
-        "The optimum follows the EMA timescale τ = 1/(lr·wd): best AdamW weight decay ∝ 1/lr",
-        WA,
-        "slope of log best weight_decay (PyTorch units) against log lr for AdamW",
-        "best_decay_vs_lr",
-        kind="equal",
-        target=-1.0,
-        margin="slope_margin",
-    ),
-    Claim(
-        "DA1",
-        "Weight decay lowers the final training loss (after the learning rate has "
-        "decayed) more than it changes the generalization gap",
-        DA,
-        "per seed, AdamW at its selected lr: (train(wd=0) − train(wd*)) − |gap(wd*) − "
-        "gap(wd=0)| (nats)",
-        "train_val_curves",
-    ),
-    Claim(
-        "KO1",
-        "Under AdamW the weight norm settles to an equilibrium ∝ sqrt(lr/wd); Adam+L2 "
-        "does not follow this law",
-        KO,
-        "exponent b of the final weight-matrix norm ∝ (lr/wd)^b over AdamW grid cells that "
-        "lasted long enough to settle, and over Adam+L2's grid",
-        "weight_norms",
-        kind="check: reproduced if AdamW's interval for b lies within 0.5 ± the slope margin and "
-        "Adam+L2's lies entirely outside it; not reproduced if AdamW's lies entirely outside or "
-        "Adam+L2's entirely inside; otherwise inconclusive",
-        target=0.5,
-        margin="slope_margin",
-    ),
-    Claim(
-        "U1",
-        "With weight decay off, AdamW and Adam are the same algorithm",
-        USER,
-        "largest absolute difference between the logged metrics of AdamW(wd = 0) and Adam at "
-        "one lr and the same seeds",
-        kind="check: reproduced if every logged value is bit-identical",
-    ),
-    Claim(
-        "U2",
-        "Adam+L2's decay strength depends on the adaptive learning rate; AdamW's does not "
-        "depend on the gradient history",
-        USER,
-        "after one step, how far the decay term moved a "
-        "weight with gradient 10^-4 relative to one with gradient 1 (Adam+L2)",
-        kind="check: reproduced if AdamW's ratio is 1 and Adam+L2's exceeds 10",
-    ),
-    Claim(
-        "U3",
-        "AdamW reaches a lower validation loss than Adam+L2",
-        USER,
-        "paired difference of final validation loss, Adam+L2 − AdamW (nats)",
-        "final_val_loss",
-    ),
-    Claim(
-        "U4",
-        "AdamW reaches a higher next-token accuracy than Adam+L2",
-        USER,
-        "paired difference of final validation top-1 accuracy, AdamW − Adam+L2",
-        "final_val_loss",
-        margin="accuracy_margin",
-    ),
-    Claim(
-        "U5",
-        "AdamW generalizes better: a smaller gap between validation and training loss",
-        USER,
-        "paired difference of the generalization gap (validation − training loss), "
-        "Adam+L2 − AdamW (nats)",
-        "train_val_curves",
-    ),
-    Claim(
-        "U6",
-        "AdamW is more stable than Adam+L2: lower seed spread, fewer diverged grid cells, "
-        "fewer loss spikes",
-        USER,
-        "seed std of final validation loss; diverged tuning trials; loss spikes per tuning trial",
-        "heatmaps_adam",
-        kind="check: reproduced if AdamW is better on at least one measure and worse on none; "
-        "inconclusive if better on some and worse on others; otherwise not reproduced",
-    ),
-    Claim(
-        "U7",
-        "AdamW keeps the weight norm under control",
-        USER,
-        "relative reduction of the final weight-matrix norm by decay at AdamW's selected lr, "
-        "(norm(wd=0) − norm(wd*)) / norm(wd=0)",
-        "weight_norms",
-        margin="relative_margin",
-    ),
-    Claim(
-        "U8a",
-        "Limitation: AdamW brings less benefit to small models",
-        USER,
-        "AdamW − Adam+L2 difference at two model sizes",
-    ),
-    Claim(
-        "U8b",
-        "Limitation: AdamW is sensitive to its hyperparameters",
-        USER,
-        "share of AdamW tuning trials within 5 × margin of the best final validation loss",
-        "heatmaps_adam",
-        kind="check: reproduced if under half of the trials lie that close",
-    ),
-    Claim(
-        "U8c",
-        "Limitation: AdamW's gains vary across data sets",
-        USER,
-        "AdamW − Adam+L2 difference on two corpora",
-    ),
-]
+ALPHA = 0.025  # one-sided: the level at which a 95 % interval's lower end clears a threshold
+OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "untestable here", "untested")
 
 
 class Untested(Exception):
-    """The profile cannot test the claim; the message says why."""
+    """The profile lacks what the claim needs (an optimizer, a grid, a second model size)."""
 
 
 @dataclass
@@ -209,16 +68,48 @@ class Measurement:
     n: int = 0
     detail: str = ""
     verdict: str | None = None  # set by claims decided by a check rather than an interval
+    p: float = math.nan  # one-sided p of "effect ≤ the smallest effect of interest" (Holm)
+    per_seed: np.ndarray | None = field(default=None, repr=False)  # paired differences
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    text: str
+    source: str
+    quantity: str
+    measure: Callable
+    figure: str = ""
+    kind: str = "greater"  # "greater": effect > target; "equal": effect ≈ target; or a check
+    target: float = 0.0
+    margin: str = "margin"  # which study.* margin applies
+    gated: bool = False  # needs the decay gate: a regime where decay changes the loss
+    same_as: str | None = None  # shares that claim's measurement
+
+
+CLAIMS: list[Claim] = []
+
+
+def claim(id: str, text: str, source: str, quantity: str, **rule):
+    """Register the decorated function as the measurement of a claim."""
+
+    def register(measure):
+        CLAIMS.append(Claim(id, text, source, quantity, measure, **rule))
+        return measure
+
+    return register
 
 
 class Study:
     """The aggregated tables of one study, with the selections the claims need."""
 
-    def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame, config: dict):
-        self.runs, self.curves, self.config = runs, curves, config
+    def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame, norms, config: dict):
+        self.runs, self.curves, self.norms, self.config = runs, curves, norms, config
+        self.runs["diverged"] = self.runs["diverged"].astype(bool)
         self.optimizers = set(runs["optimizer"])
         self.tuned = bool(runs["tuning"].any())
         self.n_boot = config["study"]["bootstrap_samples"]
+        self.margin = config["study"]["margin"]
 
     def need(self, *optimizers: str) -> None:
         missing = [o for o in optimizers if o not in self.optimizers]
@@ -233,9 +124,9 @@ class Study:
     def values(self, role: str, optimizer: str, metric: str, **where) -> pd.Series:
         """``metric`` of the finished runs of ``optimizer`` in ``role``, indexed by seed."""
         r = self.runs[self.runs[role] & (self.runs["optimizer"] == optimizer)]
-        r = r[~r["diverged"].astype(bool)]
+        r = r[~r["diverged"]]
         for key, value in where.items():
-            r = r[np.isclose(r[key], value)]
+            r = r[np.isclose(r[key], value) if isinstance(value, float) else r[key] == value]
         return r.set_index("seed")[metric].sort_index()
 
     def paired(self, metric: str, a: tuple, b: tuple) -> tuple[pd.Series, pd.Series]:
@@ -247,209 +138,308 @@ class Study:
             raise Untested(f"needs two or more finished seeds of {a[1]} and {b[1]}")
         return va.loc[seeds], vb.loc[seeds]
 
-    def grid(self, optimizer: str) -> tuple[pd.DataFrame, np.ndarray]:
-        """Tuning trials of ``optimizer`` and their final validation loss (NaN if diverged)."""
-        g = self.runs[self.runs["tuning"] & (self.runs["optimizer"] == optimizer)]
-        return g, g["final_val_loss"].where(~g["diverged"].astype(bool)).to_numpy(dtype=float)
+    def tuning(self, optimizer: str) -> pd.DataFrame:
+        """Tuning trials of ``optimizer`` (both rounds, every tuning seed)."""
+        return self.runs[self.runs["tuning"] & (self.runs["optimizer"] == optimizer)]
 
-    def selected_adamw(self) -> tuple[float, float]:
-        sel = self.runs[self.runs["evaluation"] & (self.runs["optimizer"] == "adamw")]
-        if sel.empty or not self.runs["ablation"].any():
-            raise Untested("needs AdamW's selection and its no-decay ablation")
-        lr, wd = float(sel["lr"].iloc[0]), float(sel["weight_decay"].iloc[0])
-        if wd == 0:
-            raise Untested("AdamW's selected weight decay is 0: nothing to compare")
-        return lr, wd
+    def selected(self, optimizer: str) -> tuple[float, float]:
+        sel = self.runs[self.runs["evaluation"] & (self.runs["optimizer"] == optimizer)]
+        if sel.empty:
+            raise Untested(f"{optimizer} has no selected configuration")
+        return float(sel["lr"].iloc[0]), float(sel["weight_decay"].iloc[0])
 
-
-def _paired_effect(study, metric, a, b, label_a, label_b) -> Measurement:
-    """Effect a − b over seeds, t interval; the detail names both sides."""
-    va, vb = study.paired(metric, a, b)
-    p = paired(va.to_numpy(), vb.to_numpy())
-    higher = p["n"] - p["wins"] - p["ties"]
-    detail = (
-        f"{label_a} {va.mean():.4f} vs {label_b} {vb.mean():.4f} (mean over {p['n']} "
-        f"seeds), {label_a} higher on {higher} of {p['n']}; paired t-test "
-        f"p = {p['p_ttest']:.3g}, Wilcoxon p = {p['p_wilcoxon']:.3g}"
-    )
-    return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail)
-
-
-LABELS = {"adam": "Adam", "adam_l2": "Adam+L2", "adamw": "AdamW"}
-
-
-def paired_claim(metric: str, a: str, b: str):
-    """A measure: ``metric`` of optimizer ``a`` minus ``b``, paired over the evaluation seeds."""
-
-    def measure(study: Study) -> Measurement:
-        study.need(a, b)
-        return _paired_effect(
-            study, metric, ("evaluation", a), ("evaluation", b), LABELS[a], LABELS[b]
+    def paired_effect(self, metric, a, b, label_a, label_b) -> Measurement:
+        """Effect a − b over seeds, t interval; the detail names both sides."""
+        va, vb = self.paired(metric, a, b)
+        p = paired(va.to_numpy(), vb.to_numpy())
+        higher = p["n"] - p["wins"] - p["ties"]
+        wilcoxon = f", Wilcoxon p = {p['p_wilcoxon']:.3g}" if math.isfinite(p["p_wilcoxon"]) else ""
+        detail = (
+            f"{label_a} {va.mean():.4f} vs {label_b} {vb.mean():.4f} (mean over {p['n']} "
+            f"seeds), {label_a} higher on {higher} of {p['n']}; paired t-test "
+            f"p = {p['p_ttest']:.3g}{wilcoxon}"
+        )
+        d = va.to_numpy() - vb.to_numpy()
+        return Measurement(
+            p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=d
         )
 
-    return measure
+    @functools.cached_property
+    def gate(self) -> Measurement:
+        """AdamW at its selected decay against AdamW without decay at the same learning rate, on
+        the test loss: the gain of decay, with a t interval. Passes (``verdict`` "passed") if
+        the whole interval lies above the smallest effect of interest."""
+        self.need("adamw")
+        lr, wd = self.selected("adamw")
+        if wd == 0:
+            raise Untested("AdamW's selected weight decay is 0")
+        if not self.runs["no_decay"].any():
+            raise Untested("needs AdamW's no-decay ablation")
+        m = self.paired_effect(
+            "final_test_loss",
+            ("no_decay", "adamw", {"lr": lr}),
+            ("evaluation", "adamw"),
+            "no decay",
+            f"decay {wd:g}",
+        )
+        passed = m.lo > self.margin
+        m.verdict = "passed" if passed else "failed"
+        m.detail = (
+            f"at lr {lr:g}, AdamW's selected decay lowers the test loss by {m.effect:.4f} nats "
+            f"(95% interval {m.lo:.4f} to {m.hi:.4f}, {m.n} seeds) against no decay; "
+            + ("above" if passed else "not above")
+            + f" the {self.margin:g}-nat smallest effect of interest"
+        )
+        return m
+
+    @functools.cache  # noqa: B019 (one Study per ledger; the cache dies with it)
+    def basin(self, optimizer: str, decoupled_units: bool) -> dict:
+        """The basin tilt of an optimizer's grid (``stats.basin_fit``), in (log10 lr,
+        log10 decay) with decay = λ = lr·wd (decoupled) or wd (coupled)."""
+        self.need_grid(optimizer)
+        window = self.config["study"]["basin_window"]
+        fit = basin_fit(self.tuning(optimizer), decoupled_units, window)
+        if fit is None:
+            raise Untested(f"{optimizer}: fewer than 7 finished tuning cells for the basin fit")
+        return fit
 
 
+def _tilt_text(name: str, fit: dict, unit: str, shift: float = 0.0) -> str:
+    lo, hi = fit["ci_lo"] + shift, fit["ci_hi"] + shift
+    flags = []
+    if fit["edges"]:
+        flags.append(f"best cell on the grid's {' and '.join(fit['edges'])} edge")
+    if not fit["vertex_inside"]:
+        flags.append("fitted optimum outside the fitted decay range")
+    text = (
+        f"{name}: tilt {fit['tilt'] + shift:.2f} in {unit} [{lo:.2f}, {hi:.2f}] "
+        f"({fit['cells']} cells, {fit['n']} runs)"
+    )
+    return text + (f"; {', '.join(flags)}" if flags else "")
+
+
+def _check(parts: list[str], conclude: str, measurement: Measurement) -> Measurement:
+    measurement.verdict = conclude
+    measurement.detail = "; ".join(parts)
+    return measurement
+
+
+@claim(
+    "LH1",
+    "The good (lr, decay) region is diagonal for Adam+L2 and axis-aligned for AdamW (in λ = lr·wd)",
+    LH,
+    "basin tilt d log(best decay) / d log(lr) from a quadratic surface over seed-replicated "
+    "tuning cells near the optimum: AdamW in λ = lr·wd, Adam+L2 in wd",
+    figure="heatmaps_adam",
+    kind="check: reproduced if AdamW's interval lies within 0 ± the slope margin and Adam+L2's "
+    "lies below −(slope margin); not reproduced if AdamW's lies outside 0 ± the margin or "
+    "Adam+L2's inside it; otherwise inconclusive",
+    margin="slope_margin",
+    gated=True,
+)
 def measure_lh1(study: Study) -> Measurement:
-    study.need_grid("adam_l2", "adamw")
-    g2, loss2 = study.grid("adam_l2")
-    gw, lossw = study.grid("adamw")
-    t2 = tilt(g2["lr"], g2["weight_decay"], loss2, study.n_boot)
-    tw = tilt(gw["lr"], gw["lr"] * gw["weight_decay"], lossw, study.n_boot)
-    if not (len(t2["samples"]) and len(tw["samples"])):
-        raise Untested("needs two or more learning rates, each with two or more weight decays")
-    k = min(len(t2["samples"]), len(tw["samples"]))  # independent resamples, paired by index
-    lo, hi = np.percentile(np.abs(t2["samples"][:k]) - np.abs(tw["samples"][:k]), [2.5, 97.5])
-    detail = (
-        f"tilt of Adam+L2 {t2['slope']:.2f} [{t2['ci_lo']:.2f}, {t2['ci_hi']:.2f}], "
-        f"of AdamW in λ = lr·wd {tw['slope']:.2f} [{tw['ci_lo']:.2f}, {tw['ci_hi']:.2f}]"
-    )
+    w, l2 = study.basin("adamw", True), study.basin("adam_l2", False)
+    m = study.config["study"]["slope_margin"]
+    aligned = verdict(w["ci_lo"], w["ci_hi"], "equal", m, 0.0)
+    l2_flat = verdict(l2["ci_lo"], l2["ci_hi"], "equal", m, 0.0)
+    l2_tilted = l2["ci_hi"] < -m
+    if aligned == "reproduced" and l2_tilted:
+        v = "reproduced"
+    elif aligned == "not reproduced" or l2_flat == "reproduced":
+        v = "not reproduced"
+    else:
+        v = "inconclusive"
+    texts = [_tilt_text("AdamW", w, "λ"), _tilt_text("Adam+L2", l2, "wd")]
+    return _check(texts, v, Measurement(w["tilt"], w["ci_lo"], w["ci_hi"], "Fieller", w["n"]))
+
+
+@claim(
+    "WA1",
+    "The optimum follows the EMA timescale τ = 1/(lr·wd): best AdamW weight decay ∝ 1/lr",
+    WA,
+    "AdamW's basin tilt (LH1's fit) in PyTorch weight-decay units: tilt in λ − 1",
+    figure="heatmaps_adam",
+    kind="equal",
+    target=-1.0,
+    margin="slope_margin",
+    gated=True,
+    same_as="LH1",
+)
+def measure_wa1(study: Study) -> Measurement:
+    w = study.basin("adamw", True)
     return Measurement(
-        abs(t2["slope"]) - abs(tw["slope"]),
-        float(lo),
-        float(hi),
-        "bootstrap over lr rows",
-        t2["rows"],
-        detail,
+        w["tilt"] - 1, w["ci_lo"] - 1, w["ci_hi"] - 1, "Fieller", w["n"],
+        _tilt_text("AdamW", w, "PyTorch wd", shift=-1.0),
+    )  # fmt: skip
+
+
+def _lh2(study: Study) -> Measurement:
+    study.need("adam_l2", "adamw")
+    return study.paired_effect(
+        "final_test_loss", ("evaluation", "adam_l2"), ("evaluation", "adamw"), "Adam+L2", "AdamW"
     )
 
 
+claim(
+    "LH2",
+    "Tuned AdamW reaches a lower test loss than tuned Adam+L2",
+    LH,
+    "paired difference of final test loss, Adam+L2 − AdamW (nats)",
+    figure="final_test_loss",
+)(_lh2)
+claim(
+    "U3",
+    "AdamW reaches a lower (validation) loss than Adam+L2",
+    USER,
+    "LH2's measurement: paired difference of final test loss, Adam+L2 − AdamW (nats)",
+    figure="final_test_loss",
+    same_as="LH2",
+)(_lh2)
+
+
+@claim(
+    "LH3",
+    "Adam gains little from L2 regularization (tuned Adam+L2 ≈ tuned Adam)",
+    LH,
+    "paired difference of final test loss, Adam − Adam+L2 (nats); Adam is the wd = 0 column "
+    "of Adam+L2's grid",
+    figure="final_test_loss",
+    kind="equal",
+)
+def measure_lh3(study: Study) -> Measurement:
+    study.need("adam", "adam_l2")
+    return study.paired_effect(
+        "final_test_loss", ("evaluation", "adam"), ("evaluation", "adam_l2"), "Adam", "Adam+L2"
+    )
+
+
+@claim(
+    "LH4",
+    "For SGD, L2 and decoupled weight decay coincide once the decay is rescaled (Prop. 1)",
+    LH,
+    "without momentum: largest relative weight difference between SGD+L2 and SGDW trained "
+    "alike (float64); with momentum β: paired test-loss difference SGD+L2(lr, wd) − "
+    "SGDW(lr, wd/(1 − β)) over matched tuning cells and seeds (nats)",
+    figure="heatmaps_sgd",
+    kind="check: reproduced if the momentum-free runs agree to 1e-9 and the interval of the "
+    "matched difference lies within ± the margin; not reproduced if they disagree or the "
+    "interval lies outside; otherwise inconclusive",
+)
 def measure_lh4(study: Study) -> Measurement:
+    exact = l2_equals_decoupled_without_momentum()
     study.need_grid("sgd_l2", "sgdw")
     beta = study.config["optimizers"]["sgd_l2"]["momentum"]
     if study.config["optimizers"]["sgdw"]["momentum"] != beta:
         raise Untested("sgd_l2 and sgdw use different momentum")
-    l2, _ = study.grid("sgd_l2")
-    w, _ = study.grid("sgdw")
-
-    def matched(scale):
-        diffs, disagree = [], 0
-        for r in l2[l2["weight_decay"] > 0].itertuples():
-            m = w[
-                np.isclose(w["lr"], r.lr)
-                & np.isclose(w["weight_decay"], r.weight_decay * scale, rtol=1e-3)
-            ]
-            if len(m) == 0:
-                continue
-            if bool(r.diverged) != bool(m["diverged"].iloc[0]):
-                disagree += 1
-            elif not r.diverged:
-                diffs.append(abs(r.final_val_loss - m["final_val_loss"].iloc[0]))
-        return np.array(diffs), disagree
-
     # Heavy-ball momentum feeds the L2 term into the velocity, which multiplies it by
     # 1/(1 − β) at steady state; decoupled decay bypasses the velocity (exact for β = 0).
-    diffs, disagree = matched(1.0 / (1.0 - beta))
-    raw, _ = matched(1.0)
-    if len(diffs) < 2:
-        raise Untested("fewer than two grid cells match after rescaling by 1/(1 − momentum)")
-    d = describe(diffs.tolist(), study.n_boot)
-    detail = f"{len(diffs)} matched cells, mean |difference| {d['mean']:.4f} nats"
-    if disagree:
-        detail += f", {disagree} disagree on divergence"
-    if len(raw):
-        detail += f"; without the rescaling, {len(raw)} cells differ by {raw.mean():.4f}"
-    hi = d["ci_hi"] if disagree == 0 else math.inf  # a divergence mismatch is no coincidence
-    return Measurement(d["mean"], d["ci_lo"], hi, "bootstrap over cells", len(diffs), detail)
-
-
-def measure_wa1(study: Study) -> Measurement:
-    study.need_grid("adamw")
-    g, loss = study.grid("adamw")
-    t = tilt(g["lr"], g["weight_decay"], loss, study.n_boot)
-    if not np.isfinite(t["slope"]):
-        raise Untested("needs two or more learning rates, each with two or more weight decays")
-    best = ", ".join(f"lr {lr:g}: {wd:.3g}" for lr, wd in t["best"].items())
-    return Measurement(
-        t["slope"],
-        t["ci_lo"],
-        t["ci_hi"],
-        "bootstrap over lr rows",
-        t["rows"],
-        f"best weight decay per learning rate: {best}",
+    l2, w = study.tuning("sgd_l2"), study.tuning("sgdw")
+    w = w.assign(weight_decay=(w["weight_decay"] * (1 - beta)).round(12))
+    both = l2.assign(weight_decay=l2["weight_decay"].round(12)).merge(
+        w, on=["lr", "weight_decay", "seed"], suffixes=("_l2", "_w")
     )
-
-
-def measure_da1(study: Study) -> Measurement:
-    study.need("adamw")
-    lr, wd = study.selected_adamw()
-    ablation = ("ablation", "adamw", {"weight_decay": 0.0, "lr": lr})
-    train_w, train_0 = study.paired("final_train_loss", ("evaluation", "adamw"), ablation)
-    gap_w, gap_0 = study.paired("gen_gap", ("evaluation", "adamw"), ablation)
-    d_train = (train_0 - train_w).to_numpy()
-    d_gap = (gap_w - gap_0).to_numpy()
-    p = paired(d_train - np.abs(d_gap), np.zeros_like(d_train))
-    detail = (
-        f"at lr {lr:g}, decay {wd:g} against 0: training loss lower by "
-        f"{d_train.mean():.4f} nats, gap changed by {d_gap.mean():+.4f} "
-        f"(over {p['n']} seeds)"
-    )
-    return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail)
-
-
-def decay_exposure(config: dict, lr: float, weight_decay: float) -> float:
-    """Summed decoupled decay Σ_t lr_t·wd over a run: how many decay time constants it lasted."""
-    train, block = config["train"], config["model"]["block_size"]
-    steps = max(1, train["tokens"] // (train["batch_size"] * train["grad_accum"] * block))
-    warm = min(steps - 1, round(train["warmup_fraction"] * steps))
-    total = sum(
-        lr_multiplier(s, steps, warm, train["schedule"], train["min_lr_ratio"])
-        for s in range(steps)
-    )
-    return lr * weight_decay * total
-
-
-def measure_ko1(study: Study) -> Measurement:
-    study.need_grid("adamw")
-    threshold = study.config["study"]["equilibrium_exposure"]
-
-    def law(optimizer, settled_only):
-        g = study.runs[study.runs["tuning"] & (study.runs["optimizer"] == optimizer)]
-        g = g[~g["diverged"].astype(bool) & (g["weight_decay"] > 0)]
-        if settled_only:
-            exposure = [decay_exposure(study.config, r.lr, r.weight_decay) for r in g.itertuples()]
-            g = g[np.asarray(exposure) >= threshold]
-        return power_law(g["lr"] / g["weight_decay"], g["final_matrix_norm"], study.n_boot), len(g)
-
-    fit, n = law("adamw", True)
-    if not np.isfinite(fit["slope"]):
-        raise Untested(f"only {n} AdamW cells reached a summed decay Σ lr_t·wd of {threshold:g}")
-    study.need_grid("adam_l2")
-    coupled, n2 = law("adam_l2", False)
-    if not np.isfinite(coupled["slope"]):
-        raise Untested("needs three or more finished Adam+L2 cells")
-    margin = study.config["study"]["slope_margin"]
-
-    def where(f):  # the interval against 0.5 ± margin
-        return verdict(f["ci_lo"], f["ci_hi"], "equal", margin, 0.5)
-
-    adamw, l2 = where(fit), where(coupled)
-    if adamw == "reproduced" and l2 == "not reproduced":
-        v = "reproduced"
-    elif adamw == "not reproduced" or l2 == "reproduced":
+    disagree = int((both["diverged_l2"] != both["diverged_w"]).sum())
+    ok = both[~both["diverged_l2"] & ~both["diverged_w"]]
+    if len(ok) < 2:
+        raise Untested("fewer than two finished cells match after rescaling by 1/(1 − momentum)")
+    p = paired(ok["final_test_loss_l2"], ok["final_test_loss_w"])
+    empirical = verdict(p["ci_lo"], p["ci_hi"], "equal", study.margin, 0.0)
+    if exact > 1e-9 or disagree or empirical == "not reproduced":
         v = "not reproduced"
     else:
-        v = "inconclusive"
+        v = empirical
+    detail = [
+        f"momentum-free runs differ by at most {exact:.2g} (relative)",
+        f"with momentum {beta:g}: mean difference {p['mean_diff']:+.4f} nats over "
+        f"{len(ok)} matched runs",
+    ]
+    if disagree:
+        detail.append(f"{disagree} matched runs disagree on divergence")
+    m = Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", len(ok))
+    return _check(detail, v, m)
+
+
+@claim(
+    "DA1",
+    "Weight decay lowers the final training loss (after the learning rate has decayed) more "
+    "than it changes the generalization gap",
+    DA,
+    "per seed, AdamW at its selected lr: (train(wd=0) − train(wd*)) − |gap(wd*) − gap(wd=0)| "
+    "(nats; train = loss on the training data, gap = test − train)",
+    figure="train_test_curves",
+    gated=True,
+)
+def measure_da1(study: Study) -> Measurement:
+    lr, wd = study.selected("adamw")
+    ablation = ("no_decay", "adamw", {"lr": lr})
+    train_w, train_0 = study.paired("final_train_loss", ("evaluation", "adamw"), ablation)
+    gap_w, gap_0 = study.paired("gen_gap", ("evaluation", "adamw"), ablation)
+    d_train, d_gap = (train_0 - train_w).to_numpy(), (gap_w - gap_0).to_numpy()
+    effect = d_train - np.abs(d_gap)
+    p = paired(effect, np.zeros_like(effect))
     detail = (
-        f"AdamW: b = {fit['slope']:.2f} [{fit['ci_lo']:.2f}, {fit['ci_hi']:.2f}] over {n} cells "
-        f"with Σ lr_t·wd ≥ {threshold:g} (R² {fit['r2']:.2f}); Adam+L2: b = "
-        f"{coupled['slope']:.2f} [{coupled['ci_lo']:.2f}, {coupled['ci_hi']:.2f}] over {n2} cells"
+        f"at lr {lr:g}, decay {wd:g} against 0: training loss lower by {d_train.mean():.4f} "
+        f"nats, gap changed by {d_gap.mean():+.4f} (over {p['n']} seeds)"
     )
     return Measurement(
-        fit["slope"], fit["ci_lo"], fit["ci_hi"], "bootstrap over cells", n, detail, verdict=v
+        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=effect
     )
 
 
+@claim(
+    "KO1",
+    "Under AdamW each weight matrix's norm settles to an equilibrium ∝ sqrt(lr/wd)",
+    KO,
+    "exponent b of final weight-matrix norm ∝ (lr/wd)^b, one intercept per decayed matrix, "
+    "over AdamW tuning runs that lasted at least study.equilibrium_exposure decay time "
+    "constants (Σ lr_t·wd) with lr·wd < 1",
+    figure="weight_norms",
+    kind="equal",
+    target=0.5,
+    margin="slope_margin",
+    gated=True,
+)
+def measure_ko1(study: Study) -> Measurement:
+    study.need_grid("adamw")
+    need = study.config["study"]["equilibrium_exposure"]
+    train, block = study.config["train"], study.config["model"]["block_size"]
+    t = study.tuning("adamw")
+    t = t[~t["diverged"] & (t["lr"] * t["weight_decay"] < 1)]
+    exposure = np.array(
+        [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
+    )
+    t = t[exposure >= need]
+    n = study.norms.merge(t[["run_id", "lr", "weight_decay"]], on="run_id", suffixes=("", "_r"))
+    if not study.config["train"]["decay_embeddings"]:
+        n = n[~n["param"].str.contains(r"\.wte\.|\.wpe\.", regex=True)]
+    cell = n["lr"].astype(str) + "/" + n["weight_decay"].astype(str)
+    fit = norm_law(np.log(n["lr"] / n["weight_decay"]), np.log(n["norm"]), cell, n["param"])
+    if not np.isfinite(fit["slope"]):
+        raise Untested(f"only {fit['cells']} AdamW cells lasted {need:g} decay time constants")
+    detail = (
+        f"b = {fit['slope']:.2f} over {fit['cells']} cells with Σ lr_t·wd ≥ {need:g} and "
+        f"{n['param'].nunique()} decayed matrices each"
+    )
+    return Measurement(
+        fit["slope"], fit["ci_lo"], fit["ci_hi"], "bootstrap over cells", fit["cells"], detail
+    )
+
+
+@claim(
+    "U1",
+    "With weight decay off, AdamW and Adam are the same algorithm",
+    USER,
+    "largest absolute difference between the logged metrics of AdamW(wd = 0) and Adam at "
+    "AdamW's selected lr on the same seeds",
+    kind="check: reproduced if every logged value is bit-identical",
+)
 def measure_u1(study: Study) -> Measurement:
     study.need("adam", "adamw")
-    ab = study.runs[study.runs["ablation"]]
-    a, b = ab[ab["optimizer"] == "adamw"], ab[ab["optimizer"] == "adam"]
+    a, b = study.runs[study.runs["no_decay"]], study.runs[study.runs["adam_identity"]]
     if a.empty or b.empty:
         raise Untested("needs the AdamW(wd = 0) and Adam ablations")
-    c = study.curves[
-        study.curves["metric"].isin(["train_loss", "val_loss", "grad_norm", "weight_norm"])
-    ]
     key = ["seed", "step", "metric"]
+    c = study.curves[study.curves["metric"] != "tokens_per_s"]
     ca = c[c["run_id"].isin(a["run_id"])].set_index(key)["value"]
     cb = c[c["run_id"].isin(b["run_id"])].set_index(key)["value"]
     common = ca.index.intersection(cb.index)
@@ -460,155 +450,189 @@ def measure_u1(study: Study) -> Measurement:
         diff,
         interval="exact",
         n=seeds,
-        verdict=("reproduced" if same else "not reproduced"),
-        detail=(
-            f"{len(common)} logged values compared over {seeds} seeds at lr {a['lr'].iloc[0]:g}; "
-            f"largest difference {diff:g}"
-        ),
+        verdict="reproduced" if same else "not reproduced",
+        detail=f"{len(common)} logged values compared over {seeds} seeds at lr "
+        f"{a['lr'].iloc[0]:g}; largest difference {diff:g}",
     )
 
 
-def decay_gradient_dependence() -> dict:
-    """One step on two weights whose gradients differ 10^4-fold: how far the decay term moves
-    the small-gradient weight relative to the large-gradient one (decay displacement = step
-    with decay − step without), under Adam+L2 and under AdamW."""
-    moved = {}
-    for name in ("adam", "adam_l2", "adamw"):
-        m = nn.Module()
-        m.w = nn.Parameter(torch.ones(1, 2, dtype=torch.float64))
-        m.w.grad = torch.tensor([[1e-4, 1.0]], dtype=torch.float64)
-        build_optimizer(name, m, {"lr": 1e-3, "weight_decay": 0.1}).step()
-        moved[name] = m.w.detach().flatten()
-    ratio = {}
-    for name in ("adam_l2", "adamw"):
-        d = (moved["adam"] - moved[name]).abs()
-        ratio[name] = float(d[0] / d[1])
-    return ratio
-
-
+@claim(
+    "U2",
+    "Adam+L2's decay strength depends on the gradient history; AdamW's does not",
+    USER,
+    "after 100 steps that warm up Adam's second moments (ε = 0), how far one step's decay "
+    "term moves a weight whose gradients are 10^4 times smaller than another's, relative to "
+    "that other weight",
+    kind="check: reproduced if AdamW's ratio is 1 (within 1 %) and Adam+L2's is within 10 % "
+    "of the ratio of the two gradients' root mean squares (10^4)",
+)
 def measure_u2(study: Study) -> Measurement:
-    r = decay_gradient_dependence()
-    ok = abs(r["adamw"] - 1) < 1e-9 and r["adam_l2"] > 10
+    r = decay_gradient_dependence(eps=0.0)
+    target = r["gradient_rms_ratio"]
+    ok = abs(r["adamw"] - 1) < 0.01 and abs(r["adam_l2"] / target - 1) < 0.1
+    eps = decay_gradient_dependence(eps=1e-8)
     return Measurement(
         r["adam_l2"],
-        interval="exact (one step)",
+        interval="exact",
         n=1,
         verdict="reproduced" if ok else "not reproduced",
-        detail=f"ratio {r['adam_l2']:.3g} under Adam+L2, {r['adamw']:.6f} under AdamW",
+        detail=f"ratio {r['adam_l2']:.4g} under Adam+L2 (gradient RMS ratio {target:.4g}), "
+        f"{r['adamw']:.6f} under AdamW; with ε = 1e-8: {eps['adam_l2']:.4g} and "
+        f"{eps['adamw']:.6f}",
     )
 
 
+@claim(
+    "U4",
+    "AdamW reaches a higher next-token accuracy than Adam+L2",
+    USER,
+    "paired difference of final test top-1 accuracy, AdamW − Adam+L2",
+    figure="final_test_accuracy",
+    margin="accuracy_margin",
+)
+def measure_u4(study: Study) -> Measurement:
+    study.need("adam_l2", "adamw")
+    return study.paired_effect(
+        "final_test_acc", ("evaluation", "adamw"), ("evaluation", "adam_l2"), "AdamW", "Adam+L2"
+    )
+
+
+@claim(
+    "U5",
+    "AdamW generalizes better: a smaller gap between test and training loss",
+    USER,
+    "paired difference of the generalization gap (test loss − loss on the training data), "
+    "Adam+L2 − AdamW (nats)",
+    figure="train_test_curves",
+)
+def measure_u5(study: Study) -> Measurement:
+    study.need("adam_l2", "adamw")
+    return study.paired_effect(
+        "gen_gap", ("evaluation", "adam_l2"), ("evaluation", "adamw"), "Adam+L2", "AdamW"
+    )
+
+
+@claim(
+    "U6",
+    "AdamW is more stable than Adam+L2: lower seed spread, fewer diverged grid cells, "
+    "fewer loss spikes",
+    USER,
+    "AdamW − Adam+L2: log ratio of seed standard deviations of the final test loss (F "
+    "interval); share of diverged tuning runs and loss spikes per tuning run (bootstrap "
+    "intervals; the two grids have the same size and density)",
+    figure="heatmaps_adam",
+    kind="check: reproduced if some interval shows AdamW more stable and none less stable; "
+    "not reproduced if some interval shows it less stable and none more; otherwise inconclusive",
+)
 def measure_u6(study: Study) -> Measurement:
     study.need_grid("adam_l2", "adamw")
-    opts = ("adamw", "adam_l2")
-    std = {o: study.values("evaluation", o, "final_val_loss").std(ddof=1) for o in opts}
-    grid = study.runs[study.runs["tuning"]]
-    diverged = {o: int(grid[grid["optimizer"] == o]["diverged"].sum()) for o in opts}
-    losses = study.curves[
-        (study.curves["metric"] == "train_loss") & study.curves["run_id"].isin(grid["run_id"])
-    ]
-    spikes = {}
-    for o in opts:
-        per_run = [
-            count_spikes(g.sort_values("step")["value"].tolist())
-            for _, g in losses[losses["optimizer"] == o].groupby("run_id")
-        ]
-        spikes[o] = float(np.mean(per_run)) if per_run else math.nan
-    better = worse = 0
-    for m in (std, diverged, spikes):
-        if np.isfinite(m["adamw"]) and np.isfinite(m["adam_l2"]):
-            better += m["adamw"] < m["adam_l2"]
-            worse += m["adamw"] > m["adam_l2"]
+    nb = study.n_boot
+    sd = [study.values("evaluation", o, "final_test_loss").to_numpy() for o in ("adamw", "adam_l2")]
+    grids = [study.tuning(o) for o in ("adamw", "adam_l2")]
+    loss = study.curves[study.curves["metric"] == "train_loss"]
+    spikes = [
+        [count_spikes(g.sort_values("step")["value"]) for _, g in loss.groupby("run_id")
+         if g["run_id"].iloc[0] in set(t["run_id"])]
+        for t in grids
+    ]  # fmt: skip
+    measures = {
+        "log seed-std ratio": log_sd_ratio(*sd),
+        "diverged share": bootstrap_diff(*(t["diverged"] for t in grids), np.mean, nb),
+        "spikes per run": bootstrap_diff(*spikes, np.mean, nb),
+    }
+    better = [k for k, m in measures.items() if m["ci_hi"] < 0]
+    worse = [k for k, m in measures.items() if m["ci_lo"] > 0]
     v = (
         "reproduced"
         if better and not worse
-        else "inconclusive"
-        if better and worse
         else "not reproduced"
+        if worse and not better
+        else "inconclusive"
     )
-    detail = (
-        f"seed std AdamW {std['adamw']:.4f} vs Adam+L2 {std['adam_l2']:.4f}; diverged "
-        f"trials {diverged['adamw']} vs {diverged['adam_l2']}; spikes per trial "
-        f"{spikes['adamw']:.2f} vs {spikes['adam_l2']:.2f}"
-    )
-    return Measurement(math.nan, interval="counts", verdict=v, detail=detail)
+    parts = [
+        f"{k} {m['diff']:+.3f} [{m['ci_lo']:+.3f}, {m['ci_hi']:+.3f}]" for k, m in measures.items()
+    ]
+    return _check(parts, v, Measurement(math.nan, interval="bootstrap", n=len(sd[0])))
 
 
+@claim(
+    "U7",
+    "AdamW keeps the weight norm under control",
+    USER,
+    "relative reduction of the final weight-matrix norm by decay at AdamW's selected lr, "
+    "(norm(wd=0) − norm(wd*)) / norm(wd=0)",
+    figure="weight_norms",
+    margin="relative_margin",
+    gated=True,
+)
 def measure_u7(study: Study) -> Measurement:
-    study.need("adamw")
-    lr, _ = study.selected_adamw()
+    lr, _ = study.selected("adamw")
     n_w, n_0 = study.paired(
-        "final_matrix_norm",
-        ("evaluation", "adamw"),
-        ("ablation", "adamw", {"weight_decay": 0.0, "lr": lr}),
+        "final_matrix_norm", ("evaluation", "adamw"), ("no_decay", "adamw", {"lr": lr})
     )
     rel = ((n_0 - n_w) / n_0).to_numpy()
     p = paired(rel, np.zeros_like(rel))
     detail = f"norm {n_w.mean():.1f} with decay against {n_0.mean():.1f} without ({p['n']} seeds)"
-    return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail)
-
-
-def measure_u8a(study: Study) -> Measurement:
-    raise Untested(
-        "one model size per profile; rerun the study with another model section and "
-        "compare the LH2 rows"
-    )
-
-
-def measure_u8b(study: Study) -> Measurement:
-    study.need_grid("adamw")
-    margin = study.config["study"]["margin"]
-    shares = {}
-    for o in ("adamw", "adam_l2"):
-        if o in study.optimizers:
-            _, loss = study.grid(o)
-            shares[o] = float(
-                (np.nan_to_num(loss, nan=np.inf) <= np.nanmin(loss) + 5 * margin).mean()
-            )
-    detail = f"{100 * shares['adamw']:.0f}% of AdamW trials"
-    if "adam_l2" in shares:
-        detail += f" ({100 * shares['adam_l2']:.0f}% of Adam+L2's)"
     return Measurement(
-        shares["adamw"],
-        n=1,
-        detail=detail,
-        verdict="reproduced" if shares["adamw"] < 0.5 else "not reproduced",
+        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=rel
     )
 
 
+@claim(
+    "U8a",
+    "Limitation: AdamW brings less benefit to small models",
+    USER,
+    "AdamW − Adam+L2 difference at several model sizes",
+)
+def measure_u8a(study: Study) -> Measurement:
+    raise Untested("one model size per profile; the scale ladder (several studies) tests it")
+
+
+@claim(
+    "U8b",
+    "Limitation: AdamW is more sensitive to its hyperparameters than Adam+L2",
+    USER,
+    "share of tuning cells within 5 × margin of the best cell's test loss, AdamW − Adam+L2 "
+    "(grids of the same size and density), bootstrap over cells",
+    figure="heatmaps_adam",
+    kind="check: reproduced if the interval lies below 0 (fewer near-optimal AdamW cells); "
+    "not reproduced if it lies above 0; otherwise inconclusive",
+)
+def measure_u8b(study: Study) -> Measurement:
+    study.need_grid("adam_l2", "adamw")
+    near = []
+    for o in ("adamw", "adam_l2"):
+        loss = cell_means(study.tuning(o))["value"].to_numpy()
+        near.append(np.nan_to_num(loss, nan=np.inf) <= np.nanmin(loss) + 5 * study.margin)
+    b = bootstrap_diff(*near, np.mean, study.n_boot)
+    v = "reproduced" if b["ci_hi"] < 0 else "not reproduced" if b["ci_lo"] > 0 else "inconclusive"
+    shares = [f"{100 * x.mean():.0f}%" for x in near]
+    detail = f"{shares[0]} of AdamW's cells against {shares[1]} of Adam+L2's"
+    return Measurement(
+        b["diff"], b["ci_lo"], b["ci_hi"], "bootstrap over cells", len(near[0]), detail, v
+    )
+
+
+@claim(
+    "U8c",
+    "Limitation: AdamW's gains vary across data sets",
+    USER,
+    "AdamW − Adam+L2 difference on two corpora",
+)
 def measure_u8c(study: Study) -> Measurement:
     raise Untested(
-        f"one corpus ({study.config['corpus']['source']}) per profile; rerun the study "
-        "with another corpus.source and compare the LH2 rows"
+        f"one corpus ({study.config['corpus']['source']}) per profile; the scale ladder "
+        "(several studies) tests it"
     )
-
-
-MEASURES = {
-    "LH1": measure_lh1,
-    "LH2": paired_claim("final_val_loss", "adam_l2", "adamw"),
-    "LH3": paired_claim("final_val_loss", "adam", "adam_l2"),
-    "LH4": measure_lh4,
-    "WA1": measure_wa1,
-    "DA1": measure_da1,
-    "KO1": measure_ko1,
-    "U1": measure_u1,
-    "U2": measure_u2,
-    "U3": paired_claim("final_val_loss", "adam_l2", "adamw"),
-    "U4": paired_claim("final_val_acc", "adamw", "adam_l2"),
-    "U5": paired_claim("gen_gap", "adam_l2", "adamw"),
-    "U6": measure_u6,
-    "U7": measure_u7,
-    "U8a": measure_u8a,
-    "U8b": measure_u8b,
-    "U8c": measure_u8c,
-}
 
 
 def rule_text(claim: Claim, margin: float) -> str:
     if claim.kind == "greater":
+        threshold = claim.target + margin
         return (
-            f"reproduced if the 95% interval lies above {claim.target:g}; not reproduced if "
-            f"it lies below {claim.target + margin:g}; otherwise inconclusive"
+            f"reproduced if the 95% interval lies above {threshold:g} (the smallest effect of "
+            f"interest) and stays so after Holm's correction; not reproduced if it lies below "
+            f"{threshold:g}; otherwise inconclusive"
         )
     if claim.kind == "equal":
         return (
@@ -618,11 +642,23 @@ def rule_text(claim: Claim, margin: float) -> str:
     return claim.kind.removeprefix("check: ")
 
 
-def build_ledger(runs: pd.DataFrame, curves: pd.DataFrame, config: dict) -> list[dict]:
-    study = Study(runs, curves, config)
-    rows = []
+def leave_one_out(m: Measurement, claim: Claim, margin: float, full: str) -> str:
+    """Whether the verdict survives leaving out any one seed (paired claims only)."""
+    if m.per_seed is None or len(m.per_seed) < 3:
+        return ""
+    flips = []
+    for k in range(len(m.per_seed)):
+        p = paired(np.delete(m.per_seed, k), np.zeros(len(m.per_seed) - 1))
+        v = verdict(p["ci_lo"], p["ci_hi"], claim.kind, margin, claim.target)
+        if v != full:
+            flips.append(f"{v} without seed #{k + 1}")
+    return "robust to leaving out any one seed" if not flips else "; ".join(flips[:2])
+
+
+def build_ledger(study: Study) -> list[dict]:
+    rows, measured = [], {}
     for claim in CLAIMS:
-        margin = config["study"][claim.margin]
+        margin = study.config["study"][claim.margin]
         row = {
             "id": claim.id,
             "claim": claim.text,
@@ -630,58 +666,144 @@ def build_ledger(runs: pd.DataFrame, curves: pd.DataFrame, config: dict) -> list
             "quantity": claim.quantity,
             "figure": claim.figure,
             "rule": rule_text(claim, margin),
+            "measurement": claim.same_as or claim.id,
+            "effect": math.nan,
+            "ci_lo": math.nan,
+            "ci_hi": math.nan,
+            "interval": "",
+            "n": 0,
+            "p": math.nan,
+            "robustness": "",
         }
         try:
-            m = MEASURES[claim.id](study)
+            gate_failed = claim.gated and study.gate.verdict != "passed"
+            m = measured[claim.id] = claim.measure(study)
         except Untested as why:
+            rows.append({**row, "verdict": "untested", "detail": str(why)})
+            continue
+        if gate_failed:  # the numbers are shown, the verdict withheld
             rows.append(
                 {
                     **row,
-                    "effect": math.nan,
-                    "ci_lo": math.nan,
-                    "ci_hi": math.nan,
-                    "interval": "",
-                    "n": 0,
-                    "verdict": "untested",
-                    "detail": str(why),
+                    "verdict": "untestable here",
+                    "detail": f"decay gate: {study.gate.detail}; measured regardless, without a "
+                    f"verdict: {_summary(m)}",
                 }
             )
             continue
         v = m.verdict or verdict(m.lo, m.hi, claim.kind, margin, claim.target)
-        rows.append(
-            {
-                **row,
-                "effect": m.effect,
-                "ci_lo": m.lo,
-                "ci_hi": m.hi,
-                "interval": m.interval,
-                "n": m.n,
-                "verdict": v,
-                "detail": m.detail,
-            }
-        )
+        if claim.kind == "greater" and m.per_seed is not None:
+            m.p = p_above(m.per_seed, claim.target + margin)
+        row |= {"effect": m.effect, "ci_lo": m.lo, "ci_hi": m.hi, "interval": m.interval}
+        row |= {"n": m.n, "p": m.p, "verdict": v, "detail": m.detail}
+        row["robustness"] = leave_one_out(m, claim, margin, v)
+        rows.append(row)
+    _holm(rows)
     return rows
 
 
-def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
-    ev = runs[runs["evaluation"]]
+def _summary(m: Measurement) -> str:
+    interval = f" [{m.lo:.3g}, {m.hi:.3g}]" if np.isfinite(m.lo) and np.isfinite(m.hi) else ""
+    effect = f"{m.effect:.3g}{interval}; " if np.isfinite(m.effect) else ""
+    return effect + m.detail
+
+
+def _holm(rows: list[dict]) -> None:
+    """Holm's correction over the family of effect claims (one row per measurement): a
+    "reproduced" whose adjusted p-value is not below α becomes inconclusive."""
+    family = [
+        r for r in rows if r["rule"].startswith("reproduced if the 95% interval lies above")
+        and r["measurement"] == r["id"] and math.isfinite(r["p"])
+    ]  # fmt: skip
+    # one test per measurement; each p is one-sided against the smallest effect of interest
+    for r, adjusted in zip(family, holm([r["p"] for r in family]), strict=True):
+        r["p_holm"] = adjusted
+        if r["verdict"] == "reproduced" and adjusted >= ALPHA:
+            r["verdict"] = "inconclusive"
+            r["detail"] += "; its interval clears the margin, but not after Holm's correction"
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:
+        ref = by_id[r["measurement"]]
+        r.setdefault("p_holm", ref.get("p_holm", math.nan))
+        if ref is not r and ref["rule"] == r["rule"]:  # the very same test: the same verdict
+            r["verdict"], r["detail"] = ref["verdict"], ref["detail"]
+
+
+def regime_checks(study: Study) -> list[dict]:
+    """Could this regime show the claimed effects? Overfitting of the unregularized tuned model,
+    the span of AdamW's decay timescales, the decay gate, and the embedding-decay factor."""
     rows = []
-    for opt in optimizer_order(ev["optimizer"]):
-        r = ev[ev["optimizer"] == opt]
-        finished = r[~r["diverged"].astype(bool)]
-        for metric in METRICS:
-            rows.append(
-                {
-                    "optimizer": opt,
-                    "metric": metric,
-                    "lr": r["lr"].iloc[0],
-                    "weight_decay": r["weight_decay"].iloc[0],
-                    "seeds": len(r),
-                    "diverged": int(r["diverged"].sum()),
-                    **describe(finished[metric].tolist(), n_boot),
-                }
-            )
-    return pd.DataFrame(rows)
+
+    def add(check, value, lo=math.nan, hi=math.nan, status="", detail=""):
+        rows.append(
+            dict(check=check, value=value, ci_lo=lo, ci_hi=hi, status=status, detail=detail)
+        )
+
+    train, block = study.config["train"], study.config["model"]["block_size"]
+    if "adam" in study.optimizers:
+        ev = study.runs[study.runs["evaluation"] & (study.runs["optimizer"] == "adam")]
+        ev = ev[~ev["diverged"]]
+        rise = (ev["final_test_loss"] - ev["best_test_loss"]).mean()
+        gap = ev["gen_gap"].mean()
+        # "visibly": the test loss turned up by more than the smallest effect of interest, or
+        # ends ten times that above the loss on the training data
+        overfits = rise > study.margin or gap > OVERFIT_GAP * study.margin
+        add(
+            "overfitting",
+            gap,
+            status="overfits" if overfits else "does not overfit visibly",
+            detail=f"tuned Adam (no decay): final test loss {gap:.3f} nats above its loss on "
+            f"the training data (threshold {OVERFIT_GAP * study.margin:g}) and {rise:.4f} above "
+            f"its own best point of the run (threshold {study.margin:g})",
+        )
+    if study.tuned and "adamw" in study.optimizers:
+        t = study.tuning("adamw")
+        steps = t["steps"].max()
+        tau = 1 / (t["lr"] * t["weight_decay"]) / steps
+        expo = [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
+        add(
+            "decay timescales",
+            tau.max() / tau.min(),
+            status=f"τ/T from {tau.min():.3g} to {tau.max():.3g}",
+            detail=f"AdamW's grid spans τ = 1/(lr·wd) from {tau.min():.3g} T to {tau.max():.3g} T "
+            f"(T = {steps} steps; summed decay Σ lr_t·wd from {min(expo):.2g} to {max(expo):.2g})",
+        )
+    try:
+        g = study.gate
+        add("decay gate", g.effect, g.lo, g.hi, g.verdict, g.detail)
+    except Untested as why:
+        add("decay gate", math.nan, status="untested", detail=str(why))
+    try:
+        add("embedding decay", *embedding_factor(study))
+    except Untested as why:
+        add("embedding decay", math.nan, status="untested", detail=str(why))
+    return rows
+
+
+def embedding_factor(study: Study) -> tuple:
+    """The headline difference (Adam+L2 − AdamW, test loss) with the embedding decay flipped,
+    and its change from the primary setting, paired by seed."""
+    study.need("adam_l2", "adamw")
+    if not study.runs["embeddings"].any():
+        raise Untested("needs the embedding-decay ablation (study.embedding_ablation)")
+    diffs = {}
+    for role in ("evaluation", "embeddings"):
+        a, b = study.paired("final_test_loss", (role, "adam_l2"), (role, "adamw"))
+        diffs[role] = a - b
+    seeds = diffs["evaluation"].index.intersection(diffs["embeddings"].index)
+    flip = paired(diffs["embeddings"].to_numpy(), np.zeros(len(diffs["embeddings"])))
+    change = paired(
+        diffs["embeddings"].loc[seeds].to_numpy(), diffs["evaluation"].loc[seeds].to_numpy()
+    )
+    state = "on" if not study.config["train"]["decay_embeddings"] else "off"
+    detail = (
+        f"with the embedding decay {state}, Adam+L2 − AdamW = {flip['mean_diff']:+.4f} nats "
+        f"[{flip['ci_lo']:+.4f}, {flip['ci_hi']:+.4f}], against "
+        f"{diffs['evaluation'].mean():+.4f} with it {'off' if state == 'on' else 'on'}; change "
+        f"{change['mean_diff']:+.4f} [{change['ci_lo']:+.4f}, {change['ci_hi']:+.4f}] "
+        f"({len(seeds)} seeds)"
+    )
+    return flip["mean_diff"], flip["ci_lo"], flip["ci_hi"], f"embeddings decayed: {state}", detail
 
 
 def main(argv=None) -> None:
@@ -689,15 +811,21 @@ def main(argv=None) -> None:
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
     ap.add_argument("--runs", required=True)
     ap.add_argument("--curves", required=True)
+    ap.add_argument("--norms", required=True)
     ap.add_argument("--out-stats", required=True)
     ap.add_argument("--out-ledger", required=True)
+    ap.add_argument("--out-regime", required=True)
     args = ap.parse_args(argv)
     config = json.loads(args.config)
-    runs, curves = pd.read_csv(args.runs), pd.read_csv(args.curves)
-    stats_table = optimizer_stats(runs, config["study"]["bootstrap_samples"])
-    atomic.write_text(args.out_stats, stats_table.to_csv(index=False))
-    ledger = pd.DataFrame(build_ledger(runs, curves, config))
+    runs, curves, norms = (pd.read_csv(p) for p in (args.runs, args.curves, args.norms))
+    study = Study(runs, curves, norms, config)
+    atomic.write_text(args.out_stats, optimizer_stats(runs, study.n_boot).to_csv(index=False))
+    regime = pd.DataFrame(regime_checks(study))
+    atomic.write_text(args.out_regime, regime.to_csv(index=False))
+    ledger = pd.DataFrame(build_ledger(study))
     atomic.write_text(args.out_ledger, ledger.to_csv(index=False))
+    for r in regime.itertuples():
+        print(f"{r.check:>16}: {r.status} ({r.detail})")
     for r in ledger.itertuples():
         print(f"{r.id:>4} {r.verdict:<15} {r.claim}")
 

@@ -35,10 +35,14 @@ class ModelConfig:
         return asdict(self)
 
 
-def build_model(cfg: ModelConfig, attention: str = "sdpa") -> GPT2LMHeadModel:
+def build_model(
+    cfg: ModelConfig, attention: str = "sdpa", activation: str = "gelu_pytorch_tanh"
+) -> GPT2LMHeadModel:
     """A randomly initialised GPT-2 (HF init: N(0, 0.02), residual projections scaled by
     1/sqrt(2·n_layer)) with tied input/output embeddings. Seed torch before calling.
-    ``attention``: "sdpa" (fused scaled-dot-product kernel) or "eager" (for comparison)."""
+    ``attention``: "sdpa" (fused scaled-dot-product kernel) or "eager" (for comparison).
+    ``activation``: GPT-2's tanh-approximated GELU as one kernel; transformers' default for GPT-2,
+    "gelu_new", computes the same formula in about eight elementwise ops (benchmarks/NOTES.md)."""
     hf = GPT2Config(
         vocab_size=cfg.padded_vocab_size,
         n_positions=cfg.block_size,
@@ -52,6 +56,7 @@ def build_model(cfg: ModelConfig, attention: str = "sdpa") -> GPT2LMHeadModel:
         eos_token_id=None,
         use_cache=False,
         tie_word_embeddings=True,
+        activation_function=activation,
     )
     hf._attn_implementation = attention
     return GPT2LMHeadModel(hf)

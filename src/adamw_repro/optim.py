@@ -8,7 +8,7 @@ before the optimizer sees it; for Adam it then passes through the adaptive denom
 
 from __future__ import annotations
 
-import math
+import copy
 
 import torch
 from torch import nn
@@ -22,6 +22,19 @@ OPTIMIZERS = {
     "adamw": "AdamW, decoupled weight decay (L&H Alg. 2)",
 }
 DECAYING = {"sgd_l2", "sgdw", "adam_l2", "adamw"}
+LABELS = {  # display names, in the canonical order every table and figure uses
+    "sgd": "SGD",
+    "sgd_l2": "SGD+L2",
+    "sgdw": "SGDW",
+    "adam": "Adam",
+    "adam_l2": "Adam+L2",
+    "adamw": "AdamW",
+}
+
+
+def optimizer_order(names) -> list[str]:
+    """``names`` in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
+    return [o for o in OPTIMIZERS if o in set(names)]
 
 
 class SGDW(torch.optim.SGD):
@@ -90,15 +103,59 @@ def build_optimizer(
     return torch.optim.Adam(groups, decoupled_weight_decay=False, **adam_kw)
 
 
-def lr_multiplier(
-    step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float
-) -> float:
-    """η_t: linear warmup over ``warmup_steps`` then cosine from 1 to ``min_ratio`` at the last
-    step (``schedule='cosine'``) or flat at 1 (``'constant'``)."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "constant":
-        return 1.0
-    span = max(1, total_steps - 1 - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+def decay_gradient_dependence(eps: float = 0.0, warmup: int = 100) -> dict:
+    """How far one step's decay term moves a weight with a small gradient history relative to
+    one with a large history (10^4 times larger gradients), under Adam+L2 and under AdamW.
+
+    Both weights start at 1 and first take ``warmup`` steps without decay, so Adam's second
+    moments are warmed up (on a first step Adam's update is sign-like and any ratio would come
+    from ε alone). Then one step with decay and one without are taken from that same state; the
+    decay displacement is their difference. Returns each ratio (small history / large) and the
+    ratio of the gradients' root mean squares that Adam+L2's should follow."""
+    grads = torch.tensor([[1e-4, 1.0]], dtype=torch.float64)
+    hp = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": eps}
+    out = {"gradient_rms_ratio": float(grads[0, 1] / grads[0, 0])}
+    for name in ("adam_l2", "adamw"):
+        m = nn.Module()
+        m.w = nn.Parameter(torch.ones(1, 2, dtype=torch.float64))
+        opt = build_optimizer(name, m, {**hp, "weight_decay": 0.0})
+        for _ in range(warmup):
+            m.w.grad = grads.clone()
+            opt.step()
+        state = copy.deepcopy(opt.state_dict()), m.w.detach().clone()
+        after = {}
+        for wd in (0.0, 1e-6):
+            opt.load_state_dict(copy.deepcopy(state[0]))
+            with torch.no_grad():
+                m.w.copy_(state[1])
+            for group in opt.param_groups:  # the no-decay group is empty here
+                group["weight_decay"] = wd
+            m.w.grad = grads.clone()
+            opt.step()
+            after[wd] = m.w.detach().clone().flatten()
+        moved = (after[0.0] - after[1e-6]).abs()
+        out[name] = float(moved[0] / moved[1])
+    return out
+
+
+def l2_equals_decoupled_without_momentum(steps: int = 50) -> float:
+    """Loshchilov & Hutter's Prop. 1 for plain SGD (no momentum): L2 with coefficient w and
+    decoupled decay w·lr per step are one algorithm. Trains one float64 least-squares problem
+    both ways from the same start; returns the largest relative difference of the weights."""
+    gen = torch.Generator().manual_seed(0)
+    a, b = (
+        torch.randn(8, 4, generator=gen, dtype=torch.float64),
+        torch.randn(8, generator=gen, dtype=torch.float64),
+    )
+    theta0 = torch.randn(4, 1, generator=gen, dtype=torch.float64)
+    final = []
+    for name in ("sgd_l2", "sgdw"):
+        m = nn.Module()
+        m.w = nn.Parameter(theta0.T.clone())
+        opt = build_optimizer(name, m, {"lr": 0.05, "weight_decay": 0.3, "momentum": 0.0})
+        for _ in range(steps):
+            opt.zero_grad()
+            ((a @ m.w.T).squeeze(1) - b).pow(2).mean().backward()
+            opt.step()
+        final.append(m.w.detach().clone())
+    return float(((final[0] - final[1]).abs() / final[0].abs()).max())

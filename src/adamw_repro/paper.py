@@ -1,4 +1,4 @@
-"""Stage 7: fill the Jinja2 LaTeX template with numbers from the aggregated tables and compile
+"""Fill the Jinja2 LaTeX template with numbers from the aggregated tables and compile
 it with latexmk + pdflatex (no shell escape).
 
 Template syntax is LaTeX-safe: ``\\VAR{x}`` prints, ``\\BLOCK{if ...}`` controls. Every printed
@@ -22,8 +22,11 @@ import jinja2
 import pandas as pd
 
 from . import atomic, provenance
+from .figures import FIGURES
 from .latex import Latex, escape, num, sci
+from .ledger import VERDICTS
 from .optim import OPTIMIZERS
+from .schedule import budget
 
 
 def environment(template_dir: str | Path) -> jinja2.Environment:
@@ -76,6 +79,8 @@ def build_context(
     runs: pd.DataFrame,
     table: pd.DataFrame,
     ledger: pd.DataFrame,
+    regime: pd.DataFrame,
+    search: pd.DataFrame,
     timing: pd.DataFrame,
     prov: dict,
 ) -> dict:
@@ -84,38 +89,43 @@ def build_context(
     for r in rows:
         r["description"] = OPTIMIZERS[r["optimizer"]]
     train, model = config["train"], config["model"]
-    tokens_per_step = train["batch_size"] * train["grad_accum"] * model["block_size"]
-    claims = ledger.astype(object).where(ledger.notna(), None).to_dict("records")
-    verdicts = ledger["verdict"].value_counts().to_dict()
+    steps = budget(train, model["block_size"])
+    data_tokens = train["data_tokens"] or meta["train_tokens"]
+    claims = _records(ledger)
+    measurements = [c for c in claims if c["measurement"] == c["id"]]
     tuning = runs[runs["tuning"]]
+    n_params = int(runs["n_params"].iloc[0])
+    checks = {r["check"]: r for r in _records(regime)}
     return {
         "config": config,
         "config_hash": provenance.config_hash(config),
         "meta": meta,
         "corpus_name": corpus_name(config["corpus"]),
-        "n_params": int(runs["n_params"].iloc[0]),
-        "steps": train["tokens"] // tokens_per_step,
-        "tokens_per_step": tokens_per_step,
-        "epochs": train["tokens"] / (train["data_tokens"] or meta["train_tokens"]),
+        "n_params": n_params,
+        "steps": steps.total_steps,
+        "warmup_steps": steps.warmup_steps,
+        "tokens_per_step": steps.tokens_per_step,
+        "data_tokens": data_tokens,
+        "epochs": steps.tokens / data_tokens,
+        "tokens_per_param": steps.tokens / n_params,
         "n_runs": len(runs),
         "n_tuning": len(tuning),
         "n_tuning_diverged": int(tuning["diverged"].astype(bool).sum()),
         "n_evaluation": int(runs["evaluation"].sum()),
-        "n_ablation": int((runs["ablation"] & ~runs["evaluation"]).sum()),
+        "n_ablation": int((~runs["tuning"] & ~runs["evaluation"]).sum()),
         "n_diverged": int(runs["diverged"].astype(bool).sum()),
-        "trials": max(
-            len(hp["lr"]) * len(hp.get("weight_decay", [0])) for hp in config["optimizers"].values()
-        ),
-        "below_unigram": int((ok["final_val_loss"] < meta["unigram_val_cross_entropy"]).sum()),
+        "below_unigram": int((ok["final_test_loss"] < meta["unigram_test_cross_entropy"]).sum()),
         "n_ok": len(ok),
-        "best_loss": float(ok["final_val_loss"].min()) if len(ok) else math.nan,
+        "best_loss": float(ok["final_test_loss"].min()) if len(ok) else math.nan,
         "table": rows,
+        "search": _records(search),
+        "edges": [r for r in _records(search) if r["edges"]],
         "claims": claims,
         "claim": {c["id"]: c for c in claims},
-        "verdicts": {
-            v: verdicts.get(v, 0)
-            for v in ("reproduced", "not reproduced", "inconclusive", "untested")
-        },
+        "n_measurements": len(measurements),
+        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
+        "checks": checks,
+        "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
         "timing": {
             "tokens_per_s": float(timing["tokens_per_s"].median()),
             "gflops": float(timing["achieved_flops"].median()) / 1e9,
@@ -124,6 +134,11 @@ def build_context(
         },
         "prov": prov,
     }
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, NaN as None (the template prints None as an em dash)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
 def render(template: str | Path, context: dict) -> str:
@@ -184,6 +199,8 @@ def main(argv=None) -> None:
     ap.add_argument("--table-tex", required=True)
     ap.add_argument("--figures", nargs="+", required=True, help="figure PDFs")
     ap.add_argument("--ledger", required=True)
+    ap.add_argument("--regime", required=True)
+    ap.add_argument("--search", required=True, help="search_space.csv")
     ap.add_argument("--search-tex", required=True)
     ap.add_argument("--timing", required=True)
     ap.add_argument("--provenance", required=True)
@@ -196,6 +213,8 @@ def main(argv=None) -> None:
         pd.read_csv(args.runs),
         pd.read_csv(args.table),
         pd.read_csv(args.ledger),
+        pd.read_csv(args.regime),
+        pd.read_csv(args.search, keep_default_na=False, na_values=[""]),
         pd.read_csv(args.timing),
         json.loads(Path(args.provenance).read_text()),
     )
@@ -204,7 +223,10 @@ def main(argv=None) -> None:
     # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
     context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
     context["search_tex"] = Latex(os.path.relpath(args.search_tex, build))
-    context["figures"] = {Path(f).stem: Latex(os.path.relpath(f, build)) for f in args.figures}
+    context["figures"] = {
+        name: {"path": Latex(os.path.relpath(f, build)), "caption": Latex(FIGURES[name].caption)}
+        for name, f in ((Path(f).stem, f) for f in args.figures)
+    }
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"
     atomic.write_text(tex, render(args.template, context))

@@ -1,7 +1,13 @@
-"""Stage 3b: pick each optimizer's configuration from its tuning trials, on validation loss only.
+"""Pick each optimizer's configuration from its tuning trials, on validation loss only.
 
-Ties go to the smaller learning rate, then the smaller weight decay, so the choice never depends
-on file order. An optimizer whose trials all diverged gets no selection (``null``).
+A cell's score is its mean final validation loss over the tuning seeds (a cell with a diverged
+seed counts as diverged). Ties go to the smaller learning rate, then the smaller weight decay,
+so the choice never depends on file order. Two steps, each a Snakemake checkpoint:
+
+``edges``   after the first round: each optimizer's best cell, and the extension groups needed
+            where it lies on an edge of its grid;
+``select``  after the second: the best cell of the first round and its extensions, and the
+            edges of the searched grid it still lies on (reported in the paper).
 """
 
 from __future__ import annotations
@@ -10,66 +16,161 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import atomic
-from .study import is_tuned, trials
+from .study import edges, extension_groups, grid, is_tuned, needed_extensions
+
+COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
 
 
-def select_best(runs: pd.DataFrame) -> dict:
-    """{optimizer: {lr, weight_decay, final_val_loss, trials, diverged_trials} or None}."""
+def read_trials(summary_paths: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{k: json.loads(Path(p).read_text())[k] for k in COLUMNS} for p in summary_paths],
+        columns=COLUMNS,
+    )
+
+
+def cell_scores(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per (optimizer, lr, weight_decay): mean validation loss over the tuning seeds
+    (NaN if any seed diverged), seed count and whether it diverged."""
+    t = trials.assign(diverged=trials["diverged"].astype(bool))
+    cells = t.groupby(["optimizer", "lr", "weight_decay"], sort=True).agg(
+        val_loss=("final_val_loss", "mean"), seeds=("seed", "nunique"), diverged=("diverged", "any")
+    )
+    cells.loc[cells["diverged"], "val_loss"] = np.nan
+    return cells.reset_index()
+
+
+def decay_values(config: dict) -> dict[tuple[str, float, float], float]:
+    """(optimizer, lr, weight_decay) -> the cell's decay in config units, for every cell of the
+    grids and their possible extensions."""
+    lookup = {}
+    for o in config["optimizers"]:
+        g = grid(config, o)
+        lrs = [*g.lrs, *(g.beyond("lr", s) for s in ("low", "high") if g.extendable("lr"))]
+        decays = [
+            *g.decays,
+            *(g.beyond("decay", s) for s in ("low", "high") if g.extendable("decay")),
+        ]
+        for lr in lrs:
+            for d in decays:
+                lookup[o, lr, g.weight_decay(lr, d)] = d
+    return lookup
+
+
+def best_cells(config: dict, cells: pd.DataFrame) -> dict:
+    """{optimizer: its best finished cell (lr, weight_decay, decay, val_loss, trials,
+    diverged_trials) or None if every cell diverged}."""
+    decay = decay_values(config)
     out = {}
-    for opt, r in runs.groupby("optimizer", sort=False):
-        ok = r[~r["diverged"].astype(bool)]
-        entry = None
-        if len(ok):
-            best = ok.sort_values(["final_val_loss", "lr", "weight_decay"], kind="mergesort").iloc[
-                0
-            ]
-            entry = {
-                "lr": float(best["lr"]),
-                "weight_decay": float(best["weight_decay"]),
-                "final_val_loss": float(best["final_val_loss"]),
-            }
-        out[opt] = entry and {**entry, "trials": len(r), "diverged_trials": len(r) - len(ok)}
+    for o in config["optimizers"]:
+        mine = cells[cells["optimizer"] == o]
+        ok = mine[~mine["diverged"]].sort_values(
+            ["val_loss", "lr", "weight_decay"], kind="mergesort"
+        )
+        if ok.empty:
+            out[o] = None
+            continue
+        b = ok.iloc[0]
+        lr, wd = float(b["lr"]), float(b["weight_decay"])
+        out[o] = {
+            "lr": lr,
+            "weight_decay": wd,
+            "decay": decay[o, lr, wd],
+            "final_val_loss": float(b["val_loss"]),
+            "trials": int(len(mine)),
+            "diverged_trials": int(mine["diverged"].sum()),
+        }
     return out
 
 
-def selection_for(config: dict, summary_paths: list[str]) -> dict:
-    """The selection for a study; without tuning, each optimizer's single configured point."""
+def first_round(config: dict, summary_paths: list[str]) -> dict:
+    """Each optimizer's best first-round cell, its edges, and the extensions to train."""
     if not is_tuned(config):
-        return {
-            o: {
+        return {"best": {}, "extensions": []}
+    best = best_cells(config, cell_scores(read_trials(summary_paths)))
+    extensions = []
+    for o, b in best.items():
+        if b is not None:
+            b["edges"] = edges(grid(config, o), b["lr"], b["decay"])
+            if config["study"]["extend_edges"]:
+                extensions += needed_extensions(o, b["edges"])
+    assert set(extensions) <= set(extension_groups(config)), extensions
+    return {"best": best, "extensions": extensions}
+
+
+def searched_edges(config: dict, cells: pd.DataFrame, optimizer: str, best: dict) -> list[str]:
+    """Edges of the searched grid (first round plus extensions) that ``best`` still lies on."""
+    g = grid(config, optimizer)
+    decay = decay_values(config)
+    mine = cells[cells["optimizer"] == optimizer]
+    lrs = sorted(set(mine["lr"]))
+    decays = sorted({decay[optimizer, r.lr, r.weight_decay] for r in mine.itertuples()})
+    out = []
+    for axis, values, v in (("lr", lrs, best["lr"]), ("decay", decays, best["decay"])):
+        if g.extendable(axis):
+            if v <= values[0]:
+                out.append(f"{axis} low")
+            elif v >= values[-1]:
+                out.append(f"{axis} high")
+    return out
+
+
+def select(config: dict, summary_paths: list[str], first: dict) -> dict:
+    """The final selection; without tuning, each optimizer's single configured point."""
+    if not is_tuned(config):
+        selected = {}
+        for o in config["optimizers"]:
+            g = grid(config, o)
+            ((lr, d),) = g.cells()
+            selected[o] = {
                 "lr": lr,
-                "weight_decay": wd,
+                "weight_decay": g.weight_decay(lr, d),
+                "decay": d,
                 "final_val_loss": None,
                 "trials": 0,
                 "diverged_trials": 0,
+                "edges": [],
             }
-            for o in config["optimizers"]
-            for lr, wd in trials(config, o)
-        }
-    cols = ["optimizer", "lr", "weight_decay", "diverged", "final_val_loss"]
-    runs = pd.DataFrame(
-        [{k: json.loads(Path(p).read_text())[k] for k in cols} for p in summary_paths]
-    )
-    selection = select_best(runs)
-    return {o: selection.get(o) for o in config["optimizers"]}  # config order
+        return {"selected": selected, "extensions": [], "first_round": first}
+    cells = cell_scores(read_trials(summary_paths))
+    selected = best_cells(config, cells)
+    for o, b in selected.items():
+        if b is not None:
+            b["edges"] = searched_edges(config, cells, o, b)
+    return {"selected": selected, "extensions": first["extensions"], "first_round": first}
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=["edges", "select"])
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
     ap.add_argument("--summaries", nargs="*", default=[], help="summaries of the tuning trials")
+    ap.add_argument("--first-round", help="the edges step's output (for select)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
-    selection = selection_for(json.loads(args.config), args.summaries)
-    atomic.write_json(args.out, selection)
-    for opt, s in selection.items():
-        print(
-            f"{opt}: "
-            + ("all trials diverged" if s is None else f"lr {s['lr']:g}, wd {s['weight_decay']:g}")
-        )
+    config = json.loads(args.config)
+    if args.step == "edges":
+        result = first_round(config, args.summaries)
+        for o, b in result["best"].items():
+            where = ", ".join(f"{a} {s}" for a, s in (b or {}).get("edges", {}).items() if s)
+            print(f"{o}: best first-round cell " + (f"on the {where} edge" if where else "inside"))
+        print(f"extensions: {', '.join(result['extensions']) or 'none'}")
+    else:
+        result = select(config, args.summaries, json.loads(Path(args.first_round).read_text()))
+        for o, s in result["selected"].items():
+            print(
+                f"{o}: "
+                + (
+                    "all trials diverged"
+                    if s is None
+                    else f"lr {s['lr']:g}, wd {s['weight_decay']:g}"
+                )
+                + (f" (still on the {', '.join(s['edges'])} edge)" if s and s["edges"] else "")
+            )
+    atomic.write_json(args.out, result)
 
 
 if __name__ == "__main__":

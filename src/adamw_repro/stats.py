@@ -1,9 +1,11 @@
-"""Statistics for the study: seed summaries, paired comparisons, basin tilt, norm law, spikes.
+"""Statistics for the study: seed summaries, paired comparisons, Holm's correction, the basin's
+tilt, the weight-norm law, spikes and verdicts.
 
 All intervals are 95 %. Means over seeds get a percentile bootstrap interval; paired differences
-(same seed = same initialisation and data order) get Student's t interval, which stays honest
-for the three to five seeds a study affords, plus a paired t-test and a Wilcoxon signed-rank
-test. Grid-shape quantities (tilt, norm law) get a bootstrap over learning-rate rows or cells.
+(same seed = same initialisation and data order) get Student's t interval, a paired t-test and,
+from six seeds on, a Wilcoxon signed-rank test (below six its smallest possible p-value is
+above 0.03, so it could never reject). The basin's tilt comes from a quadratic surface fitted to
+seed-replicated grid cells, with Fieller's interval for the ratio that defines it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
@@ -39,9 +42,12 @@ def describe(values, n_boot: int = 2000, seed: int = 0) -> dict:
     return out
 
 
+WILCOXON_MIN_N = 6
+
+
 def paired(a, b) -> dict:
     """Paired comparison of ``a − b`` (arrays aligned by seed): mean difference, t interval,
-    paired t-test and Wilcoxon p-values, and on how many seeds ``a`` was lower."""
+    paired t-test and (n ≥ 6) Wilcoxon p-values, and on how many seeds ``a`` was lower."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     d = a - b
     n = len(d)
@@ -60,87 +66,172 @@ def paired(a, b) -> dict:
         out["std_diff"] = float(d.std(ddof=1))
         if out["std_diff"] == 0:
             out["ci_lo"] = out["ci_hi"] = out["mean_diff"]
+            out["p_ttest"] = 1.0 if out["mean_diff"] == 0 else 0.0
         else:
             lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=d.mean(), scale=stats.sem(d))
             out["ci_lo"], out["ci_hi"] = float(lo), float(hi)
             out["p_ttest"] = float(stats.ttest_rel(a, b).pvalue)
-        if np.any(d != 0):
+        if n >= WILCOXON_MIN_N and np.any(d != 0):
             out["p_wilcoxon"] = float(stats.wilcoxon(a, b).pvalue)
     return out
 
 
-def best_log_decay(log_decay: np.ndarray, loss: np.ndarray) -> float:
-    """Location of the loss minimum along one row of the grid, in log decay: the vertex of the
-    parabola through the best point and its neighbours (a grid of decades would otherwise move
-    the optimum in steps of a decade), or the best point itself at an edge."""
-    order = np.argsort(log_decay)
-    x, y = log_decay[order], np.where(np.isfinite(loss[order]), loss[order], np.inf)
-    i = int(np.argmin(y))
-    if i == 0 or i == len(x) - 1 or not np.isfinite(y[i - 1] + y[i + 1]):
-        return float(x[i])
-    a, b, c = np.polyfit(x[i - 1 : i + 2], y[i - 1 : i + 2], 2)
-    if a <= 0:
-        return float(x[i])
-    return float(np.clip(-b / (2 * a), x[i - 1], x[i + 1]))
-
-
-def tilt(lr, decay, loss, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Tilt of the good basin: slope of log(best decay) against log(lr), one best decay per
-    learning-rate row. 0 = axis-aligned (the best decay does not depend on the learning rate);
-    -1 = diagonal along lr × decay = const. Bootstrap interval over rows."""
-    lr, decay, loss = (np.asarray(v, dtype=float) for v in (lr, decay, loss))
-    keep = decay > 0
-    lr, decay, loss = lr[keep], decay[keep], loss[keep]
-    # a row can locate its best decay only if it has two or more decays, one of them finished
-    rows = np.array(
-        [
-            r
-            for r in np.unique(lr)
-            if len(np.unique(decay[lr == r])) > 1 and np.isfinite(loss[lr == r]).any()
-        ]
-    )
-    out = {
-        "slope": math.nan,
-        "ci_lo": math.nan,
-        "ci_hi": math.nan,
-        "rows": len(rows),
-        "best": {},
-        "samples": np.array([]),
-    }
-    if len(rows) < 2:
-        return out
-    x = np.log10(rows)
-    y = np.array([best_log_decay(np.log10(decay[lr == r]), loss[lr == r]) for r in rows])
-    out["best"] = {float(r): float(10**v) for r, v in zip(rows, y, strict=True)}
-    out["slope"] = float(np.polyfit(x, y, 1)[0])
-    rng = np.random.default_rng(seed)
-    slopes = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(rows), len(rows))
-        if len(np.unique(idx)) > 1:
-            slopes.append(np.polyfit(x[idx], y[idx], 1)[0])
-    out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(slopes, [2.5, 97.5]))
-    out["samples"] = np.asarray(slopes)
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of a family of p-values (NaN entries stay NaN and do not
+    count towards the family size)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full_like(p, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    order = idx[np.argsort(p[idx], kind="mergesort")]
+    m, running = len(order), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
     return out
 
 
-def power_law(x, y, n_boot: int = 2000, seed: int = 0) -> dict:
-    """Exponent b of y ∝ x^b by least squares in log-log, with a bootstrap interval over points."""
-    lx, ly = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    out = {"slope": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "n": len(lx), "r2": math.nan}
-    if len(lx) < 3 or np.ptp(lx) == 0:
+def fieller(a: float, b: float, var_a: float, var_b: float, cov: float, t: float):
+    """Confidence interval of the ratio a/b of two estimates (Fieller's theorem): (lo, hi), or
+    (−inf, inf) when b is not distinguishable from 0 and the interval is unbounded."""
+    qa = b * b - t * t * var_b
+    qb = a * b - t * t * cov
+    qc = a * a - t * t * var_a
+    disc = qb * qb - qa * qc
+    if qa <= 0 or disc < 0:
+        return -math.inf, math.inf
+    root = math.sqrt(disc)
+    return (qb - root) / qa, (qb + root) / qa
+
+
+def basin_tilt(log_lr, log_decay, loss) -> dict:
+    """Tilt of the good basin from a quadratic surface
+    loss = c0 + c1·x + c2·y + c3·x² + c4·x·y + c5·y² (x = log10 lr, y = log10 decay), fitted by
+    least squares to every observation (one per cell and seed). For each learning rate the best
+    decay lies where ∂loss/∂y = 0, so d(best y)/dx = −c4/(2·c5): 0 = axis-aligned, −1 = diagonal
+    along lr × decay = const. Interval: Fieller's, from the fit's covariance (the replicate
+    seeds make the residual variance honest); unbounded if the surface has no valley along
+    decay. ``vertex_inside`` says whether the fitted best decay at the best cell's learning rate
+    lies within the fitted decay range."""
+    x, y, z = (np.asarray(v, dtype=float) for v in (log_lr, log_decay, loss))
+    X = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
+    out = {"tilt": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "n": len(z)}
+    out |= {"curvature": math.nan, "vertex_inside": False}
+    dof = len(z) - X.shape[1]
+    if dof < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
         return out
-    b, a = np.polyfit(lx, ly, 1)
-    out["slope"] = float(b)
-    resid = ly - (a + b * lx)
-    out["r2"] = float(1 - resid.var() / ly.var()) if ly.var() > 0 else math.nan
+    coef, *_ = np.linalg.lstsq(X, z, rcond=None)
+    resid = z - X @ coef
+    sigma2 = float(resid @ resid) / dof
+    cov = sigma2 * np.linalg.inv(X.T @ X)
+    c4, c5 = coef[4], coef[5]
+    out["curvature"] = float(c5)
+    if c5 <= 0:  # no valley along decay: the best decay sits at an end of the range
+        out["ci_lo"], out["ci_hi"] = -math.inf, math.inf
+        return out
+    out["tilt"] = float(-c4 / (2 * c5))
+    t = stats.t.ppf(0.5 + CONFIDENCE / 2, dof)
+    lo, hi = fieller(c4, c5, cov[4, 4], cov[5, 5], cov[4, 5], t)  # interval of c4/c5
+    out["ci_lo"], out["ci_hi"] = sorted((-hi / 2, -lo / 2))
+    best_x = x[np.argmin(z)]
+    vertex = -(coef[2] + c4 * best_x) / (2 * c5)
+    out["vertex_inside"] = bool(y.min() <= vertex <= y.max())
+    out["coef"] = [float(c) for c in coef]  # the valley: y*(x) = −(c2 + c4·x) / (2·c5)
+    return out
+
+
+def cell_means(tuning: pd.DataFrame, metric: str = "final_test_loss") -> pd.DataFrame:
+    """One row per tuning cell (lr, weight_decay, decay): ``metric`` averaged over the tuning
+    seeds, NaN if any seed diverged."""
+    c = (
+        tuning.assign(diverged=tuning["diverged"].astype(bool))
+        .groupby(["lr", "weight_decay", "decay"], as_index=False)
+        .agg(value=(metric, "mean"), diverged=("diverged", "any"), steps=("steps", "max"))
+    )
+    c.loc[c["diverged"], "value"] = np.nan
+    return c
+
+
+def basin_fit(tuning: pd.DataFrame, decoupled_units: bool, window: float, min_cells: int = 7):
+    """``basin_tilt`` over an optimizer's tuning runs: the cells whose mean test loss lies
+    within ``window`` of the best (at least ``min_cells`` of them), every seed of each; decay
+    in λ = lr·wd (``decoupled_units``) or wd. Also flags a best cell on an edge of the grid.
+    None if fewer than ``min_cells`` cells finished."""
+    cells = cell_means(tuning).dropna(subset=["value"]).sort_values("value", kind="mergesort")
+    if len(cells) < min_cells:
+        return None
+    near = cells[cells["value"] <= cells["value"].iloc[0] + window]
+    near = near if len(near) >= min_cells else cells.iloc[:min_cells]
+    obs = tuning.merge(near[["lr", "weight_decay"]], on=["lr", "weight_decay"])
+    decay = obs["lr"] * obs["weight_decay"] if decoupled_units else obs["weight_decay"]
+    fit = basin_tilt(np.log10(obs["lr"]), np.log10(decay), obs["final_test_loss"])
+    best, every = cells.iloc[0], cell_means(tuning)
+    fit["edges"] = [
+        f"{axis} {side}"
+        for axis in ("lr", "decay")
+        for side, v in (("low", every[axis].min()), ("high", every[axis].max()))
+        if every[axis].nunique() > 1 and np.isclose(best[axis], v)
+    ]
+    fit["cells"] = len(near)
+    return fit
+
+
+def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Exponent b of norm ∝ (lr/wd)^b, one intercept per weight matrix (matrices differ in size)
+    and one common slope, by least squares in log-log; bootstrap interval over cells (a cell's
+    matrices move together)."""
+    df = pd.DataFrame({"x": log_ratio, "y": log_norm, "cell": cell, "m": matrix})
+    out = {"slope": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "cells": df["cell"].nunique()}
+
+    def slope(d):
+        xc = d["x"] - d.groupby("m")["x"].transform("mean")  # within-matrix (fixed effects)
+        yc = d["y"] - d.groupby("m")["y"].transform("mean")
+        return float((xc * yc).sum() / (xc * xc).sum()) if (xc * xc).sum() > 0 else math.nan
+
+    if out["cells"] < 3 or not np.isfinite(slope(df)):
+        return out
+    out["slope"] = slope(df)
+    cells = df["cell"].unique()
+    groups = {c: g for c, g in df.groupby("cell")}
     rng = np.random.default_rng(seed)
-    slopes = []
+    boots = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(lx), len(lx))
-        if np.ptp(lx[idx]) > 0:
-            slopes.append(np.polyfit(lx[idx], ly[idx], 1)[0])
-    out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(slopes, [2.5, 97.5]))
+        pick = rng.choice(cells, len(cells))
+        b = slope(pd.concat([groups[c] for c in pick]))
+        if np.isfinite(b):
+            boots.append(b)
+    out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
+    return out
+
+
+def log_sd_ratio(a, b) -> dict:
+    """log(sd_a / sd_b) of two samples with the F-distribution interval of their variance ratio
+    (normal samples; with a handful of seeds the interval is wide, as it should be)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = {"diff": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    if len(a) < 2 or len(b) < 2 or min(a.var(ddof=1), b.var(ddof=1)) == 0:
+        return out
+    r = a.var(ddof=1) / b.var(ddof=1)
+    f = stats.f(len(a) - 1, len(b) - 1)
+    lo, hi = r / f.ppf(0.5 + CONFIDENCE / 2), r / f.ppf(0.5 - CONFIDENCE / 2)
+    out["diff"], out["ci_lo"], out["ci_hi"] = (0.5 * math.log(v) for v in (r, lo, hi))
+    return out
+
+
+def bootstrap_diff(a, b, stat, n_boot: int = 2000, seed: int = 0) -> dict:
+    """``stat(a) − stat(b)`` for two independent samples, with a percentile bootstrap interval
+    (each sample resampled on its own)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = {"diff": float(stat(a) - stat(b)), "ci_lo": math.nan, "ci_hi": math.nan}
+    if len(a) < 2 or len(b) < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    boots = np.array([
+        stat(a[rng.integers(0, len(a), len(a))]) - stat(b[rng.integers(0, len(b), len(b))])
+        for _ in range(n_boot)
+    ])  # fmt: skip
+    boots = boots[np.isfinite(boots)]  # e.g. the log of a zero spread of a resample
+    if len(boots):
+        out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
     return out
 
 
@@ -158,18 +249,20 @@ def count_spikes(losses, threshold: float = 0.1) -> int:
 
 
 def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0) -> str:
-    """The claims ledger's decision rule, applied to an effect's 95 % interval [lo, hi].
+    """The claims ledger's decision rule, applied to an effect's 95 % interval [lo, hi]; the
+    margin is the smallest effect of interest, stated before the study.
 
-    ``greater``: the claim predicts effect > target. Reproduced if the whole interval lies above
-    target; not reproduced if it lies below target + margin (no effect of meaningful size in the
-    predicted direction); inconclusive otherwise.
+    ``greater``: the claim predicts an effect above target. Reproduced if the whole interval
+    lies above target + margin (an effect of at least the size that matters); not reproduced if
+    it lies below target + margin (any effect is smaller than that, or goes the other way);
+    inconclusive if it straddles target + margin.
     ``equal``: the claim predicts effect ≈ target. Reproduced if the interval lies within
     target ± margin; not reproduced if it lies entirely outside; inconclusive otherwise.
     """
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "inconclusive"
     if kind == "greater":
-        if lo > target:
+        if lo > target + margin:
             return "reproduced"
         if hi < target + margin:
             return "not reproduced"
@@ -181,3 +274,42 @@ def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0)
             return "not reproduced"
         return "inconclusive"
     raise ValueError(f"unknown claim kind {kind!r}")
+
+
+def p_above(differences, threshold: float) -> float:
+    """One-sided p-value of the t-test of "mean ≤ threshold" (NaN for fewer than two values):
+    below 0.025 exactly when the 95 % t interval lies above ``threshold``."""
+    d = np.asarray(differences, dtype=float)
+    if len(d) < 2:
+        return math.nan
+    if d.std(ddof=1) == 0:
+        return 0.0 if d.mean() > threshold else 1.0
+    return float(stats.ttest_1samp(d, threshold, alternative="greater").pvalue)
+
+
+METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "final_matrix_norm"]
+
+
+def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
+    """Per optimizer and metric of its evaluation runs: mean, std and bootstrap interval over
+    the finished seeds (the stats.csv table)."""
+    from .optim import optimizer_order
+
+    ev = runs[runs["evaluation"]]
+    rows = []
+    for opt in optimizer_order(ev["optimizer"]):
+        r = ev[ev["optimizer"] == opt]
+        finished = r[~r["diverged"].astype(bool)]
+        for metric in METRICS:
+            rows.append(
+                {
+                    "optimizer": opt,
+                    "metric": metric,
+                    "lr": r["lr"].iloc[0],
+                    "weight_decay": r["weight_decay"].iloc[0],
+                    "seeds": len(r),
+                    "diverged": int(r["diverged"].sum()),
+                    **describe(finished[metric].tolist(), n_boot),
+                }
+            )
+    return pd.DataFrame(rows)

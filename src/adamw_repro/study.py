@@ -1,14 +1,18 @@
 """The runs a study consists of, and where each one's files live.
 
-Protocol (AlgoPerf-style fair tuning): every optimizer gets the same number of trials, a grid
-over learning rate (and weight decay where it has one), all at ``study.tuning_seed``. The trial
-with the lowest final validation loss is selected (validation only; ties go to the smaller
-learning rate, then the smaller weight decay) and rerun on every evaluation seed. Two ablations
-reuse AdamW's selected learning rate: AdamW without decay, and Adam, which must then be the same
-algorithm. A config whose grids all hold one point skips tuning.
+Protocol (AlgoPerf-style fair tuning). The optimizers of a family share one learning-rate grid;
+the one without decay (Adam, SGD) is the family's wd = 0 column, and the decaying members search
+decay grids of equal size and density, AdamW's stated as timescales τ = 1/(lr·wd) in units of
+the run's T steps. Every cell is trained on each tuning seed and scored by its mean validation
+loss. If an optimizer's best cell lies on an edge of its grid, the grid is extended by one step
+beyond that edge (a second, bounded round) before the final selection, which is rerun on the
+evaluation seeds. Ablations at AdamW's selected learning rate: AdamW without decay (does decay
+matter here?), Adam (with decay off the same algorithm), and Adam+L2 and AdamW with the embedding
+decay flipped (a factor that can decide the headline).
 
-A run is one (optimizer, learning rate, weight decay, seed). Values appear in paths formatted with
-``%g`` (``0.003``, ``1e-05``), which round-trips every value a config holds.
+A run is one (optimizer, learning rate, weight decay, seed, embedding decay). Values appear in
+paths formatted with ``%g`` (``0.003``, ``1e-05``); weight decays resolved from timescales are
+rounded to that precision, so every path names its run exactly.
 """
 
 from __future__ import annotations
@@ -16,11 +20,19 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .optim import DECAYING
+from .config import decay_key
+from .schedule import budget
+
+ROLES = ("tuning", "evaluation", "no_decay", "adam_identity", "embeddings")
 
 
 def fmt(x: float) -> str:
     return f"{x:g}"
+
+
+def total_steps(config: dict) -> int:
+    """T: optimizer steps of every run."""
+    return budget(config["train"], config["model"]["block_size"]).total_steps
 
 
 @dataclass(frozen=True, order=True)
@@ -29,92 +41,247 @@ class Run:
     lr: float
     weight_decay: float
     seed: int
+    decay_embeddings: bool = False
+
+    @property
+    def setting(self) -> str:
+        emb = "_emb" if self.decay_embeddings else ""
+        return f"lr{fmt(self.lr)}_wd{fmt(self.weight_decay)}{emb}"
 
     @property
     def run_id(self) -> str:
-        return f"{self.optimizer}/lr{fmt(self.lr)}_wd{fmt(self.weight_decay)}/seed{self.seed}"
+        return f"{self.optimizer}/{self.setting}/seed{self.seed}"
 
     def path(self, root: str, name: str) -> str:
         return f"{root}/{self.run_id}/{name}"
 
+    @classmethod
+    def parse(cls, optimizer: str, setting: str, seed: int | str) -> Run:
+        """The run of a path's parts (``adamw``, ``lr0.002_wd1.7_emb``, ``0``)."""
+        lr, wd = setting.removesuffix("_emb").removeprefix("lr").split("_wd")
+        return cls(optimizer, float(lr), float(wd), int(seed), setting.endswith("_emb"))
 
-def trials(config: dict, optimizer: str) -> list[tuple[float, float]]:
-    """The (lr, weight_decay) grid of one optimizer; weight decay is 0 where it has none."""
+
+def make_run(config: dict, optimizer: str, lr: float, wd: float, seed: int, flip=False) -> Run:
+    """A run with the study's embedding-decay setting (``flip``: the other one). The setting
+    only exists for runs that decay, so runs without decay never differ by it."""
+    emb = config["train"]["decay_embeddings"] != flip
+    return Run(optimizer, lr, wd, seed, emb and wd > 0)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One optimizer's tuning grid: learning rates × decay values, the decays in the units the
+    config states them (PyTorch weight decay, or timescale τ/T), both ascending."""
+
+    optimizer: str
+    lrs: tuple[float, ...]
+    decays: tuple[float, ...]  # (0.0,) for an optimizer without decay
+    unit: str | None  # "weight_decay", "decay_timescale" or None
+    steps: int  # T, to resolve timescales
+
+    def weight_decay(self, lr: float, decay: float) -> float:
+        """The PyTorch weight decay of a cell."""
+        if self.unit == "decay_timescale":
+            return float(fmt(1.0 / (lr * decay * self.steps)))
+        return decay
+
+    def cells(self) -> list[tuple[float, float]]:
+        return list(itertools.product(self.lrs, self.decays))
+
+    def beyond(self, axis: str, side: str) -> float:
+        """One grid step past the ``side`` ("low"/"high") edge of ``axis`` ("lr"/"decay")."""
+        v = self.lrs if axis == "lr" else self.decays
+        value = v[0] ** 2 / v[1] if side == "low" else v[-1] ** 2 / v[-2]
+        return float(fmt(value))
+
+    def extendable(self, axis: str) -> bool:
+        return len(self.lrs if axis == "lr" else self.decays) > 1
+
+
+def grid(config: dict, optimizer: str) -> Grid:
     hp = config["optimizers"][optimizer]
-    decays = hp.get("weight_decay", [0.0]) if optimizer in DECAYING else [0.0]
-    return list(itertools.product(hp["lr"], decays))
+    unit = decay_key(hp)
+    decays = tuple(hp[unit]) if unit else (0.0,)
+    return Grid(optimizer, tuple(hp["lr"]), decays, unit, total_steps(config))
 
 
 def is_tuned(config: dict) -> bool:
-    return any(len(trials(config, o)) > 1 for o in config["optimizers"])
+    return any(len(grid(config, o).cells()) > 1 for o in config["optimizers"])
 
 
-def tuning_runs(config: dict) -> list[Run]:
-    if not is_tuned(config):
-        return []
-    seed = config["study"]["tuning_seed"]
-    return [Run(o, lr, wd, seed) for o in config["optimizers"] for lr, wd in trials(config, o)]
-
-
-def tuning_batches(config: dict) -> dict[str, list[Run]]:
-    """Tuning trials grouped into jobs of ``resources.train.runs_per_job`` runs (one optimizer
-    per job), by job name. Empty when every run is its own job."""
-    size = config["resources"]["train"]["runs_per_job"]
-    if size == 1:
-        return {}
-    runs, batches = tuning_runs(config), {}
-    for o in config["optimizers"]:
-        mine = [r for r in runs if r.optimizer == o]
-        for k in range(0, len(mine), size):
-            batches[f"tune_{o}_{k // size}"] = mine[k : k + size]
-    return batches
-
-
-def selected_runs(config: dict, selection: dict) -> list[Run]:
-    """Each optimizer's selected configuration on every evaluation seed (optimizers whose
-    trials all diverged have no selection and no evaluation runs)."""
+def runs_of_cells(config: dict, g: Grid, cells) -> list[Run]:
+    seeds = config["study"]["tuning_seeds"]
     return [
-        Run(o, s["lr"], s["weight_decay"], seed)
-        for o, s in selection.items()
-        if s is not None
-        for seed in config["seeds"]
+        make_run(config, g.optimizer, lr, g.weight_decay(lr, d), s)
+        for lr, d in cells
+        for s in seeds
     ]
 
 
-def ablation_runs(config: dict, selection: dict) -> list[Run]:
-    """At AdamW's selected learning rate: AdamW without decay (what decay changes) and Adam
-    (with decay off, AdamW and Adam are one algorithm)."""
-    best = selection.get("adamw")
-    if best is None:
+def tuning_runs(config: dict) -> list[Run]:
+    """The first round: every cell of every grid on every tuning seed."""
+    if not is_tuned(config):
         return []
-    runs = [Run("adamw", best["lr"], 0.0, seed) for seed in config["seeds"]]
-    if "adam" in config["optimizers"]:
-        runs += [Run("adam", best["lr"], 0.0, seed) for seed in config["seeds"]]
-    return runs
+    return [
+        r
+        for o in config["optimizers"]
+        for r in runs_of_cells(config, grid(config, o), grid(config, o).cells())
+    ]
+
+
+SIDES = (None, "low", "high")
+
+
+def extension_name(optimizer: str, lr_side: str | None, decay_side: str | None) -> str:
+    parts = [f"lr{lr_side}" if lr_side else "", f"decay{decay_side}" if decay_side else ""]
+    return "_".join(["extend", optimizer, *filter(None, parts)])
+
+
+def extension_groups(config: dict) -> dict[str, list[Run]]:
+    """Every extension the second round may need, by name: the cells one step beyond an edge
+    (a row of new learning rates, a column of new decays, or a corner cell), on the tuning
+    seeds. Which are needed is known only after the first round (``needed_extensions``)."""
+    if not (is_tuned(config) and config["study"]["extend_edges"]):
+        return {}
+    groups = {}
+    for o in config["optimizers"]:
+        g = grid(config, o)
+        for lr_side, decay_side in itertools.product(SIDES, SIDES):
+            if (lr_side is None and decay_side is None) or (
+                (lr_side and not g.extendable("lr")) or (decay_side and not g.extendable("decay"))
+            ):
+                continue
+            lrs = [g.beyond("lr", lr_side)] if lr_side else g.lrs
+            decays = [g.beyond("decay", decay_side)] if decay_side else g.decays
+            cells = list(itertools.product(lrs, decays))
+            groups[extension_name(o, lr_side, decay_side)] = runs_of_cells(config, g, cells)
+    return groups
+
+
+def edges(g: Grid, lr: float, decay: float) -> dict[str, str | None]:
+    """On which edge of each extendable axis a cell lies ("low", "high" or None)."""
+    out = {}
+    for axis, values, v in (("lr", g.lrs, lr), ("decay", g.decays, decay)):
+        side = None
+        if g.extendable(axis):
+            side = "low" if v <= values[0] else "high" if v >= values[-1] else None
+        out[axis] = side
+    return out
+
+
+def needed_extensions(optimizer: str, edge: dict[str, str | None]) -> list[str]:
+    """Extension groups for a best cell on ``edge``: its row and/or column, and the corner."""
+    lr_side, decay_side = edge["lr"], edge["decay"]
+    names = []
+    if lr_side:
+        names.append(extension_name(optimizer, lr_side, None))
+    if decay_side:
+        names.append(extension_name(optimizer, None, decay_side))
+    if lr_side and decay_side:
+        names.append(extension_name(optimizer, lr_side, decay_side))
+    return names
+
+
+def eval_seeds(config: dict, optimizer: str) -> list[int]:
+    return config["optimizers"][optimizer]["seeds"] or config["seeds"]
+
+
+def selected_runs(config: dict, selection: dict) -> list[Run]:
+    """Each optimizer's selected configuration on its evaluation seeds (optimizers whose
+    trials all diverged have no selection and no evaluation runs)."""
+    return [
+        make_run(config, o, s["lr"], s["weight_decay"], seed)
+        for o, s in selection["selected"].items()
+        if s is not None
+        for seed in eval_seeds(config, o)
+    ]
+
+
+def ablation_runs(config: dict, selection: dict) -> dict[str, list[Run]]:
+    """Ablation runs by purpose: ``no_decay`` (AdamW at its selected lr without decay: does decay
+    matter here?), ``adam_identity`` (Adam at that lr: with decay off, the same algorithm) and
+    ``embeddings`` (Adam+L2 and AdamW selected, with the embedding decay flipped)."""
+    selected, out = selection["selected"], {}
+    best = selected.get("adamw")
+    if best is not None:
+        out["no_decay"] = [
+            make_run(config, "adamw", best["lr"], 0.0, s) for s in eval_seeds(config, "adamw")
+        ]
+        if "adam" in config["optimizers"]:
+            out["adam_identity"] = [
+                make_run(config, "adam", best["lr"], 0.0, s) for s in eval_seeds(config, "adam")
+            ]
+    if config["study"]["embedding_ablation"]:
+        out["embeddings"] = [
+            make_run(config, o, selected[o]["lr"], selected[o]["weight_decay"], s, flip=True)
+            for o in ("adam_l2", "adamw")
+            if selected.get(o) is not None and selected[o]["weight_decay"] > 0
+            for s in eval_seeds(config, o)
+        ]
+    return out
+
+
+def roles(config: dict, selection: dict) -> dict[str, list[Run]]:
+    """Every run of the study by the role it plays; a run can play several."""
+    ext = extension_groups(config)
+    out = {role: [] for role in ROLES}
+    out["tuning"] = tuning_runs(config) + [r for n in selection["extensions"] for r in ext[n]]
+    out["evaluation"] = selected_runs(config, selection)
+    return out | ablation_runs(config, selection)
 
 
 def all_runs(config: dict, selection: dict) -> list[Run]:
-    """Every run of the study, once each (a run can serve several roles)."""
-    runs = tuning_runs(config) + selected_runs(config, selection) + ablation_runs(config, selection)
-    return sorted(set(runs))
+    """Every run of the study, once each."""
+    return sorted({r for runs in roles(config, selection).values() for r in runs})
 
 
-def train_spec(config: dict, optimizer: str, lr: float, weight_decay: float, seed: int) -> dict:
+def train_spec(config: dict, run: Run) -> dict:
     """Everything one training job needs from the config (and nothing else, so that editing,
     say, the paper title does not invalidate trained runs)."""
-    run = Run(optimizer, lr, weight_decay, seed)
-    hparams = {k: v for k, v in config["optimizers"][optimizer].items() if k != "weight_decay"}
-    hparams["lr"] = lr
-    if optimizer in DECAYING:
-        hparams["weight_decay"] = weight_decay
-    train = config["train"]
-    if seed == config["study"]["tuning_seed"] and not config["study"]["tuning_curves"]:
-        train = {**train, "eval_interval": 0}  # a tuning trial: selection reads its final score
+    hp = config["optimizers"][run.optimizer]
+    hparams = {k: v for k, v in hp.items() if k not in ("weight_decay", "decay_timescale", "seeds")}
+    hparams["lr"] = run.lr
+    if decay_key(hp):
+        hparams["weight_decay"] = run.weight_decay
+    train = {**config["train"], "decay_embeddings": run.decay_embeddings}
+    tuning = run.seed in config["study"]["tuning_seeds"]
+    evaluate = {"curve": ["test"], "final": ["val", "test", "train"]}
+    if tuning:  # a tuning trial: selection reads its final validation loss, the grids its test
+        evaluate["final"] = ["val", "test"]
+        if not config["study"]["tuning_curves"]:
+            train["eval_interval"] = 0
+            evaluate["curve"] = []
     return {
         "run_id": run.run_id,
-        "optimizer": optimizer,
+        "optimizer": run.optimizer,
         "hparams": hparams,
-        "seed": seed,
+        "seed": run.seed,
         "model": config["model"],
         "train": train,
+        "evaluate": evaluate,
     }
+
+
+def batches(runs: list[Run], size: int, name: str) -> dict[str, list[Run]]:
+    """``runs`` in jobs of at most ``size``, named ``name_0``, ``name_1``, ..."""
+    return {f"{name}_{k // size}": runs[k : k + size] for k in range(0, len(runs), size)}
+
+
+def first_round_batches(config: dict) -> dict[str, list[Run]]:
+    """The first tuning round in jobs of ``resources.train.runs_per_job`` runs (one optimizer
+    per job), and every possible extension group likewise, by job name."""
+    size = config["resources"]["train"]["runs_per_job"]
+    jobs = {}
+    runs = tuning_runs(config)
+    for o in config["optimizers"]:
+        jobs |= batches([r for r in runs if r.optimizer == o], size, f"tune_{o}")
+    for name, group in extension_groups(config).items():
+        jobs |= batches(group, size, name)
+    return jobs
+
+
+def seed_batches(config: dict, optimizer: str) -> list[list[int]]:
+    """An optimizer's evaluation seeds in jobs of ``resources.train.runs_per_job``."""
+    size, seeds = config["resources"]["train"]["runs_per_job"], eval_seeds(config, optimizer)
+    return [seeds[k : k + size] for k in range(0, len(seeds), size)]

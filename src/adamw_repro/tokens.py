@@ -1,4 +1,4 @@
-"""Stage 2: the tokenizer, and both splits encoded once into uint16 token shards.
+"""The tokenizer, and the three splits encoded once into uint16 token shards.
 
 ``tokenizer.kind: bpe`` trains a byte-level BPE on the training split with ``tokenizers``;
 ``gpt2`` loads GPT-2's own BPE (the ``paper`` profile, see ``hub.py``). Text is streamed in
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 from collections.abc import Iterable, Iterator
 from itertools import islice
@@ -21,9 +20,9 @@ import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from . import atomic
-from .corpus import EOT
+from .corpus import EOT, SPLITS
+from .shards import DTYPE, ShardWriter, shard_paths
 
-DTYPE = np.uint16  # vocabularies up to 65,535 tokens: GPT-2's 50,257 fits, halving disk and RAM
 LINES_PER_CHUNK = 256
 
 
@@ -70,56 +69,6 @@ def encode_chunks(tok: Tokenizer, text: str | Path, batch: int = 64) -> Iterator
         yield [i for enc in tok.encode_batch(chunks) for i in enc.ids]
 
 
-class ShardWriter:
-    """Writes a token stream into ``directory/000000.bin, 000001.bin, ...`` (uint16, at most
-    ``shard_tokens`` each). The folder appears only when complete: shards go to a temporary
-    sibling that is renamed into place by ``close``."""
-
-    def __init__(self, directory: str | os.PathLike, shard_tokens: int):
-        self.directory = Path(directory)
-        self.tmp = self.directory.with_name(f".{self.directory.name}.tmp{os.getpid()}")
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir(parents=True)
-        self.shard_tokens, self.n_tokens, self.shards = shard_tokens, 0, []
-        self._fh, self._in_shard = None, 0
-
-    def write(self, ids) -> None:
-        ids = np.asarray(ids, dtype=DTYPE)
-        while len(ids):
-            if self._fh is None or self._in_shard == self.shard_tokens:
-                self._next_shard()
-            take = ids[: self.shard_tokens - self._in_shard]
-            self._fh.write(take.tobytes())
-            self._in_shard += len(take)
-            self.n_tokens += len(take)
-            ids = ids[len(take) :]
-
-    def _next_shard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        name = f"{len(self.shards):06d}.bin"
-        self.shards.append(name)
-        self._fh, self._in_shard = open(self.tmp / name, "wb"), 0
-
-    def close(self) -> list[Path]:
-        if self._fh is not None:
-            self._fh.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        os.replace(self.tmp, self.directory)
-        return [self.directory / s for s in self.shards]
-
-    def abort(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def shard_paths(path: str | os.PathLike) -> list[Path]:
-    """The shards of a token folder in order (or the single file given)."""
-    path = Path(path)
-    return sorted(path.glob("*.bin")) if path.is_dir() else [path]
-
-
 def write_shards(tok: Tokenizer, text: Path, directory: Path, shard_tokens: int, vocab: int):
     """Encode ``text`` into shards; return (token count, token counts per id)."""
     writer, counts = ShardWriter(directory, shard_tokens), np.zeros(vocab, dtype=np.int64)
@@ -134,14 +83,14 @@ def write_shards(tok: Tokenizer, text: Path, directory: Path, shard_tokens: int,
     return writer.n_tokens, counts
 
 
-def unigram_baseline(train_counts: np.ndarray, val_counts: np.ndarray) -> dict:
-    """Entropy of the training unigram distribution and its cross-entropy on validation (add-one
-    smoothed), in nats: the loss a model that ignores context would reach."""
+def unigram_baseline(train_counts: np.ndarray, counts: dict[str, np.ndarray]) -> dict:
+    """Entropy of the training unigram distribution and its cross-entropy on each held-out split
+    (add-one smoothed), in nats: the loss a model that ignores context would reach."""
     p = (train_counts + 1.0) / (train_counts + 1.0).sum()
-    return {
-        "unigram_entropy": float(-(p * np.log(p)).sum()),
-        "unigram_val_cross_entropy": float(-(val_counts * np.log(p)).sum() / val_counts.sum()),
-    }
+    out = {"unigram_entropy": float(-(p * np.log(p)).sum())}
+    for split, c in counts.items():
+        out[f"unigram_{split}_cross_entropy"] = float(-(c * np.log(p)).sum() / c.sum())
+    return out
 
 
 def load_tokenizer(cfg: dict, train_text: Path) -> Tokenizer:
@@ -154,18 +103,21 @@ def load_tokenizer(cfg: dict, train_text: Path) -> Tokenizer:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-text", required=True, type=Path)
-    ap.add_argument("--val-text", required=True, type=Path)
+    for split in SPLITS:
+        ap.add_argument(f"--{split}-text", required=True, type=Path)
+        ap.add_argument(
+            f"--out-{split}", required=True, type=Path, help=f"folder of {split} shards"
+        )
     ap.add_argument("--tokenizer", required=True, help="the tokenizer config section, as JSON")
     ap.add_argument("--min-train-tokens", type=int, default=1, help="tokens one batch needs")
-    ap.add_argument("--min-val-tokens", type=int, default=1, help="tokens one sequence needs")
+    ap.add_argument("--min-heldout-tokens", type=int, default=1, help="tokens one sequence needs")
     ap.add_argument("--out-tokenizer", required=True)
-    ap.add_argument("--out-train", required=True, type=Path, help="folder of training shards")
-    ap.add_argument("--out-val", required=True, type=Path, help="folder of validation shards")
     ap.add_argument("--out-meta", required=True)
     args = ap.parse_args(argv)
     cfg = json.loads(args.tokenizer)
-    tok = load_tokenizer(cfg, args.train_text)
+    texts = {split: getattr(args, f"{split}_text") for split in SPLITS}
+    outs = {split: getattr(args, f"out_{split}") for split in SPLITS}
+    tok = load_tokenizer(cfg, texts["train"])
     vocab = tok.get_vocab_size()
     if vocab > np.iinfo(DTYPE).max + 1:
         raise SystemExit(f"error: tokenizer.vocab_size {vocab} does not fit in uint16")
@@ -176,36 +128,25 @@ def main(argv=None) -> None:
         "tokenizer": cfg["kind"],
     }
     counts = {}
-    for split, text, out, need, unit in (
-        (
-            "train",
-            args.train_text,
-            args.out_train,
-            args.min_train_tokens,
-            "batch (train.batch_size × block_size + 1)",
-        ),
-        (
-            "val",
-            args.val_text,
-            args.out_val,
-            args.min_val_tokens,
-            "sequence (model.block_size + 1)",
-        ),
-    ):
-        n, counts[split] = write_shards(tok, text, out, cfg["shard_tokens"], vocab)
+    for split in SPLITS:
+        n, counts[split] = write_shards(tok, texts[split], outs[split], cfg["shard_tokens"], vocab)
+        need, unit = (
+            (args.min_train_tokens, "batch (train.batch_size × block_size + 1)")
+            if split == "train"
+            else (args.min_heldout_tokens, "sequence (model.block_size + 1)")
+        )
         if n < need:
-            shutil.rmtree(args.out_train, ignore_errors=True)
-            shutil.rmtree(args.out_val, ignore_errors=True)
-            name = "training" if split == "train" else "validation"
+            for out in outs.values():
+                shutil.rmtree(out, ignore_errors=True)
             raise SystemExit(
-                f"error: corpus too short: the {name} split has {n:,} tokens, "
+                f"error: corpus too short: the {split} split has {n:,} tokens, "
                 f"one {unit} needs {need:,}"
             )
         meta[f"{split}_tokens"] = n
-        meta[f"{split}_bytes"] = text.stat().st_size
-        meta[f"{split}_shards"] = len(shard_paths(out))
+        meta[f"{split}_bytes"] = texts[split].stat().st_size
+        meta[f"{split}_shards"] = len(shard_paths(outs[split]))
     atomic.write_text(args.out_tokenizer, tok.to_str(pretty=True))
-    meta.update(unigram_baseline(counts["train"], counts["val"]))
+    meta.update(unigram_baseline(counts["train"], {s: counts[s] for s in ("val", "test")}))
     meta["uniform_loss"] = math.log(vocab)
     atomic.write_json(args.out_meta, meta)
     print(json.dumps(meta))

@@ -1,17 +1,23 @@
-"""Stage 3: train one GPT-2 replica under one optimizer, hyperparameter setting and seed.
+"""Train GPT-2 replicas: one run per (optimizer, hyperparameters, seed), several per process.
 
 Deterministic on CPU: the seed fixes the initialisation and the data order (batch ``s`` is drawn
 from an RNG seeded with (seed, s), the same for every optimizer, so runs of one seed are paired).
-Checkpoints hold everything the loop needs (weights, optimizer state, RNG, metrics so far), so a
-killed run resumes and ends bit-identical to one never interrupted. SIGTERM (SLURM preemption,
-``scancel``) writes a checkpoint before exiting. A non-finite loss ends the run as diverged; its
-outputs are still written so the DAG goes on.
+The checkpoint is the loop's whole state (``LoopState`` plus weights, optimizer state and RNG),
+so a killed run resumes and ends bit-identical to one never interrupted. SIGTERM (SLURM
+preemption, ``scancel``) writes a checkpoint before exiting. A non-finite loss ends the run as
+diverged; its outputs are still written so the DAG goes on.
+
+What a run evaluates is in its spec: ``evaluate.curve`` lists the splits scored every
+``train.eval_interval`` steps, ``evaluate.final`` those scored at the end. Splits: ``val``
+(selection), ``test`` (reported numbers) and ``train`` (fixed windows of the training data the run
+saw, for the generalization gap).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import math
 import os
@@ -19,103 +25,33 @@ import signal
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import atomic, provenance
 from .model import ModelConfig, build_model, count_params, flops_per_token, lm_logits
-from .optim import build_optimizer, lr_multiplier
-from .tokens import shard_paths
+from .optim import build_optimizer
+from .schedule import budget, lr_multiplier
+from .shards import TokenData
 
 # Dense bf16 peak FLOP/s by GPU name, from the vendors' data sheets, for MFU.
 GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
+SPLITS = ("val", "test", "train")
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 16  # sequences per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    tokens: int = 600_000  # training budget in tokens
-    data_tokens: int = (
-        0  # train on the first N tokens of the split only (0: all), for multi-epoch regimes
-    )
-    warmup_fraction: float = 0.05
-    schedule: str = "cosine"  # or "constant"
-    min_lr_ratio: float = 0.1  # cosine floor, as a fraction of the peak learning rate
-    grad_clip: float = 1.0  # 0 disables clipping
-    eval_interval: int = 50  # steps between evaluations; 0: only the final one
-    eval_tokens: int = 32_768  # size of the fixed validation (and training) evaluation subsets
-    log_interval: int = 10  # steps between metric records
-    checkpoint_interval: int = 100  # steps between checkpoints
-    decay_embeddings: bool = True  # nanoGPT decays the (tied) token embedding too
-    precision: str = "fp32"  # or "bf16" (autocast; weights and optimizer state stay fp32)
-    fused: bool = True  # torch's fused Adam/AdamW kernels
-    compile: bool = False  # torch.compile the model
-    attention: str = (
-        "sdpa"  # "sdpa" (fused kernel; best on GPU) or "eager" (faster for small CPU models)
-    )
-    device: str = "auto"  # "auto" (CUDA if present), "cpu" or "cuda"
-    keep_checkpoint: bool = False  # keep the last checkpoint after the run finished
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
-
-    def tokens_per_step(self, block_size: int) -> int:
-        return self.batch_size * self.grad_accum * block_size
-
-    def total_steps(self, block_size: int) -> int:
-        return max(1, self.tokens // self.tokens_per_step(block_size))
-
-
-class TokenData:
-    """Token shards (a folder of uint16 files, or one file) read through memmaps: batches are
-    gathered without loading the corpus. A window start is a global index over every shard's
-    valid starts, so no window crosses a shard boundary."""
-
-    def __init__(self, path: str | os.PathLike, block_size: int, limit: int = 0):
-        self.shards, left = [], limit or float("inf")
-        for p in shard_paths(path):  # ``limit``: the first tokens of the split only
-            ids = np.memmap(p, dtype=np.uint16, mode="r")
-            self.shards.append(ids[: int(min(len(ids), left))])
-            left -= len(self.shards[-1])
-            if left <= 0:
-                break
-        self.block_size = block_size
-        # a start s reads shard[s : s + T + 1]: len − T valid starts per shard
-        windows = [max(0, len(ids) - block_size) for ids in self.shards]
-        self.offsets = np.concatenate([[0], np.cumsum(windows)])
-        self.n_windows = int(self.offsets[-1])
-        if self.n_windows < 1:
-            n = sum(len(ids) for ids in self.shards)
-            raise ValueError(f"{path}: {n} tokens cannot fill one context of {block_size}")
-
-    def locate(self, starts):
-        """(shard index, offset in that shard) of global window starts."""
-        shard = np.searchsorted(self.offsets, starts, side="right") - 1
-        return shard, starts - self.offsets[shard]
-
-    def batch(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        shard, offset = self.locate(np.asarray(starts))
-        rows = np.empty((len(offset), self.block_size + 1), dtype=np.int64)
-        span = np.arange(self.block_size + 1)
-        for k in np.unique(shard):  # one fancy-indexed gather per shard in the batch
-            sel = shard == k
-            rows[sel] = self.shards[k][offset[sel, None] + span]
-        chunk = torch.from_numpy(rows)
-        return chunk[:, :-1], chunk[:, 1:]
-
-    def random_starts(self, seed: int, step: int, n: int) -> np.ndarray:
-        return np.random.default_rng([seed, step]).integers(0, self.n_windows, size=n)
-
-    def fixed_starts(self, n_tokens: int) -> np.ndarray:
-        """Evenly spaced windows covering the split: the same evaluation subset for every run."""
-        n = max(1, min(n_tokens // self.block_size, self.n_windows))
-        return np.linspace(0, self.n_windows - 1, n).astype(np.int64)
+def keep_freed_memory() -> None:
+    """Stop glibc from returning activation buffers to the kernel after every step: with its
+    default thresholds each step re-maps them (about 100 million page faults in one study). On
+    the default model this trains 1.5x faster (benchmarks/NOTES.md); elsewhere it does nothing."""
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    for option, value in ((-3, 1 << 30), (-1, 1 << 30), (-2, 256 << 20)):
+        mallopt(option, value)  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_TOP_PAD
 
 
 def resolve_device(name: str) -> str:
@@ -246,17 +182,104 @@ def run_hash(spec: dict, meta: dict) -> str:
     return provenance.config_hash({**spec, "data": meta})
 
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` section of a spec; every default lives in the config schema."""
+
+    batch_size: int
+    grad_accum: int
+    tokens: int
+    data_tokens: int
+    data_chunks: int
+    warmup_fraction: float
+    schedule: str
+    min_lr_ratio: float
+    grad_clip: float
+    eval_interval: int  # 0: no curve, only the final evaluation
+    eval_tokens: int
+    log_interval: int
+    checkpoint_interval: int
+    keep_checkpoint: bool
+    decay_embeddings: bool
+    precision: str
+    fused: bool
+    compile: bool
+    attention: str
+    device: str
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass
+class LoopState:
+    """Everything the loop carries from step to step; with the weights, the optimizer state and
+    the RNG it is the checkpoint."""
+
+    step: int = 0
+    history: list = field(default_factory=list)  # metric records, in order
+    loss_sum: float = 0.0  # training loss summed since the last record
+    steps_in_interval: int = 0
+    elapsed_s: float = 0.0  # wall time of earlier attempts
+    resumed_from: list = field(default_factory=list)
+
+    @property
+    def diverged(self) -> bool:
+        return any(r.get("diverged") for r in self.history)
+
+
+def save_checkpoint(path: Path, state: LoopState, model, optimizer, spec_hash: str) -> None:
+    blob = {
+        "loop": asdict(state),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "spec_hash": spec_hash,
+    }
+    with atomic.atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def load_checkpoint(path: Path, model, optimizer, spec_hash: str, device: str) -> LoopState:
+    """The saved loop state, weights and optimizer state if ``path`` holds a checkpoint of this
+    very run; a fresh state otherwise."""
+    if not path.exists():
+        return LoopState()
+    blob = torch.load(path, map_location=device, weights_only=True)
+    if blob["spec_hash"] != spec_hash:
+        print(f"ignoring {path}: written for another config", flush=True)
+        return LoopState()
+    model.load_state_dict(blob["model"])
+    optimizer.load_state_dict(blob["optimizer"])
+    torch.set_rng_state(blob["torch_rng"])
+    state = LoopState(**blob["loop"])
+    state.resumed_from.append(state.step)
+    return state
+
+
+class Preemption:
+    """Remembers a SIGTERM, so the loop can checkpoint at the end of the step and exit."""
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+
 def train_run(
     spec: dict,
-    train_path: str,
-    val_path: str,
+    data_paths: dict[str, str],
     meta_path: str,
     out_dir: str,
     checkpoint_path: str,
     threads: int = 1,
 ) -> dict:
-    """Train the run described by ``spec`` and write ``metrics.jsonl`` and ``summary.json`` into
-    ``out_dir``. Resumes from ``checkpoint_path`` if it holds a checkpoint of the same spec."""
+    """Train the run described by ``spec`` on the token folders ``data_paths`` (split -> path)
+    and write ``metrics.jsonl`` and ``summary.json`` into ``out_dir``. Resumes from
+    ``checkpoint_path`` if it holds a checkpoint of the same spec."""
     t_start = time.time()
     torch.set_num_threads(threads)
     meta = json.loads(Path(meta_path).read_text())
@@ -269,200 +292,183 @@ def train_run(
     run_id, seed, hp = spec["run_id"], spec["seed"], spec["hparams"]
     spec_hash = run_hash(spec, meta)
     T, V = mcfg.block_size, mcfg.vocab_size
-    tokens_per_step = tcfg.tokens_per_step(T)
-    train_data = TokenData(train_path, T, tcfg.data_tokens)
-    val_data = TokenData(val_path, T)
-    eval_sets = {  # fixed subsets: every run of the study is scored on the same windows
-        "val": (val_data, val_data.fixed_starts(tcfg.eval_tokens)),
-        "train_eval": (train_data, train_data.fixed_starts(tcfg.eval_tokens)),
+    steps = budget(spec["train"], T)
+    data = {
+        "train": TokenData(data_paths["train"], T, tcfg.data_tokens, tcfg.data_chunks),
+        "val": TokenData(data_paths["val"], T),
+        "test": TokenData(data_paths["test"], T),
     }
-    total_steps = tcfg.total_steps(T)
-    warmup_steps = min(total_steps - 1, round(tcfg.warmup_fraction * total_steps))
+    windows = {name: d.fixed_starts(tcfg.eval_tokens) for name, d in data.items()}
 
     torch.manual_seed(seed)
     model = build_model(mcfg, attention=tcfg.attention).to(device)
-    n_params = count_params(model)
     optimizer = build_optimizer(spec["optimizer"], model, hp, tcfg.decay_embeddings, tcfg.fused)
     fwd_model = torch.compile(model) if tcfg.compile else model
-
-    # Loop state; all of it goes into the checkpoint.
-    step, history, resumed_from, elapsed_before = 0, [], [], 0.0
-    loss_sum, steps_in_interval = torch.zeros((), device=device), 0
     ckpt = Path(checkpoint_path)
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        if state["spec_hash"] == spec_hash:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["torch_rng"])
-            step, history = state["step"], state["history"]
-            loss_sum, steps_in_interval = state["loss_sum"].to(device), state["steps_in_interval"]
-            elapsed_before = state["elapsed_s"]
-            resumed_from = state["resumed_from"] + [step]
-            print(f"[{run_id}] resumed from checkpoint at step {step}", flush=True)
-        else:
-            print(f"[{run_id}] ignoring a checkpoint written for another config", flush=True)
+    state = load_checkpoint(ckpt, model, optimizer, spec_hash, device)
+    if state.step:
+        print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
 
-    def save_checkpoint():
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-            "history": history,
-            "loss_sum": loss_sum,
-            "steps_in_interval": steps_in_interval,
-            "spec_hash": spec_hash,
-            "elapsed_s": elapsed_before + time.time() - t_start,
-            "resumed_from": resumed_from,
-        }
-        with atomic.atomic_path(ckpt) as tmp:
-            torch.save(state, tmp)
-
-    def evaluation_record(final=False):
-        """Validation loss and accuracy; at the end also the loss on the training subset (the
-        training curve itself comes from the logged batch losses, at no extra cost)."""
-        rec = {"step": step, "tokens": step * tokens_per_step}
-        for name, (data, starts) in eval_sets.items():
-            if name == "train_eval" and not final:
-                continue
-            r = evaluate(model, data, starts, tcfg.batch_size, V, device, tcfg.precision)
-            rec[f"{name}_loss"] = _finite(r["loss"])
-            if name == "val":
-                rec["val_acc"] = r["acc"]
+    def evaluation(splits) -> dict:
+        rec = {"step": state.step, "tokens": state.step * steps.tokens_per_step}
+        for name in splits:
+            r = evaluate(
+                model, data[name], windows[name], tcfg.batch_size, V, device, tcfg.precision
+            )
+            key = "train_eval" if name == "train" else name
+            rec[f"{key}_loss"] = _finite(r["loss"])
+            if name != "train":
+                rec[f"{key}_acc"] = r["acc"]
         return rec
 
-    preempted = False
-
-    def on_sigterm(signum, frame):
-        nonlocal preempted
-        preempted = True
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    progress = Progress(run_id, total_steps, step)
-    diverged = any(r.get("diverged") for r in history)
+    preemption = Preemption()
+    progress = Progress(run_id, steps.total_steps, state.step)
+    loss_sum = torch.tensor(state.loss_sum, device=device)  # on the device: no sync per step
     t_interval = time.perf_counter()
-    while step < total_steps and not diverged:
-        if tcfg.eval_interval and step % tcfg.eval_interval == 0:
+    while state.step < steps.total_steps and not state.diverged:
+        if tcfg.eval_interval and state.step % tcfg.eval_interval == 0:
             t_eval = time.perf_counter()
-            history.append(evaluation_record())
+            state.history.append(evaluation(spec["evaluate"]["curve"]))
             t_interval += time.perf_counter() - t_eval  # evaluation time is not training time
         lr = hp["lr"] * lr_multiplier(
-            step, total_steps, warmup_steps, tcfg.schedule, tcfg.min_lr_ratio
+            state.step, steps.total_steps, steps.warmup_steps, tcfg.schedule, tcfg.min_lr_ratio
         )
         for group in optimizer.param_groups:
             group["lr"] = lr
+        micro = state.step * tcfg.grad_accum
         batches = [
-            train_data.batch(
-                train_data.random_starts(seed, step * tcfg.grad_accum + m, tcfg.batch_size)
-            )
+            data["train"].batch(data["train"].random_starts(seed, micro + m, tcfg.batch_size))
             for m in range(tcfg.grad_accum)
         ]
         loss, grad_norm = train_step(
             model, fwd_model, optimizer, batches, V, device, tcfg.precision, tcfg.grad_clip
         )
         loss_sum += loss
-        step += 1
-        steps_in_interval += 1
+        state.step += 1
+        state.steps_in_interval += 1
         rec = None
-        if step % tcfg.log_interval == 0 or step == total_steps:
+        if state.step % tcfg.log_interval == 0 or state.step == steps.total_steps:
             dt = time.perf_counter() - t_interval
             rec = {
-                "step": step,
-                "tokens": step * tokens_per_step,
+                "step": state.step,
+                "tokens": state.step * steps.tokens_per_step,
                 "lr": lr,
-                "train_loss": _finite(
-                    (loss_sum / steps_in_interval).item()
-                ),  # one sync per interval
+                "train_loss": _finite((loss_sum / state.steps_in_interval).item()),
                 "grad_norm": _finite(grad_norm.item()),
                 "weight_norm": _finite(weight_norm(model).item()),
                 "matrix_norm": _finite(weight_norm(model, matrices_only=True).item()),
-                "tokens_per_s": steps_in_interval * tokens_per_step / dt,
+                "tokens_per_s": state.steps_in_interval * steps.tokens_per_step / dt,
             }
             if rec["train_loss"] is None or rec["grad_norm"] is None:
-                rec["diverged"] = diverged = True
-            history.append(rec)
+                rec["diverged"] = True
+            state.history.append(rec)
             loss_sum.zero_()
-            t_interval, steps_in_interval = time.perf_counter(), 0
-        progress.update(step, rec)
-        if preempted:
-            save_checkpoint()
-            progress.close()
-            print(f"[{run_id}] SIGTERM: checkpoint written at step {step}; exiting", flush=True)
-            sys.exit(143)
-        if step % tcfg.checkpoint_interval == 0 and step < total_steps and not diverged:
-            save_checkpoint()
+            t_interval, state.steps_in_interval = time.perf_counter(), 0
+        progress.update(state.step, rec)
+        due = state.step % tcfg.checkpoint_interval == 0 and state.step < steps.total_steps
+        if preemption.requested or (due and not state.diverged):
+            state.loss_sum = loss_sum.item()
+            elapsed = state.elapsed_s + time.time() - t_start
+            save_checkpoint(ckpt, replace(state, elapsed_s=elapsed), model, optimizer, spec_hash)
+            if preemption.requested:
+                progress.close()
+                print(
+                    f"[{run_id}] SIGTERM: checkpoint written at step {state.step}; exiting",
+                    flush=True,
+                )
+                sys.exit(143)
     progress.close()
+    if not state.diverged:
+        state.history.append(evaluation(spec["evaluate"]["final"]))
+    summary = summarize(spec, state, model, mcfg, device, threads)
+    summary["wall_time_s"] = state.elapsed_s + time.time() - t_start
+    summary["config_hash"] = spec_hash
+    out = Path(out_dir)
+    atomic.write_jsonl(out / "metrics.jsonl", state.history)
+    atomic.write_json(out / "summary.json", summary)  # written last: its presence means done
+    if not tcfg.keep_checkpoint:
+        ckpt.unlink(missing_ok=True)
+    ok = not summary["diverged"]
+    result = (
+        f"final validation loss {summary['final_val_loss']:.4f}"
+        if ok
+        else f"DIVERGED ({summary['diverged_reason']})"
+    )
+    print(f"[{run_id}] done: {result}, {summary['wall_time_s']:.1f}s", flush=True)
+    return summary
 
-    if not diverged:
-        history.append(evaluation_record(final=True))
-    final = next((r for r in reversed(history) if "val_loss" in r), {})  # none if it diverged
+
+def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, threads) -> dict:
+    """The run's summary: its identity, final metrics, norms, size, speed and provenance."""
+    history, V = state.history, mcfg.vocab_size
+
+    def last(key):
+        return next((r[key] for r in reversed(history) if r.get(key) is not None), None)
+
+    # Diverged: the training failed, not the model overfitted (a memorizing model's held-out
+    # loss may well end above ln V; that is a result, not a failure).
+    final = state.history[-1] if not state.diverged else {}
     reason = None
-    if diverged or final["val_loss"] is None:
+    if state.diverged or final.get("val_loss") is None:
         reason = "non-finite loss"
-    elif final["val_loss"] > math.log(V):
-        reason = "final validation loss above the uniform predictor's ln(V)"
+    elif last("train_loss") > math.log(V):
+        reason = "final training loss above the uniform predictor's ln(V)"
     ok = reason is None
+
+    curve = [(r["test_loss"], r["step"]) for r in history if r.get("test_loss") is not None]
     throughput = [r["tokens_per_s"] for r in history if "tokens_per_s" in r]
     tps = statistics.median(throughput) if throughput else None
+    n_params = count_params(model)
     fpt = flops_per_token(mcfg, n_params)
+    tcfg = spec["train"]
     peak = device_peak_flops(device) or (
-        measured_matmul_flops(tcfg.precision) if device == "cpu" else None
+        measured_matmul_flops(tcfg["precision"]) if device == "cpu" else None
     )
-    summary = {
-        "run_id": run_id,
+    final_metric = {
+        key: final.get(key) if ok else None
+        for key in ("val_loss", "val_acc", "test_loss", "test_acc", "train_eval_loss")
+    }
+    return {
+        "run_id": spec["run_id"],
         "optimizer": spec["optimizer"],
-        "lr": hp["lr"],
-        "weight_decay": hp.get("weight_decay", 0.0),
-        "seed": seed,
+        "lr": spec["hparams"]["lr"],
+        "weight_decay": spec["hparams"].get("weight_decay", 0.0),
+        "decay_embeddings": tcfg["decay_embeddings"],
+        "seed": spec["seed"],
         "diverged": not ok,
         "diverged_reason": reason,
         "diverged_step": next((r["step"] for r in history if r.get("diverged")), None),
-        "final_val_loss": final["val_loss"] if ok else None,
-        "final_val_acc": final["val_acc"] if ok else None,
-        "final_train_loss": final["train_eval_loss"] if ok else None,
-        "final_perplexity": math.exp(final["val_loss"]) if ok else None,
-        "best_val_loss": min(
-            (r["val_loss"] for r in history if r.get("val_loss") is not None), default=None
-        ),
-        "final_matrix_norm": next(
-            (r["matrix_norm"] for r in reversed(history) if "matrix_norm" in r), None
-        ),
+        "final_val_loss": final_metric["val_loss"],
+        "final_val_acc": final_metric["val_acc"],
+        "final_test_loss": final_metric["test_loss"],
+        "final_test_acc": final_metric["test_acc"],
+        "final_train_loss": final_metric["train_eval_loss"],
+        "final_perplexity": math.exp(final["test_loss"]) if ok and final.get("test_loss") else None,
+        "best_test_loss": min(curve)[0] if ok and curve else None,
+        "best_test_step": min(curve)[1] if ok and curve else None,
+        "final_weight_norm": last("weight_norm"),
+        "final_matrix_norm": last("matrix_norm"),
         "final_param_norms": {
             n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2
         },
-        "final_weight_norm": next(
-            (r["weight_norm"] for r in reversed(history) if "weight_norm" in r), None
-        ),
-        "steps": step,
-        "total_steps": total_steps,
-        "tokens": step * tokens_per_step,
+        "steps": state.step,
+        "total_steps": budget(tcfg, mcfg.block_size).total_steps,
+        "tokens": state.step * budget(tcfg, mcfg.block_size).tokens_per_step,
         "n_params": n_params,
         "flops_per_token": fpt,
         "tokens_per_s": tps,
         "achieved_flops": tps * fpt if tps else None,
         "mfu": tps * fpt / peak if tps and peak else None,
         "peak_flops": peak,
-        "wall_time_s": elapsed_before + time.time() - t_start,
-        "resumed_from_steps": resumed_from,
+        "resumed_from_steps": state.resumed_from,
         "config": spec,
-        "config_hash": spec_hash,
         "provenance": provenance.collect(device, threads),
     }
-    out = Path(out_dir)
-    atomic.write_jsonl(out / "metrics.jsonl", history)
-    atomic.write_json(out / "summary.json", summary)  # written last: its presence means done
-    if not tcfg.keep_checkpoint:
-        ckpt.unlink(missing_ok=True)
-    result = f"final val loss {final['val_loss']:.4f}" if ok else f"DIVERGED ({reason})"
-    print(f"[{run_id}] done: {result}, {summary['wall_time_s']:.1f}s", flush=True)
-    return summary
 
 
 def train_runs(
     runs: list[tuple[dict, str, str]],
-    train_path: str,
-    val_path: str,
+    data_paths: dict[str, str],
     meta_path: str,
     threads: int = 1,
 ) -> None:
@@ -481,7 +487,7 @@ def train_runs(
         if is_finished(stage, spec, meta):
             print(f"[{spec['run_id']}] finished before this job was interrupted; kept", flush=True)
             continue
-        train_run(spec, train_path, val_path, meta_path, str(stage), ckpt, threads)
+        train_run(spec, data_paths, meta_path, str(stage), ckpt, threads)
     for (_, out_dir, _), stage in zip(runs, staged, strict=True):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -504,15 +510,17 @@ def main(argv=None) -> None:
     ap.add_argument("--spec", required=True, action="append", help="a run spec, as JSON")
     ap.add_argument("--out-dir", required=True, action="append", help="per --spec, in order")
     ap.add_argument("--checkpoint", required=True, action="append", help="per --spec, in order")
-    ap.add_argument("--train-tokens", required=True)
-    ap.add_argument("--val-tokens", required=True)
+    for split in SPLITS:
+        ap.add_argument(f"--{split}-tokens", required=True, help=f"folder of {split} shards")
     ap.add_argument("--meta", required=True, help="meta.json of the token files")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if not len(args.spec) == len(args.out_dir) == len(args.checkpoint):
         ap.error("give one --out-dir and one --checkpoint per --spec")
+    keep_freed_memory()
     runs = list(zip(map(json.loads, args.spec), args.out_dir, args.checkpoint, strict=True))
-    train_runs(runs, args.train_tokens, args.val_tokens, args.meta, args.threads)
+    paths = {split: getattr(args, f"{split}_tokens") for split in SPLITS}
+    train_runs(runs, paths, args.meta, args.threads)
 
 
 if __name__ == "__main__":

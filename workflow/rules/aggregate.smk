@@ -6,10 +6,11 @@ rule aggregate:
     output:
         runs=report("results/tables/runs.csv", caption="../report/runs.rst", category="Tables"),
         curves="results/tables/curves.csv",
+        norms="results/tables/param_norms.csv",
         timing="results/tables/timing.csv",
         provenance="results/tables/provenance.json",
     params:
-        study=get_json("optimizers", "seeds", "study"),
+        study=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
@@ -19,17 +20,19 @@ rule aggregate:
     shell:
         "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.study:q}"
         " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
-        " --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
+        " --out-norms {output.norms} --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
 
 
 rule ledger:
     input:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
+        norms=rules.aggregate.output.norms,
         code=[get_code("ledger"), get_code("stats")],
     output:
         stats=report("results/tables/stats.csv", caption="../report/stats.rst", category="Tables"),
         ledger=report("results/tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
+        regime=report("results/tables/regime.csv", caption="../report/regime.rst", category="Tables"),
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
     conda:
@@ -40,7 +43,8 @@ rule ledger:
         "results/benchmarks/ledger.tsv"
     shell:
         "python -m adamw_repro.ledger --config {params.config:q} --runs {input.runs}"
-        " --curves {input.curves} --out-stats {output.stats} --out-ledger {output.ledger} > {log} 2>&1"
+        " --curves {input.curves} --norms {input.norms} --out-stats {output.stats}"
+        " --out-ledger {output.ledger} --out-regime {output.regime} > {log} 2>&1"
 
 
 rule results_table:
@@ -56,7 +60,7 @@ rule results_table:
         ),
         search_tex="results/tables/search_space.tex",
     params:
-        optimizers=get_json("optimizers"),
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
@@ -64,6 +68,6 @@ rule results_table:
     benchmark:
         "results/benchmarks/results_table.tsv"
     shell:
-        "python -m adamw_repro.tables --runs {input.runs} --config {params.optimizers:q}"
+        "python -m adamw_repro.tables --runs {input.runs} --config {params.config:q}"
         " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"
         " --out-search-csv {output.search_csv} --out-search-tex {output.search_tex} > {log} 2>&1"

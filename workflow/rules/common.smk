@@ -1,11 +1,18 @@
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
-import shlex
-
-from adamw_repro.study import Run, all_runs, train_spec, tuning_batches, tuning_runs
+from adamw_repro.study import (
+    Run,
+    all_runs,
+    extension_groups,
+    first_round_batches,
+    seed_batches,
+    train_spec,
+    tuning_runs,
+)
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -17,10 +24,8 @@ os.environ.update(
     PATH=os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
 )
-RUN_DIR = "results/runs/{optimizer}/lr{lr}_wd{wd}/seed{seed}"
-
-
-TUNING_BATCHES = tuning_batches(config)
+RUN_DIR = "results/runs/{optimizer}/{setting}/seed{seed}"
+RUNS_PER_JOB = config["resources"]["train"]["runs_per_job"]
 
 
 def summaries(runs, name="summary.json"):
@@ -33,8 +38,7 @@ def train_args(runs):
     that it survives a failed or cancelled job to be resumed from."""
     args = []
     for r in runs:
-        spec = train_spec(config, r.optimizer, r.lr, r.weight_decay, r.seed)
-        spec = json.dumps(spec, sort_keys=True)
+        spec = json.dumps(train_spec(config, r), sort_keys=True)
         args += ["--spec", spec, "--out-dir", f"results/runs/{r.run_id}"]
         args += ["--checkpoint", f"results/checkpoints/{r.run_id}.pt"]
     return shlex.join(args)
@@ -42,6 +46,14 @@ def train_args(runs):
 
 def get_tuning_summaries(wildcards):
     return summaries(tuning_runs(config))
+
+
+def get_searched_summaries(wildcards):
+    """The first round and the extensions its edges asked for (known once find_edges ran)."""
+    with open(checkpoints.find_edges.get().output[0]) as fh:
+        needed = json.load(fh)["extensions"]
+    groups = extension_groups(config)
+    return summaries(tuning_runs(config) + [r for name in needed for r in groups[name]])
 
 
 def get_selection():
@@ -59,7 +71,7 @@ def get_json(*sections):
     return json.dumps({s: config[s] for s in sections}, sort_keys=True)
 
 
-def train_runtime(n_runs):
+def get_train_runtime(n_runs):
     """Minutes for a training job of n_runs runs; a retry asks for attempt × that."""
     minutes = config["resources"]["train"]["runtime"]
     return lambda wildcards, attempt: minutes * n_runs * attempt

@@ -1,7 +1,9 @@
+SPLITS = ("train", "val", "test")
+
+
 rule split_corpus:
     output:
-        train="resources/data/train.txt",
-        val="resources/data/val.txt",
+        **{split: f"resources/data/{split}.txt" for split in SPLITS},
     params:
         corpus=json.dumps(config["corpus"], sort_keys=True),
     resources:
@@ -14,23 +16,21 @@ rule split_corpus:
     benchmark:
         "results/benchmarks/split_corpus.tsv"
     shell:
-        "python -m adamw_repro.corpus --corpus {params.corpus:q}"
-        " --train {output.train} --val {output.val} > {log} 2>&1"
+        "python -m adamw_repro.corpus --corpus {params.corpus:q} --train {output.train}"
+        " --val {output.val} --test {output.test} > {log} 2>&1"
 
 
 rule tokenize:
     input:
-        train=rules.split_corpus.output.train,
-        val=rules.split_corpus.output.val,
+        **rules.split_corpus.output,
     output:
         tokenizer="resources/tokens/tokenizer.json",
-        train=directory("resources/tokens/train"),
-        val=directory("resources/tokens/val"),
         meta="resources/tokens/meta.json",
+        **{split: directory(f"resources/tokens/{split}") for split in SPLITS},
     params:
         tokenizer=json.dumps(config["tokenizer"], sort_keys=True),
         min_train=config["train"]["batch_size"] * config["model"]["block_size"] + 1,
-        min_val=config["model"]["block_size"] + 1,
+        min_heldout=config["model"]["block_size"] + 1,
     resources:
         mem_mb=config["resources"]["data"]["mem_mb"],
         runtime=config["resources"]["data"]["runtime"],
@@ -42,6 +42,7 @@ rule tokenize:
         "results/benchmarks/tokenize.tsv"
     shell:
         "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
-        " --tokenizer {params.tokenizer:q} --min-train-tokens {params.min_train}"
-        " --min-val-tokens {params.min_val} --out-tokenizer {output.tokenizer}"
-        " --out-train {output.train} --out-val {output.val} --out-meta {output.meta} > {log} 2>&1"
+        " --test-text {input.test} --tokenizer {params.tokenizer:q}"
+        " --min-train-tokens {params.min_train} --min-heldout-tokens {params.min_heldout}"
+        " --out-tokenizer {output.tokenizer} --out-train {output.train} --out-val {output.val}"
+        " --out-test {output.test} --out-meta {output.meta} > {log} 2>&1"

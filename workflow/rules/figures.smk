@@ -1,11 +1,4 @@
-FIGURES = [
-    "heatmaps_adam",
-    "heatmaps_sgd",
-    "train_val_curves",
-    "final_val_loss",
-    "weight_norms",
-    "best_decay_vs_lr",
-]
+from adamw_repro.figures import FIGURES
 
 
 rule figure:
@@ -20,6 +13,8 @@ rule figure:
             caption="../report/figure.rst",
             category="Figures",
         ),
+    params:
+        study=json.dumps(config["study"], sort_keys=True),
     conda:
         CONDA_ENV
     log:
@@ -28,4 +23,4 @@ rule figure:
         "results/benchmarks/figures/{figure}.tsv"
     shell:
         "python -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
-        " --curves {input.curves} --out {output.pdf} > {log} 2>&1"
+        " --curves {input.curves} --study {params.study:q} --out {output.pdf} > {log} 2>&1"

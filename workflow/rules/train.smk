@@ -1,13 +1,13 @@
-TRAIN_DATA = {k: rules.tokenize.output[k] for k in ("train", "val", "meta")}
+TRAIN_DATA = {k: rules.tokenize.output[k] for k in ("train", "val", "test", "meta")}
 TRAIN_CMD = (
     "python -m adamw_repro.train {params.runs} --train-tokens {input.train}"
-    " --val-tokens {input.val} --meta {input.meta} --threads {threads} > {log} 2>&1"
+    " --val-tokens {input.val} --test-tokens {input.test} --meta {input.meta}"
+    " --threads {threads} > {log} 2>&1"
 )
 TRAIN = config["resources"]["train"]
-EVAL_SEEDS = config["seeds"]
 
 
-if TRAIN["runs_per_job"] == 1:
+if RUNS_PER_JOB == 1:
 
     # One run per job: the clusters' and long runs' layout.
     rule train:
@@ -17,26 +17,27 @@ if TRAIN["runs_per_job"] == 1:
             metrics=f"{RUN_DIR}/metrics.jsonl",
             summary=f"{RUN_DIR}/summary.json",
         params:
-            runs=lambda wc: train_args([Run(wc.optimizer, float(wc.lr), float(wc.wd), int(wc.seed))]),
+            runs=lambda wc: train_args([Run.parse(wc.optimizer, wc.setting, wc.seed)]),
         threads: config["train"]["threads"]
         resources:
             gpu=TRAIN["gpus"],
             mem_mb=TRAIN["mem_mb"],
-            runtime=train_runtime(1),
+            runtime=get_train_runtime(1),
         conda:
             CONDA_ENV
         log:
-            "logs/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.log",
+            "logs/train/{optimizer}/{setting}/seed{seed}.log",
         benchmark:
-            "results/benchmarks/train/{optimizer}/lr{lr}_wd{wd}/seed{seed}.tsv"
+            "results/benchmarks/train/{optimizer}/{setting}/seed{seed}.tsv"
         shell:
             TRAIN_CMD
 
 else:
-    # Several runs per job, each process paying the start-up once: tuning trials in batches of
-    # runs_per_job (their list is known from the config alone, so each batch is a rule of its
-    # own with its runs' files as outputs), and all evaluation seeds of a setting together.
-    for name, runs in TUNING_BATCHES.items():
+    # Several runs per job, each process paying the start-up once. Tuning trials and the cells
+    # an extension round may add are known from the config alone, so each batch is a rule of
+    # its own with its runs' files as outputs; evaluation seeds of a selected setting go in
+    # batches of the same size, one rule per optimizer and batch with the setting a wildcard.
+    for name, runs in first_round_batches(config).items():
 
         rule:
             name:
@@ -52,7 +53,7 @@ else:
             resources:
                 gpu=TRAIN["gpus"],
                 mem_mb=TRAIN["mem_mb"],
-                runtime=train_runtime(len(runs)),
+                runtime=get_train_runtime(len(runs)),
             conda:
                 CONDA_ENV
             log:
@@ -62,39 +63,64 @@ else:
             shell:
                 TRAIN_CMD
 
-    rule train_seeds:
-        input:
-            **TRAIN_DATA,
-        output:
-            metrics=expand(f"{RUN_DIR}/metrics.jsonl", seed=EVAL_SEEDS, allow_missing=True),
-            summary=expand(f"{RUN_DIR}/summary.json", seed=EVAL_SEEDS, allow_missing=True),
-        params:
-            runs=lambda wc: train_args(
-                [Run(wc.optimizer, float(wc.lr), float(wc.wd), s) for s in EVAL_SEEDS]
-            ),
-        threads: config["train"]["threads"]
-        resources:
-            gpu=TRAIN["gpus"],
-            mem_mb=TRAIN["mem_mb"],
-            runtime=train_runtime(len(EVAL_SEEDS)),
-        conda:
-            CONDA_ENV
-        log:
-            "logs/train/{optimizer}/lr{lr}_wd{wd}/seeds.log",
-        benchmark:
-            "results/benchmarks/train/{optimizer}/lr{lr}_wd{wd}/seeds.tsv"
-        shell:
-            TRAIN_CMD
+    for optimizer in config["optimizers"]:
+        for k, seeds in enumerate(seed_batches(config, optimizer)):
+
+            rule:
+                name:
+                    f"evaluate_{optimizer}_{k}"
+                input:
+                    **TRAIN_DATA,
+                output:
+                    metrics=[f"results/runs/{optimizer}/{{setting}}/seed{s}/metrics.jsonl" for s in seeds],
+                    summary=[f"results/runs/{optimizer}/{{setting}}/seed{s}/summary.json" for s in seeds],
+                params:
+                    runs=lambda wc, o=optimizer, seeds=seeds: train_args(
+                        [Run.parse(o, wc.setting, s) for s in seeds]
+                    ),
+                threads: config["train"]["threads"]
+                resources:
+                    gpu=TRAIN["gpus"],
+                    mem_mb=TRAIN["mem_mb"],
+                    runtime=get_train_runtime(len(seeds)),
+                conda:
+                    CONDA_ENV
+                log:
+                    f"logs/train/evaluate_{optimizer}_{k}/{{setting}}.log",
+                benchmark:
+                    f"results/benchmarks/train/evaluate_{optimizer}_{k}/{{setting}}.tsv"
+                shell:
+                    TRAIN_CMD
+
+
+checkpoint find_edges:
+    input:
+        summaries=get_tuning_summaries,
+        code=[get_code("selection"), get_code("study")],
+    output:
+        "results/study/first_round.json",
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/find_edges.log",
+    benchmark:
+        "results/benchmarks/find_edges.tsv"
+    shell:
+        "python -m adamw_repro.selection edges --config {params.config:q}"
+        " --summaries {input.summaries} --out {output} > {log} 2>&1"
 
 
 checkpoint select_hparams:
     input:
-        summaries=get_tuning_summaries,
-        code=get_code("selection"),
+        summaries=get_searched_summaries,
+        first_round=rules.find_edges.output[0],
+        code=[get_code("selection"), get_code("study")],
     output:
         "results/study/selection.json",
     params:
-        study=get_json("optimizers", "seeds", "study"),
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
@@ -102,5 +128,6 @@ checkpoint select_hparams:
     benchmark:
         "results/benchmarks/select_hparams.tsv"
     shell:
-        "python -m adamw_repro.selection --config {params.study:q}"
-        " --summaries {input.summaries} --out {output} > {log} 2>&1"
+        "python -m adamw_repro.selection select --config {params.config:q}"
+        " --summaries {input.summaries} --first-round {input.first_round}"
+        " --out {output} > {log} 2>&1"

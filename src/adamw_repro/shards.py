@@ -1,0 +1,136 @@
+"""Token shards: a split stored as a folder of uint16 files, written once and read through
+memmaps, so a corpus of billions of tokens never sits in memory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DTYPE = np.uint16  # vocabularies up to 65,535 tokens: GPT-2's 50,257 fits, halving disk and RAM
+
+
+class ShardWriter:
+    """Writes a token stream into ``directory/000000.bin, 000001.bin, ...`` (uint16, at most
+    ``shard_tokens`` each). The folder appears only when complete: shards go to a temporary
+    sibling that is renamed into place by ``close``."""
+
+    def __init__(self, directory: str | os.PathLike, shard_tokens: int):
+        self.directory = Path(directory)
+        self.tmp = self.directory.with_name(f".{self.directory.name}.tmp{os.getpid()}")
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir(parents=True)
+        self.shard_tokens, self.n_tokens, self.shards = shard_tokens, 0, []
+        self._fh, self._in_shard = None, 0
+
+    def write(self, ids) -> None:
+        ids = np.asarray(ids, dtype=DTYPE)
+        while len(ids):
+            if self._fh is None or self._in_shard == self.shard_tokens:
+                self._next_shard()
+            take = ids[: self.shard_tokens - self._in_shard]
+            self._fh.write(take.tobytes())
+            self._in_shard += len(take)
+            self.n_tokens += len(take)
+            ids = ids[len(take) :]
+
+    def _next_shard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        name = f"{len(self.shards):06d}.bin"
+        self.shards.append(name)
+        self._fh, self._in_shard = open(self.tmp / name, "wb"), 0
+
+    def close(self) -> list[Path]:
+        if self._fh is not None:
+            self._fh.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+        os.replace(self.tmp, self.directory)
+        return [self.directory / s for s in self.shards]
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def shard_paths(path: str | os.PathLike) -> list[Path]:
+    """The shards of a token folder in order (or the single file given)."""
+    path = Path(path)
+    return sorted(path.glob("*.bin")) if path.is_dir() else [path]
+
+
+def spread_chunks(segments: list[np.ndarray], n_tokens: int, n_chunks: int) -> list[np.ndarray]:
+    """``n_chunks`` contiguous chunks of ``n_tokens / n_chunks`` tokens each, evenly spaced over
+    the concatenation of ``segments`` (first chunk at its start, last at its end): a subset that
+    samples the whole split, not its first pages. A chunk that straddles two segments is cut in
+    two there."""
+    lengths = np.array([len(s) for s in segments])
+    total, size = int(lengths.sum()), n_tokens // n_chunks
+    if n_tokens >= total:
+        return segments
+    ends = np.cumsum(lengths)
+    pieces = []
+    for start in np.linspace(0, total - size, n_chunks).round().astype(np.int64):
+        stop = start + size
+        while start < stop:
+            k = int(np.searchsorted(ends, start, side="right"))
+            begin = start - (ends[k] - lengths[k])
+            take = min(stop, ends[k]) - start
+            pieces.append(segments[k][begin : begin + take])
+            start += take
+    return pieces
+
+
+class TokenData:
+    """A split's token shards read through memmaps: batches are gathered without loading the
+    corpus. ``subset_tokens`` > 0 keeps only that many tokens, in ``subset_chunks`` evenly spaced
+    chunks (a multi-epoch regime on a sample of the whole split). A window start is a global
+    index over every segment's valid starts, so no window crosses a segment boundary."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        block_size: int,
+        subset_tokens: int = 0,
+        subset_chunks: int = 1,
+    ):
+        self.segments = [np.memmap(p, dtype=DTYPE, mode="r") for p in shard_paths(path)]
+        if subset_tokens:
+            self.segments = spread_chunks(self.segments, subset_tokens, subset_chunks)
+        self.n_tokens = sum(len(s) for s in self.segments)
+        self.block_size = block_size
+        # a start s reads segment[s : s + T + 1]: len − T valid starts per segment
+        windows = [max(0, len(ids) - block_size) for ids in self.segments]
+        self.offsets = np.concatenate([[0], np.cumsum(windows)])
+        self.n_windows = int(self.offsets[-1])
+        if self.n_windows < 1:
+            raise ValueError(
+                f"{path}: {self.n_tokens} tokens cannot fill one context of {block_size}"
+            )
+
+    def locate(self, starts):
+        """(segment index, offset in that segment) of global window starts."""
+        segment = np.searchsorted(self.offsets, starts, side="right") - 1
+        return segment, starts - self.offsets[segment]
+
+    def batch(self, starts: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        segment, offset = self.locate(np.asarray(starts))
+        rows = np.empty((len(offset), self.block_size + 1), dtype=np.int64)
+        span = np.arange(self.block_size + 1)
+        for k in np.unique(segment):  # one fancy-indexed gather per segment in the batch
+            sel = segment == k
+            rows[sel] = self.segments[k][offset[sel, None] + span]
+        chunk = torch.from_numpy(rows)
+        return chunk[:, :-1], chunk[:, 1:]
+
+    def random_starts(self, seed: int, step: int, n: int) -> np.ndarray:
+        return np.random.default_rng([seed, step]).integers(0, self.n_windows, size=n)
+
+    def fixed_starts(self, n_tokens: int) -> np.ndarray:
+        """Evenly spaced windows covering the data: the same evaluation subset for every run."""
+        n = max(1, min(n_tokens // self.block_size, self.n_windows))
+        return np.linspace(0, self.n_windows - 1, n).astype(np.int64)
