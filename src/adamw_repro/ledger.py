@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
-from .optim import decay_gradient_dependence, l2_equals_decoupled_without_momentum
+from .optim import LABELS, decay_gradient_dependence, l2_equals_decoupled_without_momentum
 from .schedule import decay_exposure
 from .stats import (
     basin_fit,
@@ -98,6 +98,14 @@ def claim(id: str, text: str, source: str, quantity: str, **rule):
         return measure
 
     return register
+
+
+def seed_effect(values: np.ndarray, detail: str) -> Measurement:
+    """The mean of a per-seed quantity with its t interval (the seeds are the replicates)."""
+    p = paired(values, np.zeros_like(values))
+    return Measurement(
+        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=values
+    )
 
 
 class Study:
@@ -273,11 +281,19 @@ def measure_wa1(study: Study) -> Measurement:
     )  # fmt: skip
 
 
-def _lh2(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return study.paired_effect(
-        "final_test_loss", ("evaluation", "adam_l2"), ("evaluation", "adamw"), "Adam+L2", "AdamW"
-    )
+def paired_measure(metric: str, a: str, b: str) -> Callable:
+    """A measure: ``metric`` of optimizer ``a``'s selection minus ``b``'s, paired by seed."""
+
+    def measure(study: Study) -> Measurement:
+        study.need(a, b)
+        return study.paired_effect(
+            metric, ("evaluation", a), ("evaluation", b), LABELS[a], LABELS[b]
+        )
+
+    return measure
+
+
+_lh2 = paired_measure("final_test_loss", "adam_l2", "adamw")
 
 
 claim(
@@ -297,7 +313,7 @@ claim(
 )(_lh2)
 
 
-@claim(
+claim(
     "LH3",
     "Adam gains little from L2 regularization (tuned Adam+L2 ≈ tuned Adam)",
     LH,
@@ -305,12 +321,7 @@ claim(
     "of Adam+L2's grid",
     figure="final_test_loss",
     kind="equal",
-)
-def measure_lh3(study: Study) -> Measurement:
-    study.need("adam", "adam_l2")
-    return study.paired_effect(
-        "final_test_loss", ("evaluation", "adam"), ("evaluation", "adam_l2"), "Adam", "Adam+L2"
-    )
+)(paired_measure("final_test_loss", "adam", "adam_l2"))
 
 
 @claim(
@@ -375,15 +386,11 @@ def measure_da1(study: Study) -> Measurement:
     train_w, train_0 = study.paired("final_train_loss", ("evaluation", "adamw"), ablation)
     gap_w, gap_0 = study.paired("gen_gap", ("evaluation", "adamw"), ablation)
     d_train, d_gap = (train_0 - train_w).to_numpy(), (gap_w - gap_0).to_numpy()
-    effect = d_train - np.abs(d_gap)
-    p = paired(effect, np.zeros_like(effect))
     detail = (
         f"at lr {lr:g}, decay {wd:g} against 0: training loss lower by {d_train.mean():.4f} "
-        f"nats, gap changed by {d_gap.mean():+.4f} (over {p['n']} seeds)"
+        f"nats, gap changed by {d_gap.mean():+.4f} (over {len(d_train)} seeds)"
     )
-    return Measurement(
-        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=effect
-    )
+    return seed_effect(d_train - np.abs(d_gap), detail)
 
 
 @claim(
@@ -482,34 +489,24 @@ def measure_u2(study: Study) -> Measurement:
     )
 
 
-@claim(
+claim(
     "U4",
     "AdamW reaches a higher next-token accuracy than Adam+L2",
     USER,
     "paired difference of final test top-1 accuracy, AdamW − Adam+L2",
     figure="final_test_accuracy",
     margin="accuracy_margin",
-)
-def measure_u4(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return study.paired_effect(
-        "final_test_acc", ("evaluation", "adamw"), ("evaluation", "adam_l2"), "AdamW", "Adam+L2"
-    )
+)(paired_measure("final_test_acc", "adamw", "adam_l2"))
 
 
-@claim(
+claim(
     "U5",
     "AdamW generalizes better: a smaller gap between test and training loss",
     USER,
     "paired difference of the generalization gap (test loss − loss on the training data), "
     "Adam+L2 − AdamW (nats)",
     figure="train_test_curves",
-)
-def measure_u5(study: Study) -> Measurement:
-    study.need("adam_l2", "adamw")
-    return study.paired_effect(
-        "gen_gap", ("evaluation", "adam_l2"), ("evaluation", "adamw"), "Adam+L2", "AdamW"
-    )
+)(paired_measure("gen_gap", "adam_l2", "adamw"))
 
 
 @claim(
@@ -570,12 +567,8 @@ def measure_u7(study: Study) -> Measurement:
     n_w, n_0 = study.paired(
         "final_matrix_norm", ("evaluation", "adamw"), ("no_decay", "adamw", {"lr": lr})
     )
-    rel = ((n_0 - n_w) / n_0).to_numpy()
-    p = paired(rel, np.zeros_like(rel))
-    detail = f"norm {n_w.mean():.1f} with decay against {n_0.mean():.1f} without ({p['n']} seeds)"
-    return Measurement(
-        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=rel
-    )
+    detail = f"norm {n_w.mean():.1f} with decay against {n_0.mean():.1f} without ({len(n_w)} seeds)"
+    return seed_effect(((n_0 - n_w) / n_0).to_numpy(), detail)
 
 
 @claim(
