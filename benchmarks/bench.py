@@ -34,7 +34,7 @@ from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import measured_matmul_flops, train_step  # noqa: E402
+from adamw_repro.train import keep_freed_memory, measured_matmul_flops, train_step  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -346,6 +346,106 @@ def _loop_in_process(args):
     return our_loop(cfg, data, batch, steps, warmup, threads=1)["tokens_per_s"]
 
 
+class MinimalGPT(torch.nn.Module):
+    """A plain PyTorch GPT of the project's shape, for comparison: Linear layers, PyTorch's
+    tanh GELU, fused scaled-dot-product attention, pre-LayerNorm blocks, tied embeddings."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        nn, c = torch.nn, cfg.n_embd
+        self.n_head = cfg.n_head
+        self.wte = nn.Embedding(cfg.padded_vocab_size, c)
+        self.wpe = nn.Embedding(cfg.block_size, c)
+        self.blocks = nn.ModuleList(
+            nn.ModuleDict(
+                {
+                    "ln1": nn.LayerNorm(c),
+                    "qkv": nn.Linear(c, 3 * c),
+                    "proj": nn.Linear(c, c),
+                    "ln2": nn.LayerNorm(c),
+                    "fc": nn.Linear(c, 4 * c),
+                    "out": nn.Linear(4 * c, c),
+                }
+            )
+            for _ in range(cfg.n_layer)
+        )
+        self.ln_f = nn.LayerNorm(c)
+        for p in self.parameters():
+            if p.dim() >= 2:
+                nn.init.normal_(p, std=0.02)
+
+    def forward(self, idx):
+        B, T = idx.shape
+        x = self.wte(idx) + self.wpe(torch.arange(T))
+        for b in self.blocks:
+            q, k, v = b["qkv"](b["ln1"](x)).view(B, T, 3, self.n_head, -1).transpose(1, 3).unbind(2)
+            y = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + b["proj"](y.transpose(1, 2).reshape(B, T, -1))
+            x = x + b["out"](torch.nn.functional.gelu(b["fc"](b["ln2"](x)), approximate="tanh"))
+        return self.ln_f(x) @ self.wte.weight.T
+
+
+def minimal_loop(cfg, data, batch, steps, warmup, precision, threads) -> float:
+    """Tokens/s of MinimalGPT with the same optimizer, batching, loss and clipping."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = MinimalGPT(cfg)
+    opt = build_optimizer("adamw", model, {"lr": 1e-3, "weight_decay": 0.1}, fused=True)
+    times = []
+    for step in range(warmup + steps):
+        t = time.perf_counter()
+        x, y = data.batch(data.random_starts(0, step, batch))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(x)[..., : cfg.vocab_size]
+        loss = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        times.append(time.perf_counter() - t)
+    return batch * cfg.block_size / statistics.median(times[warmup:])
+
+
+def run_minimal(args, tmp: Path) -> None:
+    """The project's loop and model (as configured) against MinimalGPT, side by side."""
+    name = "smoke" if args.quick else "config"
+    cfg, batch = profile_config(name)
+    data = TokenData(synthetic_tokens(tmp / "minimal.bin", cfg.vocab_size), cfg.block_size)
+    steps, warmup = (3, 1) if args.quick else (40, 5)
+    attention = profile_settings(name)["attention"]
+    for precision in ("fp32", "bf16"):
+        for threads in (1, 2):
+            ours = our_loop(cfg, data, batch, steps, warmup, precision=precision,
+                            attention=attention, threads=threads)["tokens_per_s"]  # fmt: skip
+            mini = minimal_loop(cfg, data, batch, steps, warmup, precision, threads)
+            tag = f"{precision}, {threads} thread(s)"
+            record("minimal", f"{tag}: ours", "tokens/s", ours)
+            record("minimal", f"{tag}: minimal GPT", "tokens/s", mini)
+            record("minimal", tag, "ours / minimal", ours / mini)
+
+
+def run_compile(args, tmp: Path) -> None:
+    """torch.compile on the CPU: steady-state tokens/s and the first step's compile time, for
+    two model instances in one process (a job trains several runs; the second reuses the first's
+    compiled code)."""
+    name = "smoke" if args.quick else "config"
+    cfg, batch = profile_config(name)
+    data = TokenData(synthetic_tokens(tmp / "compile.bin", cfg.vocab_size), cfg.block_size)
+    steps, warmup = (3, 1) if args.quick else (60, 10)
+    settings = profile_settings(name)
+    for precision in ("bf16", "fp32"):
+        settings["precision"] = precision
+        plain = our_loop(cfg, data, batch, steps, warmup, **settings)
+        record("compile", f"{precision} eager", "tokens/s", plain["tokens_per_s"])
+        for k in (1, 2):
+            t = time.perf_counter()
+            c = our_loop(cfg, data, batch, steps, warmup, compile=True, **settings)
+            tag = f"{precision} compiled, model instance {k}"
+            record("compile", tag, "tokens/s", c["tokens_per_s"])
+            record("compile", tag, "speed-up", c["tokens_per_s"] / plain["tokens_per_s"])
+            record("compile", tag, "loop seconds incl. compile", time.perf_counter() - t)
+
+
 def run_scheduling(args, tmp: Path) -> None:
     """Two cores: one training job with 2 threads, or two 1-thread jobs side by side?"""
     from concurrent.futures import ProcessPoolExecutor
@@ -458,6 +558,8 @@ GROUPS = {
     "startup": run_startup,
     "evaluation": run_evaluation,
     "levers": run_levers,
+    "minimal": run_minimal,
+    "compile": run_compile,
     "parity": run_parity,
     "planning": run_planning,
 }
@@ -490,6 +592,7 @@ def main() -> None:
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s) per loop")
+    keep_freed_memory()  # measure as the study trains (the levers group compares both, apart)
     chosen = set(args.groups or GROUPS)
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in GROUPS.items():

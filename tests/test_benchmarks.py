@@ -18,7 +18,9 @@ def test_quick_benchmark_measures_every_group(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = pd.read_csv(tmp_path / "bench.csv")
     groups = {"peak", "throughput", "variants", "vocabulary", "trainer", "scheduling"}
-    assert groups | {"startup", "evaluation", "planning", "levers"} <= set(rows["group"])
+    assert groups | {"startup", "evaluation", "planning", "levers", "minimal", "compile"} <= set(
+        rows["group"]
+    )
     assert (rows["value"] >= 0).all()  # a share of system time can be 0
     assert (rows[rows["metric"] == "tokens/s"]["value"] > 0).all()
     assert (tmp_path / "bench.png").stat().st_size > 0
