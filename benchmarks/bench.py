@@ -31,10 +31,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
+from adamw_repro.flops import flops_per_token, measured_matmul_flops  # noqa: E402
+from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import keep_freed_memory, measured_matmul_flops, train_step  # noqa: E402
+from adamw_repro.train import keep_freed_memory, train_step  # noqa: E402
 
 ROWS: list[dict] = []
 

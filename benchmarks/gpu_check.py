@@ -26,10 +26,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro import corpus, tokens  # noqa: E402
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params, flops_per_token  # noqa: E402
+from adamw_repro.flops import device_peak_flops, flops_per_token  # noqa: E402
+from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import device_peak_flops, train_step  # noqa: E402
+from adamw_repro.train import train_step  # noqa: E402
 
 
 def setup(tiny: bool):

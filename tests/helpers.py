@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from adamw_repro.config import validate_config
+from adamw_repro.model import ModelConfig
 from adamw_repro.study import make_run, train_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +39,12 @@ def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_over
         }
     )
     return train_spec(cfg, make_run(cfg, optimizer, lr, hp.get("weight_decay", 0.0), seed))
+
+
+def model_config(vocab_size, **model) -> ModelConfig:
+    """A ModelConfig from a ``model`` section, the schema filling in what is not given."""
+    cfg = validate_config({"model": model, "optimizers": {"adam": {"lr": 1e-3}}, "seeds": [0]})
+    return ModelConfig.from_dict({**cfg["model"], "vocab_size": vocab_size})
 
 
 def data_paths(token_files) -> dict:

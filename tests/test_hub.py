@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
-from helpers import REPO
+from helpers import REPO, model_config
 
 from adamw_repro import corpus, tokens
 from adamw_repro.config import load_config
@@ -147,13 +147,9 @@ def test_shard_writer_and_reader_round_trip(tmp_path):
 def test_vocab_padding_does_not_change_the_loss_of_real_tokens():
     torch.manual_seed(0)
     exact = build_model(
-        ModelConfig(
-            vocab_size=50257, n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_multiple=1
-        )
+        model_config(50257, n_layer=1, n_head=2, n_embd=16, block_size=8, vocab_multiple=1)
     )
-    padded = build_model(
-        ModelConfig(vocab_size=50257, n_layer=1, n_head=2, n_embd=16, block_size=8)
-    )
+    padded = build_model(model_config(50257, n_layer=1, n_head=2, n_embd=16, block_size=8))
     assert padded.transformer.wte.weight.shape[0] == 50304
     state = exact.state_dict()
     with torch.no_grad():

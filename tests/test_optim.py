@@ -4,9 +4,10 @@ import math
 
 import pytest
 import torch
+from helpers import model_config
 from torch import nn
 
-from adamw_repro.model import ModelConfig, build_model, lm_loss
+from adamw_repro.model import build_model, lm_loss
 from adamw_repro.optim import (
     SGDW,
     build_optimizer,
@@ -106,9 +107,7 @@ def test_sgd_l2_and_sgdw_coincide_without_momentum():
     trajectories = {}
     for name in ("sgd_l2", "sgdw"):
         torch.manual_seed(0)
-        model = build_model(
-            ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8)
-        )
+        model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
         model.double()
         opt = build_optimizer(name, model, {"lr": 0.1, "weight_decay": 0.05, "momentum": 0.0})
         gen = torch.Generator().manual_seed(1)
@@ -140,9 +139,7 @@ def test_zero_weight_decay_gives_bit_identical_adam_trajectories(fused):
     params = {}
     for name in ("adam", "adam_l2", "adamw"):
         torch.manual_seed(0)
-        model = build_model(
-            ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8)
-        )
+        model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
         initial = torch.cat([p.detach().flatten() for p in model.parameters()])
         opt = build_optimizer(name, model, {"lr": 1e-2, "weight_decay": 0.0}, fused=fused)
         gen = torch.Generator().manual_seed(1)
@@ -159,7 +156,7 @@ def test_zero_weight_decay_gives_bit_identical_adam_trajectories(fused):
 
 @pytest.mark.parametrize("decay_embeddings", [True, False])
 def test_decay_groups_exclude_biases_and_layernorm(decay_embeddings):
-    model = build_model(ModelConfig(vocab_size=64, n_layer=2, n_head=2, n_embd=16, block_size=8))
+    model = build_model(model_config(64, n_layer=2, n_head=2, n_embd=16, block_size=8))
     decay, no_decay = param_groups(model, 0.1, decay_embeddings)
     names = {id(p): n for n, p in model.named_parameters()}
     decayed = {names[id(p)] for p in decay["params"]}
@@ -181,14 +178,14 @@ def test_decay_groups_exclude_biases_and_layernorm(decay_embeddings):
 
 
 def test_adam_without_decay_ignores_a_configured_weight_decay():
-    model = build_model(ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+    model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
     for name in ("adam", "sgd"):
         opt = build_optimizer(name, model, {"lr": 1e-3, "weight_decay": 0.5})
         assert all(g["weight_decay"] == 0.0 for g in opt.param_groups)
 
 
 def test_adam_l2_uses_coupled_decay_in_torch():
-    model = build_model(ModelConfig(vocab_size=64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+    model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
     opt = build_optimizer("adam_l2", model, {"lr": 1e-3, "weight_decay": 0.5})
     assert type(opt) is torch.optim.Adam
     assert all(g["decoupled_weight_decay"] is False for g in opt.param_groups)

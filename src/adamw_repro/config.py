@@ -15,6 +15,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .schedule import budget
+
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 # Optimizers that share one learning-rate grid; the first of each is the no-decay column.
 FAMILIES = {"adam": ("adam", "adam_l2", "adamw"), "sgd": ("sgd", "sgd_l2", "sgdw")}
@@ -140,7 +142,7 @@ def _check_consistency(cfg: dict) -> None:
         raise ConfigError(
             f"model.n_head: {model['n_head']} does not divide model.n_embd {model['n_embd']}"
         )
-    per_step = train["batch_size"] * train["grad_accum"] * model["block_size"]
+    per_step = budget(train, model["block_size"]).tokens_per_step
     if train["tokens"] < per_step:
         raise ConfigError(
             f"train.tokens: {train['tokens']} is less than one step "

@@ -14,13 +14,16 @@ hf_logging.set_verbosity_error()  # no hub-related chatter in run logs
 
 @dataclass(frozen=True)
 class ModelConfig:
-    vocab_size: int = 4096  # tokenizer vocabulary; embeddings are padded beyond it
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    block_size: int = 128  # context length T
-    dropout: float = 0.0  # GPT-2 used 0.1; pretraining-style runs (nanoGPT) use 0
-    vocab_multiple: int = 64  # pad rows to a multiple of this: 50257 -> 50304 for GPT-2 (nanoGPT)
+    """The ``model`` config section plus the tokenizer's vocabulary; every default lives in the
+    config schema (workflow/schemas/config.schema.yaml)."""
+
+    vocab_size: int  # tokenizer vocabulary; embeddings are padded beyond it
+    n_layer: int
+    n_head: int
+    n_embd: int
+    block_size: int  # context length T
+    dropout: float  # GPT-2 used 0.1; pretraining-style runs (nanoGPT) use 0
+    vocab_multiple: int  # pad rows to a multiple of this: 50257 -> 50304 for GPT-2 (nanoGPT)
 
     @property
     def padded_vocab_size(self) -> int:
@@ -29,7 +32,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,9 +84,3 @@ def count_params(model: torch.nn.Module, non_embedding: bool = True) -> int:
     if non_embedding:
         n -= model.transformer.wpe.weight.numel()
     return n
-
-
-def flops_per_token(cfg: ModelConfig, n_params: int) -> int:
-    """Training FLOPs per token, nanoGPT/PaLM estimate: 6N + 12·L·H·Q·T (Q = head dim)."""
-    q = cfg.n_embd // cfg.n_head
-    return 6 * n_params + 12 * cfg.n_layer * cfg.n_head * q * cfg.block_size

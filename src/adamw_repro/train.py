@@ -32,13 +32,12 @@ import torch
 import torch.nn.functional as F
 
 from . import atomic, provenance
-from .model import ModelConfig, build_model, count_params, flops_per_token, lm_logits
+from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
+from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
 from .schedule import budget, lr_multiplier
 from .shards import TokenData
 
-# Dense bf16 peak FLOP/s by GPU name, from the vendors' data sheets, for MFU.
-GPU_PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
 SPLITS = ("val", "test", "train")
 
 
@@ -155,28 +154,6 @@ def train_step(model, fwd_model, optimizer, batches, vocab_size, device, precisi
     return loss_sum, grad_norm
 
 
-def device_peak_flops(device: str) -> float | None:
-    """Dense bf16 peak of the GPU from its data sheet (for MFU); None on CPU or unknown GPUs."""
-    if not device.startswith("cuda"):
-        return None
-    name = torch.cuda.get_device_name()
-    return next((v for k, v in GPU_PEAK_BF16.items() if k in name), None)
-
-
-def measured_matmul_flops(precision: str, n: int = 1024, reps: int = 8) -> float:
-    """Sustained FLOP/s of an n×n matmul on this CPU with the current threads: its practical
-    peak, the denominator of MFU where no vendor figure exists (about 0.1 s)."""
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - t)
-    return 2 * n**3 / statistics.median(times)
-
-
 def run_hash(spec: dict, meta: dict) -> str:
     """Identifies a run's result: its spec and the token data it trains on."""
     return provenance.config_hash({**spec, "data": meta})
@@ -269,6 +246,81 @@ class Preemption:
         self.requested = True
 
 
+class Setup:
+    """Everything a run trains with: its configs, device, step budget, data, model, optimizer."""
+
+    def __init__(self, spec: dict, data_paths: dict[str, str], meta: dict):
+        self.spec, self.hp, self.seed = spec, spec["hparams"], spec["seed"]
+        self.mcfg = ModelConfig.from_dict({**spec["model"], "vocab_size": meta["vocab_size"]})
+        self.tcfg = t = TrainConfig.from_dict(spec["train"])
+        self.device = resolve_device(t.device)
+        if self.device == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any fp32 matmul left over
+            torch.backends.cudnn.allow_tf32 = True
+        self.spec_hash = run_hash(spec, meta)
+        self.steps = budget(spec["train"], self.mcfg.block_size)
+        T = self.mcfg.block_size
+        self.data = {
+            "train": TokenData(data_paths["train"], T, t.data_tokens, t.data_chunks),
+            "val": TokenData(data_paths["val"], T),
+            "test": TokenData(data_paths["test"], T),
+        }
+        self.windows = {name: d.fixed_starts(t.eval_tokens) for name, d in self.data.items()}
+        torch.manual_seed(self.seed)
+        self.model = build_model(self.mcfg, attention=t.attention).to(self.device)
+        self.optimizer = build_optimizer(
+            spec["optimizer"], self.model, self.hp, t.decay_embeddings, t.fused
+        )
+        self.fwd_model = torch.compile(self.model) if t.compile else self.model
+
+    def lr(self, step: int) -> float:
+        s, t = self.steps, self.tcfg
+        return self.hp["lr"] * lr_multiplier(
+            step, s.total_steps, s.warmup_steps, t.schedule, t.min_lr_ratio
+        )
+
+    def batches(self, step: int) -> list:
+        """The micro-batches of one step, drawn from an RNG seeded with (seed, micro-batch)."""
+        t, train = self.tcfg, self.data["train"]
+        first = step * t.grad_accum
+        return [
+            train.batch(train.random_starts(self.seed, first + m, t.batch_size))
+            for m in range(t.grad_accum)
+        ]
+
+    def evaluation(self, step: int, splits) -> dict:
+        """Loss (and accuracy) on the fixed windows of ``splits``."""
+        rec = {"step": step, "tokens": step * self.steps.tokens_per_step}
+        t, V = self.tcfg, self.mcfg.vocab_size
+        for name in splits:
+            r = evaluate(
+                self.model, self.data[name], self.windows[name], t.batch_size, V, self.device,
+                t.precision,
+            )  # fmt: skip
+            key = "train_eval" if name == "train" else name
+            rec[f"{key}_loss"] = _finite(r["loss"])
+            if name != "train":
+                rec[f"{key}_acc"] = r["acc"]
+        return rec
+
+    def record(self, state: LoopState, lr: float, loss_sum, grad_norm, seconds: float) -> dict:
+        """The metric record of a log interval (one host sync for the summed loss)."""
+        per_step = self.steps.tokens_per_step
+        rec = {
+            "step": state.step,
+            "tokens": state.step * per_step,
+            "lr": lr,
+            "train_loss": _finite((loss_sum / state.steps_in_interval).item()),
+            "grad_norm": _finite(grad_norm.item()),
+            "weight_norm": _finite(weight_norm(self.model).item()),
+            "matrix_norm": _finite(weight_norm(self.model, matrices_only=True).item()),
+            "tokens_per_s": state.steps_in_interval * per_step / seconds,
+        }
+        if rec["train_loss"] is None or rec["grad_norm"] is None:
+            rec["diverged"] = True
+        return rec
+
+
 def train_run(
     spec: dict,
     data_paths: dict[str, str],
@@ -282,94 +334,42 @@ def train_run(
     ``checkpoint_path`` if it holds a checkpoint of the same spec."""
     t_start = time.time()
     torch.set_num_threads(threads)
-    meta = json.loads(Path(meta_path).read_text())
-    mcfg = ModelConfig.from_dict({**spec["model"], "vocab_size": meta["vocab_size"]})
-    tcfg = TrainConfig.from_dict(spec["train"])
-    device = resolve_device(tcfg.device)
-    if device == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any fp32 matmul left over
-        torch.backends.cudnn.allow_tf32 = True
-    run_id, seed, hp = spec["run_id"], spec["seed"], spec["hparams"]
-    spec_hash = run_hash(spec, meta)
-    T, V = mcfg.block_size, mcfg.vocab_size
-    steps = budget(spec["train"], T)
-    data = {
-        "train": TokenData(data_paths["train"], T, tcfg.data_tokens, tcfg.data_chunks),
-        "val": TokenData(data_paths["val"], T),
-        "test": TokenData(data_paths["test"], T),
-    }
-    windows = {name: d.fixed_starts(tcfg.eval_tokens) for name, d in data.items()}
-
-    torch.manual_seed(seed)
-    model = build_model(mcfg, attention=tcfg.attention).to(device)
-    optimizer = build_optimizer(spec["optimizer"], model, hp, tcfg.decay_embeddings, tcfg.fused)
-    fwd_model = torch.compile(model) if tcfg.compile else model
-    ckpt = Path(checkpoint_path)
-    state = load_checkpoint(ckpt, model, optimizer, spec_hash, device)
+    run = Setup(spec, data_paths, json.loads(Path(meta_path).read_text()))
+    model, optimizer, t, T = run.model, run.optimizer, run.tcfg, run.steps.total_steps
+    ckpt, run_id = Path(checkpoint_path), spec["run_id"]
+    state = load_checkpoint(ckpt, model, optimizer, run.spec_hash, run.device)
     if state.step:
         print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
-
-    def evaluation(splits) -> dict:
-        rec = {"step": state.step, "tokens": state.step * steps.tokens_per_step}
-        for name in splits:
-            r = evaluate(
-                model, data[name], windows[name], tcfg.batch_size, V, device, tcfg.precision
-            )
-            key = "train_eval" if name == "train" else name
-            rec[f"{key}_loss"] = _finite(r["loss"])
-            if name != "train":
-                rec[f"{key}_acc"] = r["acc"]
-        return rec
-
-    preemption = Preemption()
-    progress = Progress(run_id, steps.total_steps, state.step)
-    loss_sum = torch.tensor(state.loss_sum, device=device)  # on the device: no sync per step
+    preemption, progress = Preemption(), Progress(run_id, T, state.step)
+    loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
     t_interval = time.perf_counter()
-    while state.step < steps.total_steps and not state.diverged:
-        if tcfg.eval_interval and state.step % tcfg.eval_interval == 0:
+    while state.step < T and not state.diverged:
+        if t.eval_interval and state.step % t.eval_interval == 0:
             t_eval = time.perf_counter()
-            state.history.append(evaluation(spec["evaluate"]["curve"]))
+            state.history.append(run.evaluation(state.step, spec["evaluate"]["curve"]))
             t_interval += time.perf_counter() - t_eval  # evaluation time is not training time
-        lr = hp["lr"] * lr_multiplier(
-            state.step, steps.total_steps, steps.warmup_steps, tcfg.schedule, tcfg.min_lr_ratio
-        )
+        lr = run.lr(state.step)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        micro = state.step * tcfg.grad_accum
-        batches = [
-            data["train"].batch(data["train"].random_starts(seed, micro + m, tcfg.batch_size))
-            for m in range(tcfg.grad_accum)
-        ]
         loss, grad_norm = train_step(
-            model, fwd_model, optimizer, batches, V, device, tcfg.precision, tcfg.grad_clip
-        )
+            model, run.fwd_model, optimizer, run.batches(state.step), run.mcfg.vocab_size,
+            run.device, t.precision, t.grad_clip,
+        )  # fmt: skip
         loss_sum += loss
         state.step += 1
         state.steps_in_interval += 1
         rec = None
-        if state.step % tcfg.log_interval == 0 or state.step == steps.total_steps:
-            dt = time.perf_counter() - t_interval
-            rec = {
-                "step": state.step,
-                "tokens": state.step * steps.tokens_per_step,
-                "lr": lr,
-                "train_loss": _finite((loss_sum / state.steps_in_interval).item()),
-                "grad_norm": _finite(grad_norm.item()),
-                "weight_norm": _finite(weight_norm(model).item()),
-                "matrix_norm": _finite(weight_norm(model, matrices_only=True).item()),
-                "tokens_per_s": state.steps_in_interval * steps.tokens_per_step / dt,
-            }
-            if rec["train_loss"] is None or rec["grad_norm"] is None:
-                rec["diverged"] = True
+        if state.step % t.log_interval == 0 or state.step == T:
+            rec = run.record(state, lr, loss_sum, grad_norm, time.perf_counter() - t_interval)
             state.history.append(rec)
             loss_sum.zero_()
             t_interval, state.steps_in_interval = time.perf_counter(), 0
         progress.update(state.step, rec)
-        due = state.step % tcfg.checkpoint_interval == 0 and state.step < steps.total_steps
+        due = state.step % t.checkpoint_interval == 0 and state.step < T
         if preemption.requested or (due and not state.diverged):
             state.loss_sum = loss_sum.item()
-            elapsed = state.elapsed_s + time.time() - t_start
-            save_checkpoint(ckpt, replace(state, elapsed_s=elapsed), model, optimizer, spec_hash)
+            elapsed = replace(state, elapsed_s=state.elapsed_s + time.time() - t_start)
+            save_checkpoint(ckpt, elapsed, model, optimizer, run.spec_hash)
             if preemption.requested:
                 progress.close()
                 print(
@@ -379,22 +379,27 @@ def train_run(
                 sys.exit(143)
     progress.close()
     if not state.diverged:
-        state.history.append(evaluation(spec["evaluate"]["final"]))
-    summary = summarize(spec, state, model, mcfg, device, threads)
-    summary["wall_time_s"] = state.elapsed_s + time.time() - t_start
-    summary["config_hash"] = spec_hash
+        state.history.append(run.evaluation(state.step, spec["evaluate"]["final"]))
+    return finish(run, state, out_dir, ckpt, time.time() - t_start)
+
+
+def finish(run: Setup, state: LoopState, out_dir: str, ckpt: Path, seconds: float) -> dict:
+    """Write the run's metrics and summary (summary last: its presence means done), drop the
+    checkpoint unless asked to keep it, and say how the run ended."""
+    summary = summarize(run.spec, state, run.model, run.mcfg, run.device, torch.get_num_threads())
+    summary["wall_time_s"] = state.elapsed_s + seconds
+    summary["config_hash"] = run.spec_hash
     out = Path(out_dir)
     atomic.write_jsonl(out / "metrics.jsonl", state.history)
-    atomic.write_json(out / "summary.json", summary)  # written last: its presence means done
-    if not tcfg.keep_checkpoint:
+    atomic.write_json(out / "summary.json", summary)
+    if not run.tcfg.keep_checkpoint:
         ckpt.unlink(missing_ok=True)
-    ok = not summary["diverged"]
     result = (
-        f"final validation loss {summary['final_val_loss']:.4f}"
-        if ok
-        else f"DIVERGED ({summary['diverged_reason']})"
+        f"DIVERGED ({summary['diverged_reason']})"
+        if summary["diverged"]
+        else f"final validation loss {summary['final_val_loss']:.4f}"
     )
-    print(f"[{run_id}] done: {result}, {summary['wall_time_s']:.1f}s", flush=True)
+    print(f"[{summary['run_id']}] done: {result}, {summary['wall_time_s']:.1f}s", flush=True)
     return summary
 
 
