@@ -29,9 +29,7 @@ report: "workflow/report/workflow.rst"
 
 
 wildcard_constraints:
-    optimizer="[a-z0-9_]+",
     setting="lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?",
-    seed=r"\d+",
     figure="[a-z0-9_]+",
 
 

@@ -260,7 +260,7 @@ def run_parity(args, tmp: Path) -> None:
 
     import adamw_repro.train as train
     from adamw_repro import corpus, model, tokens
-    from adamw_repro.study import Run, train_spec
+    from adamw_repro.design import Run, train_spec
 
     cfg = load_config(REPO / "config" / "config.yaml")
     parts = corpus.split_text(

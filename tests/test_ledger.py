@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from adamw_repro.config import validate_config
-from adamw_repro.ledger import CLAIMS, Study, _holm, build_ledger, regime_checks, rule_text
+from adamw_repro.design import grid
+from adamw_repro.evidence import Evidence, regime_checks
+from adamw_repro.ledger import CLAIMS, _holm, build_ledger, rule_text
 from adamw_repro.optim import decay_gradient_dependence
-from adamw_repro.study import grid
 
 LRS = [1e-3 * 2**k for k in range(5)]
 SEEDS = list(range(8))
@@ -88,7 +89,7 @@ def study(decay_gain=0.05, adamw_minus_l2=-0.05, l2_diagonal=True, sgd_match=Tru
     twin = curves[same].assign(run_id=lambda d: d["run_id"].str.replace("adam/", "adamw/"),
                                optimizer="adamw")  # fmt: skip
     curves = pd.concat([curves[~curves["run_id"].str.startswith("adamw/lr0.004_wd0/")], twin])
-    return Study(runs, curves, pd.DataFrame(norms), CONFIG)
+    return Evidence(runs, curves, pd.DataFrame(norms), CONFIG)
 
 
 def ledger(**kwargs):
@@ -168,7 +169,7 @@ def test_a_negligible_difference_is_not_a_reproduction():
 def test_claims_need_their_optimizers():
     s = study()
     keep = s.runs["optimizer"].isin(["adam", "adamw"])
-    small = Study(s.runs[keep], s.curves[s.curves["optimizer"].isin(["adam", "adamw"])],
+    small = Evidence(s.runs[keep], s.curves[s.curves["optimizer"].isin(["adam", "adamw"])],
                   s.norms, CONFIG)  # fmt: skip
     led = {r["id"]: r for r in build_ledger(small)}
     for cid in ("LH2", "LH3", "LH4", "U3", "U4", "U5", "U6"):
@@ -188,3 +189,11 @@ def test_embedding_decay_is_reported_as_a_factor_of_the_headline():
     assert emb["status"] == "embeddings decayed: on"
     assert emb["value"] == pytest.approx(0.05 + 0.02 - 0.01, abs=0.01)  # l2 +0.02, adamw +0.01
     assert "change" in emb["detail"] and checks["overfitting"]["status"] == "overfits"
+
+
+def test_every_claim_points_at_a_figure_the_registry_draws():
+    from adamw_repro.figures import FIGURES
+
+    assert {c.figure for c in CLAIMS if c.figure} <= set(FIGURES)
+    assert len({c.id for c in CLAIMS}) == len(CLAIMS)
+    assert all(c.same_as in {d.id for d in CLAIMS} for c in CLAIMS if c.same_as)

@@ -135,6 +135,23 @@ def test_prop1_check_of_the_ledger_is_exact_without_momentum_and_not_with_it():
 
 
 @pytest.mark.parametrize("fused", [False, True])
+def test_adamw_independent_decays_by_the_schedule_only(fused):
+    """L&H Alg. 2 as written: θ ← θ − η·λ·θ − η·α·m̂/(√v̂ + ε) with the schedule multiplier η,
+    the decay not multiplied by the learning rate α (here η = 0.5: the loop sets lr = α·η)."""
+    lam, eta = 0.02, 0.5
+    p = one_param(THETA, GRAD)
+    hp = {"lr": LR, "weight_decay": lam, "betas": (B1, B2), "eps": EPS}
+    opt = build_optimizer("adamw_independent", _wrap(p), hp, fused=fused)
+    for group in opt.param_groups:
+        group["lr"] = LR * eta
+    theta, g = p.detach().clone(), p.grad.clone()
+    opt.step()
+    adam_step = adam_reference(theta, g) - theta  # −α·m̂/(√v̂ + ε) at lr α
+    expected = theta + eta * adam_step - eta * lam * theta
+    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fused", [False, True])
 def test_zero_weight_decay_gives_bit_identical_adam_trajectories(fused):
     params = {}
     for name in ("adam", "adam_l2", "adamw"):

@@ -93,15 +93,15 @@ def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_at
         "--jobs",
         "2",
         "--until",
-        "train",
+        "find_edges",  # the tuning jobs only
         env=env,
         check=False,
         timeout=300,
     )
-    calls = [c.split() for c in log.read_text().splitlines() if "rule_train" in c]
-    assert len(calls) == 4, log.read_text()  # 2 trials, each submitted twice
-    for trial in ("_wd0.1,", "_wd0.2,"):
-        mine = [args for args in calls if any(trial in a for a in args)]
+    calls = [c.split() for c in log.read_text().splitlines() if "rule_tune_adamw_" in c]
+    assert len(calls) == 4, log.read_text()  # 2 trials (one job each), each submitted twice
+    for job in ("rule_tune_adamw_0", "rule_tune_adamw_1"):
+        mine = [args for args in calls if any(job in a for a in args)]
         assert [args[args.index("-t") + 1] for args in mine] == ["7", "14"]  # attempt × 7 min
         for args in mine:
             assert "--gpus=2" in args and args[args.index("--mem") + 1] == "12345"
@@ -115,9 +115,10 @@ def test_paper_profile_plans_the_full_study_on_gpus_without_data_or_gpu(tmp_path
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
-    # the first tuning round (4 + 2 × 16 Adam-family cells, 2 + 2 × 4 SGD-family cells); the
+    # the first tuning round (4 + 3 × 16 Adam-family cells, 2 + 2 × 4 SGD-family cells); the
     # extension round and the seed reruns are planned once the checkpoints have run
-    assert table["train"] == 46 and table["find_edges"] == 1 and table["select_hparams"] == 1
+    tuning = sum(n for rule, n in table.items() if rule.startswith("tune_"))
+    assert tuning == 62 and table["find_edges"] == 1 and table["select_hparams"] == 1
     assert table["split_corpus"] == 1 and table["tokenize"] == 1
     assert "gpu=1" in out and "mem_mb=64000" in out and "runtime=120" in out
 
@@ -168,7 +169,7 @@ def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_p
     jobs = subprocess.run(
         ["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True
     ).stdout.split("\n")
-    victim = next(line.split()[0] for line in jobs if "rule_train" in line)
+    victim = next(line.split()[0] for line in jobs if "rule_evaluate_" in line)
     subprocess.run(["scancel", victim], check=True)
     proc.wait(timeout=900)
     log.close()

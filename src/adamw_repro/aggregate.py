@@ -16,9 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from . import atomic
+from .design import roles
 from .optim import OPTIMIZERS
 from .selection import decay_values
-from .study import roles
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
 RESULTS = [

@@ -15,11 +15,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .optim import families
 from .schedule import budget
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-# Optimizers that share one learning-rate grid; the first of each is the no-decay column.
-FAMILIES = {"adam": ("adam", "adam_l2", "adamw"), "sgd": ("sgd", "sgd_l2", "sgdw")}
 
 
 class ConfigError(ValueError):
@@ -172,7 +171,7 @@ def _check_families(optimizers: dict) -> None:
     """Fair tuning: the optimizers of a family share one learning-rate grid (the one without
     decay is their wd = 0 column), and its decaying members get decay grids with as many
     points at the same density, so no optimizer is searched more finely than another."""
-    for family in FAMILIES.values():
+    for family in families().values():
         present = [o for o in family if o in optimizers]
         for o in present[1:]:
             if optimizers[o]["lr"] != optimizers[present[0]]["lr"]:
@@ -182,9 +181,9 @@ def _check_families(optimizers: dict) -> None:
                     "family share one learning-rate grid"
                 )
         decaying = [o for o in present if decay_key(optimizers[o])]
-        if len(decaying) == 2:
-            (a, b) = decaying
-            ga, gb = (optimizers[o][decay_key(optimizers[o])] for o in decaying)
+        for b in decaying[1:]:
+            a = decaying[0]
+            ga, gb = (optimizers[o][decay_key(optimizers[o])] for o in (a, b))
             same_density = math.isclose(points_per_decade(ga), points_per_decade(gb), rel_tol=0.05)
             if len(ga) != len(gb) or not same_density:
                 raise ConfigError(

@@ -23,23 +23,14 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from . import atomic  # noqa: E402
-from .optim import LABELS, optimizer_order  # noqa: E402
+from .optim import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 from .stats import basin_fit, cell_means  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
-# The comparison that matters most, Adam+L2 against AdamW, gets the two most distinct colours.
-COLORS = {
-    "sgd": "#7f7f7f",
-    "sgd_l2": "#bcbd22",
-    "sgdw": "#2ca02c",
-    "adam": "#000000",
-    "adam_l2": "#ff7f0e",
-    "adamw": "#1f77b4",
-}
 
 
 def _palette(optimizers) -> dict:
-    return {o: COLORS[o] for o in optimizers}
+    return {o: OPTIMIZERS[o].color for o in optimizers}
 
 
 def _finished(runs):

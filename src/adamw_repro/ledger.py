@@ -17,20 +17,19 @@ It also reports the embedding decay as a factor of the headline comparison.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from . import atomic
+from .evidence import Evidence, Measurement, Untested, regime_checks, seed_effect
 from .optim import LABELS, decay_gradient_dependence, l2_equals_decoupled_without_momentum
 from .schedule import decay_exposure
 from .stats import (
-    basin_fit,
     bootstrap_diff,
     cell_means,
     count_spikes,
@@ -51,25 +50,7 @@ LH, WA, DA, KO, USER = (
     "course article",
 )
 ALPHA = 0.025  # one-sided: the level at which a 95 % interval's lower end clears a threshold
-OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "untestable here", "untested")
-
-
-class Untested(Exception):
-    """The profile lacks what the claim needs (an optimizer, a grid, a second model size)."""
-
-
-@dataclass
-class Measurement:
-    effect: float
-    lo: float = math.nan
-    hi: float = math.nan
-    interval: str = ""
-    n: int = 0
-    detail: str = ""
-    verdict: str | None = None  # set by claims decided by a check rather than an interval
-    p: float = math.nan  # one-sided p of "effect ≤ the smallest effect of interest" (Holm)
-    per_seed: np.ndarray | None = field(default=None, repr=False)  # paired differences
 
 
 @dataclass(frozen=True)
@@ -98,118 +79,6 @@ def claim(id: str, text: str, source: str, quantity: str, **rule):
         return measure
 
     return register
-
-
-def seed_effect(values: np.ndarray, detail: str) -> Measurement:
-    """The mean of a per-seed quantity with its t interval (the seeds are the replicates)."""
-    p = paired(values, np.zeros_like(values))
-    return Measurement(
-        p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=values
-    )
-
-
-class Study:
-    """The aggregated tables of one study, with the selections the claims need."""
-
-    def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame, norms, config: dict):
-        self.runs, self.curves, self.norms, self.config = runs, curves, norms, config
-        self.runs["diverged"] = self.runs["diverged"].astype(bool)
-        self.optimizers = set(runs["optimizer"])
-        self.tuned = bool(runs["tuning"].any())
-        self.n_boot = config["study"]["bootstrap_samples"]
-        self.margin = config["study"]["margin"]
-
-    def need(self, *optimizers: str) -> None:
-        missing = [o for o in optimizers if o not in self.optimizers]
-        if missing:
-            raise Untested(f"{', '.join(missing)} not in this study")
-
-    def need_grid(self, *optimizers: str) -> None:
-        self.need(*optimizers)
-        if not self.tuned:
-            raise Untested(f"needs lr × weight_decay tuning grids for {', '.join(optimizers)}")
-
-    def values(self, role: str, optimizer: str, metric: str, **where) -> pd.Series:
-        """``metric`` of the finished runs of ``optimizer`` in ``role``, indexed by seed."""
-        r = self.runs[self.runs[role] & (self.runs["optimizer"] == optimizer)]
-        r = r[~r["diverged"]]
-        for key, value in where.items():
-            r = r[np.isclose(r[key], value) if isinstance(value, float) else r[key] == value]
-        return r.set_index("seed")[metric].sort_index()
-
-    def paired(self, metric: str, a: tuple, b: tuple) -> tuple[pd.Series, pd.Series]:
-        """Seed-aligned values for two (role, optimizer[, filters]) selections."""
-        va = self.values(a[0], a[1], metric, **(a[2] if len(a) > 2 else {}))
-        vb = self.values(b[0], b[1], metric, **(b[2] if len(b) > 2 else {}))
-        seeds = va.index.intersection(vb.index)
-        if len(seeds) < 2:
-            raise Untested(f"needs two or more finished seeds of {a[1]} and {b[1]}")
-        return va.loc[seeds], vb.loc[seeds]
-
-    def tuning(self, optimizer: str) -> pd.DataFrame:
-        """Tuning trials of ``optimizer`` (both rounds, every tuning seed)."""
-        return self.runs[self.runs["tuning"] & (self.runs["optimizer"] == optimizer)]
-
-    def selected(self, optimizer: str) -> tuple[float, float]:
-        sel = self.runs[self.runs["evaluation"] & (self.runs["optimizer"] == optimizer)]
-        if sel.empty:
-            raise Untested(f"{optimizer} has no selected configuration")
-        return float(sel["lr"].iloc[0]), float(sel["weight_decay"].iloc[0])
-
-    def paired_effect(self, metric, a, b, label_a, label_b) -> Measurement:
-        """Effect a − b over seeds, t interval; the detail names both sides."""
-        va, vb = self.paired(metric, a, b)
-        p = paired(va.to_numpy(), vb.to_numpy())
-        higher = p["n"] - p["wins"] - p["ties"]
-        wilcoxon = f", Wilcoxon p = {p['p_wilcoxon']:.3g}" if math.isfinite(p["p_wilcoxon"]) else ""
-        detail = (
-            f"{label_a} {va.mean():.4f} vs {label_b} {vb.mean():.4f} (mean over {p['n']} "
-            f"seeds), {label_a} higher on {higher} of {p['n']}; paired t-test "
-            f"p = {p['p_ttest']:.3g}{wilcoxon}"
-        )
-        d = va.to_numpy() - vb.to_numpy()
-        return Measurement(
-            p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail, p=p["p_ttest"], per_seed=d
-        )
-
-    @functools.cached_property
-    def gate(self) -> Measurement:
-        """AdamW at its selected decay against AdamW without decay at the same learning rate, on
-        the test loss: the gain of decay, with a t interval. Passes (``verdict`` "passed") if
-        the whole interval lies above the smallest effect of interest."""
-        self.need("adamw")
-        lr, wd = self.selected("adamw")
-        if wd == 0:
-            raise Untested("AdamW's selected weight decay is 0")
-        if not self.runs["no_decay"].any():
-            raise Untested("needs AdamW's no-decay ablation")
-        m = self.paired_effect(
-            "final_test_loss",
-            ("no_decay", "adamw", {"lr": lr}),
-            ("evaluation", "adamw"),
-            "no decay",
-            f"decay {wd:g}",
-        )
-        passed = m.lo > self.margin
-        m.verdict = "passed" if passed else "failed"
-        m.detail = (
-            f"at lr {lr:g}, AdamW's selected decay lowers the test loss by {m.effect:.4f} nats "
-            f"(95% interval {m.lo:.4f} to {m.hi:.4f}, {m.n} seeds) against no decay; "
-            + ("above" if passed else "not above")
-            + f" the {self.margin:g}-nat smallest effect of interest"
-        )
-        return m
-
-    @functools.cache  # noqa: B019 (one Study per ledger; the cache dies with it)
-    def basin(self, optimizer: str, decoupled_units: bool) -> dict:
-        """The basin tilt of an optimizer's grid (``stats.basin_fit``), in (log10 lr,
-        log10 decay) with decay = λ = lr·wd (decoupled) or wd (coupled)."""
-        self.need_grid(optimizer)
-        window = self.config["study"]["basin_window"]
-        fit = basin_fit(self.tuning(optimizer), decoupled_units, window)
-        if fit is None:
-            raise Untested(f"{optimizer}: fewer than 7 finished tuning cells for the basin fit")
-        return fit
 
 
 def _tilt_text(name: str, fit: dict, unit: str, shift: float = 0.0) -> str:
@@ -245,9 +114,9 @@ def _check(parts: list[str], conclude: str, measurement: Measurement) -> Measure
     margin="slope_margin",
     gated=True,
 )
-def measure_lh1(study: Study) -> Measurement:
-    w, l2 = study.basin("adamw", True), study.basin("adam_l2", False)
-    m = study.config["study"]["slope_margin"]
+def measure_lh1(ev: Evidence) -> Measurement:
+    w, l2 = ev.basin("adamw", True), ev.basin("adam_l2", False)
+    m = ev.config["study"]["slope_margin"]
     aligned = verdict(w["ci_lo"], w["ci_hi"], "equal", m, 0.0)
     l2_flat = verdict(l2["ci_lo"], l2["ci_hi"], "equal", m, 0.0)
     l2_tilted = l2["ci_hi"] < -m
@@ -273,8 +142,8 @@ def measure_lh1(study: Study) -> Measurement:
     gated=True,
     same_as="LH1",
 )
-def measure_wa1(study: Study) -> Measurement:
-    w = study.basin("adamw", True)
+def measure_wa1(ev: Evidence) -> Measurement:
+    w = ev.basin("adamw", True)
     return Measurement(
         w["tilt"] - 1, w["ci_lo"] - 1, w["ci_hi"] - 1, "Fieller", w["n"],
         _tilt_text("AdamW", w, "PyTorch wd", shift=-1.0),
@@ -284,11 +153,9 @@ def measure_wa1(study: Study) -> Measurement:
 def paired_measure(metric: str, a: str, b: str) -> Callable:
     """A measure: ``metric`` of optimizer ``a``'s selection minus ``b``'s, paired by seed."""
 
-    def measure(study: Study) -> Measurement:
-        study.need(a, b)
-        return study.paired_effect(
-            metric, ("evaluation", a), ("evaluation", b), LABELS[a], LABELS[b]
-        )
+    def measure(ev: Evidence) -> Measurement:
+        ev.need(a, b)
+        return ev.paired_effect(metric, ("evaluation", a), ("evaluation", b), LABELS[a], LABELS[b])
 
     return measure
 
@@ -336,15 +203,15 @@ claim(
     "matched difference lies within ± the margin; not reproduced if they disagree or the "
     "interval lies outside; otherwise inconclusive",
 )
-def measure_lh4(study: Study) -> Measurement:
+def measure_lh4(ev: Evidence) -> Measurement:
     exact = l2_equals_decoupled_without_momentum()
-    study.need_grid("sgd_l2", "sgdw")
-    beta = study.config["optimizers"]["sgd_l2"]["momentum"]
-    if study.config["optimizers"]["sgdw"]["momentum"] != beta:
+    ev.need_grid("sgd_l2", "sgdw")
+    beta = ev.config["optimizers"]["sgd_l2"]["momentum"]
+    if ev.config["optimizers"]["sgdw"]["momentum"] != beta:
         raise Untested("sgd_l2 and sgdw use different momentum")
     # Heavy-ball momentum feeds the L2 term into the velocity, which multiplies it by
     # 1/(1 − β) at steady state; decoupled decay bypasses the velocity (exact for β = 0).
-    l2, w = study.tuning("sgd_l2"), study.tuning("sgdw")
+    l2, w = ev.tuning("sgd_l2"), ev.tuning("sgdw")
     w = w.assign(weight_decay=(w["weight_decay"] * (1 - beta)).round(12))
     both = l2.assign(weight_decay=l2["weight_decay"].round(12)).merge(
         w, on=["lr", "weight_decay", "seed"], suffixes=("_l2", "_w")
@@ -354,7 +221,7 @@ def measure_lh4(study: Study) -> Measurement:
     if len(ok) < 2:
         raise Untested("fewer than two finished cells match after rescaling by 1/(1 − momentum)")
     p = paired(ok["final_test_loss_l2"], ok["final_test_loss_w"])
-    empirical = verdict(p["ci_lo"], p["ci_hi"], "equal", study.margin, 0.0)
+    empirical = verdict(p["ci_lo"], p["ci_hi"], "equal", ev.margin, 0.0)
     if exact > 1e-9 or disagree or empirical == "not reproduced":
         v = "not reproduced"
     else:
@@ -380,11 +247,11 @@ def measure_lh4(study: Study) -> Measurement:
     figure="train_test_curves",
     gated=True,
 )
-def measure_da1(study: Study) -> Measurement:
-    lr, wd = study.selected("adamw")
+def measure_da1(ev: Evidence) -> Measurement:
+    lr, wd = ev.selected("adamw")
     ablation = ("no_decay", "adamw", {"lr": lr})
-    train_w, train_0 = study.paired("final_train_loss", ("evaluation", "adamw"), ablation)
-    gap_w, gap_0 = study.paired("gen_gap", ("evaluation", "adamw"), ablation)
+    train_w, train_0 = ev.paired("final_train_loss", ("evaluation", "adamw"), ablation)
+    gap_w, gap_0 = ev.paired("gen_gap", ("evaluation", "adamw"), ablation)
     d_train, d_gap = (train_0 - train_w).to_numpy(), (gap_w - gap_0).to_numpy()
     detail = (
         f"at lr {lr:g}, decay {wd:g} against 0: training loss lower by {d_train.mean():.4f} "
@@ -398,7 +265,7 @@ def measure_da1(study: Study) -> Measurement:
     "Under AdamW each weight matrix's norm settles to an equilibrium ∝ sqrt(lr/wd)",
     KO,
     "exponent b of final weight-matrix norm ∝ (lr/wd)^b, one intercept per decayed matrix, "
-    "over AdamW tuning runs that lasted at least study.equilibrium_exposure decay time "
+    "over AdamW tuning runs that lasted at least ev.equilibrium_exposure decay time "
     "constants (Σ lr_t·wd) with lr·wd < 1",
     figure="weight_norms",
     kind="equal",
@@ -406,18 +273,18 @@ def measure_da1(study: Study) -> Measurement:
     margin="slope_margin",
     gated=True,
 )
-def measure_ko1(study: Study) -> Measurement:
-    study.need_grid("adamw")
-    need = study.config["study"]["equilibrium_exposure"]
-    train, block = study.config["train"], study.config["model"]["block_size"]
-    t = study.tuning("adamw")
+def measure_ko1(ev: Evidence) -> Measurement:
+    ev.need_grid("adamw")
+    need = ev.config["study"]["equilibrium_exposure"]
+    train, block = ev.config["train"], ev.config["model"]["block_size"]
+    t = ev.tuning("adamw")
     t = t[~t["diverged"] & (t["lr"] * t["weight_decay"] < 1)]
     exposure = np.array(
         [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
     )
     t = t[exposure >= need]
-    n = study.norms.merge(t[["run_id", "lr", "weight_decay"]], on="run_id", suffixes=("", "_r"))
-    if not study.config["train"]["decay_embeddings"]:
+    n = ev.norms.merge(t[["run_id", "lr", "weight_decay"]], on="run_id", suffixes=("", "_r"))
+    if not ev.config["train"]["decay_embeddings"]:
         n = n[~n["param"].str.contains(r"\.wte\.|\.wpe\.", regex=True)]
     cell = n["lr"].astype(str) + "/" + n["weight_decay"].astype(str)
     fit = norm_law(np.log(n["lr"] / n["weight_decay"]), np.log(n["norm"]), cell, n["param"])
@@ -440,13 +307,13 @@ def measure_ko1(study: Study) -> Measurement:
     "AdamW's selected lr on the same seeds",
     kind="check: reproduced if every logged value is bit-identical",
 )
-def measure_u1(study: Study) -> Measurement:
-    study.need("adam", "adamw")
-    a, b = study.runs[study.runs["no_decay"]], study.runs[study.runs["adam_identity"]]
+def measure_u1(ev: Evidence) -> Measurement:
+    ev.need("adam", "adamw")
+    a, b = ev.runs[ev.runs["no_decay"]], ev.runs[ev.runs["adam_identity"]]
     if a.empty or b.empty:
         raise Untested("needs the AdamW(wd = 0) and Adam ablations")
     key = ["seed", "step", "metric"]
-    c = study.curves[study.curves["metric"] != "tokens_per_s"]
+    c = ev.curves[ev.curves["metric"] != "tokens_per_s"]
     ca = c[c["run_id"].isin(a["run_id"])].set_index(key)["value"]
     cb = c[c["run_id"].isin(b["run_id"])].set_index(key)["value"]
     common = ca.index.intersection(cb.index)
@@ -473,7 +340,7 @@ def measure_u1(study: Study) -> Measurement:
     kind="check: reproduced if AdamW's ratio is 1 (within 1 %) and Adam+L2's is within 10 % "
     "of the ratio of the two gradients' root mean squares (10^4)",
 )
-def measure_u2(study: Study) -> Measurement:
+def measure_u2(ev: Evidence) -> Measurement:
     r = decay_gradient_dependence(eps=0.0)
     target = r["gradient_rms_ratio"]
     ok = abs(r["adamw"] - 1) < 0.01 and abs(r["adam_l2"] / target - 1) < 0.1
@@ -521,12 +388,12 @@ claim(
     kind="check: reproduced if some interval shows AdamW more stable and none less stable; "
     "not reproduced if some interval shows it less stable and none more; otherwise inconclusive",
 )
-def measure_u6(study: Study) -> Measurement:
-    study.need_grid("adam_l2", "adamw")
-    nb = study.n_boot
-    sd = [study.values("evaluation", o, "final_test_loss").to_numpy() for o in ("adamw", "adam_l2")]
-    grids = [study.tuning(o) for o in ("adamw", "adam_l2")]
-    loss = study.curves[study.curves["metric"] == "train_loss"]
+def measure_u6(ev: Evidence) -> Measurement:
+    ev.need_grid("adam_l2", "adamw")
+    nb = ev.n_boot
+    sd = [ev.values("evaluation", o, "final_test_loss").to_numpy() for o in ("adamw", "adam_l2")]
+    grids = [ev.tuning(o) for o in ("adamw", "adam_l2")]
+    loss = ev.curves[ev.curves["metric"] == "train_loss"]
     spikes = [
         [count_spikes(g.sort_values("step")["value"]) for _, g in loss.groupby("run_id")
          if g["run_id"].iloc[0] in set(t["run_id"])]
@@ -562,9 +429,9 @@ def measure_u6(study: Study) -> Measurement:
     margin="relative_margin",
     gated=True,
 )
-def measure_u7(study: Study) -> Measurement:
-    lr, _ = study.selected("adamw")
-    n_w, n_0 = study.paired(
+def measure_u7(ev: Evidence) -> Measurement:
+    lr, _ = ev.selected("adamw")
+    n_w, n_0 = ev.paired(
         "final_matrix_norm", ("evaluation", "adamw"), ("no_decay", "adamw", {"lr": lr})
     )
     detail = f"norm {n_w.mean():.1f} with decay against {n_0.mean():.1f} without ({len(n_w)} seeds)"
@@ -577,7 +444,7 @@ def measure_u7(study: Study) -> Measurement:
     USER,
     "AdamW − Adam+L2 difference at several model sizes",
 )
-def measure_u8a(study: Study) -> Measurement:
+def measure_u8a(ev: Evidence) -> Measurement:
     raise Untested(
         "one model size per profile; it needs studies at several model sizes, which this "
         "workflow does not run yet"
@@ -594,13 +461,13 @@ def measure_u8a(study: Study) -> Measurement:
     kind="check: reproduced if the interval lies below 0 (fewer near-optimal AdamW cells); "
     "not reproduced if it lies above 0; otherwise inconclusive",
 )
-def measure_u8b(study: Study) -> Measurement:
-    study.need_grid("adam_l2", "adamw")
+def measure_u8b(ev: Evidence) -> Measurement:
+    ev.need_grid("adam_l2", "adamw")
     near = []
     for o in ("adamw", "adam_l2"):
-        loss = cell_means(study.tuning(o))["value"].to_numpy()
-        near.append(np.nan_to_num(loss, nan=np.inf) <= np.nanmin(loss) + 5 * study.margin)
-    b = bootstrap_diff(*near, np.mean, study.n_boot)
+        loss = cell_means(ev.tuning(o))["value"].to_numpy()
+        near.append(np.nan_to_num(loss, nan=np.inf) <= np.nanmin(loss) + 5 * ev.margin)
+    b = bootstrap_diff(*near, np.mean, ev.n_boot)
     v = "reproduced" if b["ci_hi"] < 0 else "not reproduced" if b["ci_lo"] > 0 else "inconclusive"
     shares = [f"{100 * x.mean():.0f}%" for x in near]
     detail = f"{shares[0]} of AdamW's cells against {shares[1]} of Adam+L2's"
@@ -615,9 +482,9 @@ def measure_u8b(study: Study) -> Measurement:
     USER,
     "AdamW − Adam+L2 difference on two corpora",
 )
-def measure_u8c(study: Study) -> Measurement:
+def measure_u8c(ev: Evidence) -> Measurement:
     raise Untested(
-        f"one corpus ({study.config['corpus']['source']}) per profile; it needs studies on "
+        f"one corpus ({ev.config['corpus']['source']}) per profile; it needs studies on "
         "several corpora, which this workflow does not run yet"
     )
 
@@ -651,10 +518,10 @@ def leave_one_out(m: Measurement, claim: Claim, margin: float, full: str) -> str
     return "robust to leaving out any one seed" if not flips else "; ".join(flips[:2])
 
 
-def build_ledger(study: Study) -> list[dict]:
+def build_ledger(ev: Evidence) -> list[dict]:
     rows, measured = [], {}
     for claim in CLAIMS:
-        margin = study.config["study"][claim.margin]
+        margin = ev.config["study"][claim.margin]
         row = {
             "id": claim.id,
             "claim": claim.text,
@@ -673,8 +540,8 @@ def build_ledger(study: Study) -> list[dict]:
             "robustness": "",
         }
         try:
-            gate_failed = claim.gated and study.gate.verdict != "passed"
-            m = measured[claim.id] = claim.measure(study)
+            gate_failed = claim.gated and ev.gate.verdict != "passed"
+            m = measured[claim.id] = claim.measure(ev)
         except Untested as why:
             rows.append({**row, "verdict": "untested", "detail": str(why)})
             continue
@@ -683,7 +550,7 @@ def build_ledger(study: Study) -> list[dict]:
                 {
                     **row,
                     "verdict": "untestable here",
-                    "detail": f"decay gate: {study.gate.detail}; measured regardless, without a "
+                    "detail": f"decay gate: {ev.gate.detail}; measured regardless, without a "
                     f"verdict: {_summary(m)}",
                 }
             )
@@ -726,83 +593,6 @@ def _holm(rows: list[dict]) -> None:
             r["verdict"], r["detail"] = ref["verdict"], ref["detail"]
 
 
-def regime_checks(study: Study) -> list[dict]:
-    """Could this regime show the claimed effects? Overfitting of the unregularized tuned model,
-    the span of AdamW's decay timescales, the decay gate, and the embedding-decay factor."""
-    rows = []
-
-    def add(check, value, lo=math.nan, hi=math.nan, status="", detail=""):
-        rows.append(
-            dict(check=check, value=value, ci_lo=lo, ci_hi=hi, status=status, detail=detail)
-        )
-
-    train, block = study.config["train"], study.config["model"]["block_size"]
-    if "adam" in study.optimizers:
-        ev = study.runs[study.runs["evaluation"] & (study.runs["optimizer"] == "adam")]
-        ev = ev[~ev["diverged"]]
-        rise = (ev["final_test_loss"] - ev["best_test_loss"]).mean()
-        gap = ev["gen_gap"].mean()
-        # "visibly": the test loss turned up by more than the smallest effect of interest, or
-        # ends ten times that above the loss on the training data
-        overfits = rise > study.margin or gap > OVERFIT_GAP * study.margin
-        add(
-            "overfitting",
-            gap,
-            status="overfits" if overfits else "does not overfit visibly",
-            detail=f"tuned Adam (no decay): final test loss {gap:.3f} nats above its loss on "
-            f"the training data (threshold {OVERFIT_GAP * study.margin:g}) and {rise:.4f} above "
-            f"its own best point of the run (threshold {study.margin:g})",
-        )
-    if study.tuned and "adamw" in study.optimizers:
-        t = study.tuning("adamw")
-        steps = t["steps"].max()
-        tau = 1 / (t["lr"] * t["weight_decay"]) / steps
-        expo = [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
-        add(
-            "decay timescales",
-            tau.max() / tau.min(),
-            status=f"τ/T from {tau.min():.3g} to {tau.max():.3g}",
-            detail=f"AdamW's grid spans τ = 1/(lr·wd) from {tau.min():.3g} T to {tau.max():.3g} T "
-            f"(T = {steps} steps; summed decay Σ lr_t·wd from {min(expo):.2g} to {max(expo):.2g})",
-        )
-    try:
-        g = study.gate
-        add("decay gate", g.effect, g.lo, g.hi, g.verdict, g.detail)
-    except Untested as why:
-        add("decay gate", math.nan, status="untested", detail=str(why))
-    try:
-        add("embedding decay", *embedding_factor(study))
-    except Untested as why:
-        add("embedding decay", math.nan, status="untested", detail=str(why))
-    return rows
-
-
-def embedding_factor(study: Study) -> tuple:
-    """The headline difference (Adam+L2 − AdamW, test loss) with the embedding decay flipped,
-    and its change from the primary setting, paired by seed."""
-    study.need("adam_l2", "adamw")
-    if not study.runs["embeddings"].any():
-        raise Untested("needs the embedding-decay ablation (study.embedding_ablation)")
-    diffs = {}
-    for role in ("evaluation", "embeddings"):
-        a, b = study.paired("final_test_loss", (role, "adam_l2"), (role, "adamw"))
-        diffs[role] = a - b
-    seeds = diffs["evaluation"].index.intersection(diffs["embeddings"].index)
-    flip = paired(diffs["embeddings"].to_numpy(), np.zeros(len(diffs["embeddings"])))
-    change = paired(
-        diffs["embeddings"].loc[seeds].to_numpy(), diffs["evaluation"].loc[seeds].to_numpy()
-    )
-    state = "on" if not study.config["train"]["decay_embeddings"] else "off"
-    detail = (
-        f"with the embedding decay {state}, Adam+L2 − AdamW = {flip['mean_diff']:+.4f} nats "
-        f"[{flip['ci_lo']:+.4f}, {flip['ci_hi']:+.4f}], against "
-        f"{diffs['evaluation'].mean():+.4f} with it {'off' if state == 'on' else 'on'}; change "
-        f"{change['mean_diff']:+.4f} [{change['ci_lo']:+.4f}, {change['ci_hi']:+.4f}] "
-        f"({len(seeds)} seeds)"
-    )
-    return flip["mean_diff"], flip["ci_lo"], flip["ci_hi"], f"embeddings decayed: {state}", detail
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
@@ -815,11 +605,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     config = json.loads(args.config)
     runs, curves, norms = (pd.read_csv(p) for p in (args.runs, args.curves, args.norms))
-    study = Study(runs, curves, norms, config)
-    atomic.write_text(args.out_stats, optimizer_stats(runs, study.n_boot).to_csv(index=False))
-    regime = pd.DataFrame(regime_checks(study))
+    ev = Evidence(runs, curves, norms, config)
+    atomic.write_text(args.out_stats, optimizer_stats(runs, ev.n_boot).to_csv(index=False))
+    regime = pd.DataFrame(regime_checks(ev))
     atomic.write_text(args.out_regime, regime.to_csv(index=False))
-    ledger = pd.DataFrame(build_ledger(study))
+    ledger = pd.DataFrame(build_ledger(ev))
     atomic.write_text(args.out_ledger, ledger.to_csv(index=False))
     for r in regime.itertuples():
         print(f"{r.check:>16}: {r.status} ({r.detail})")

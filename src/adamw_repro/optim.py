@@ -1,4 +1,5 @@
-"""Optimizers under comparison, their parameter groups and the learning-rate schedule.
+"""The optimizers under comparison (one registry), their parameter groups, and the small
+closed-form experiments the claims ledger runs on them.
 
 Weight-decay conventions (GUIDE §4). PyTorch multiplies decoupled decay by the current learning
 rate: one AdamW step is θ ← θ − lr_t·wd·θ − lr_t·m̂/(√v̂ + ε). Loshchilov & Hutter's λ is scaled by
@@ -9,32 +10,11 @@ before the optimizer sees it; for Adam it then passes through the adaptive denom
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
-
-OPTIMIZERS = {
-    "sgd": "SGD with momentum, no weight decay",
-    "sgd_l2": "SGD with momentum, L2 penalty in the gradient (coupled)",
-    "sgdw": "SGD with momentum, decoupled weight decay (L&H Alg. 1)",
-    "adam": "Adam, no weight decay",
-    "adam_l2": "Adam, L2 penalty in the gradient (coupled)",
-    "adamw": "AdamW, decoupled weight decay (L&H Alg. 2)",
-}
-DECAYING = {"sgd_l2", "sgdw", "adam_l2", "adamw"}
-LABELS = {  # display names, in the canonical order every table and figure uses
-    "sgd": "SGD",
-    "sgd_l2": "SGD+L2",
-    "sgdw": "SGDW",
-    "adam": "Adam",
-    "adam_l2": "Adam+L2",
-    "adamw": "AdamW",
-}
-
-
-def optimizer_order(names) -> list[str]:
-    """``names`` in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
-    return [o for o in OPTIMIZERS if o in set(names)]
 
 
 class SGDW(torch.optim.SGD):
@@ -78,6 +58,93 @@ def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool) 
     ]
 
 
+def _adam_args(hp: dict, fused: bool) -> dict:
+    kw = dict(lr=float(hp["lr"]), betas=tuple(hp.get("betas", (0.9, 0.999))))
+    kw |= {"eps": float(hp.get("eps", 1e-8)), "fused" if fused else "foreach": True}
+    return kw
+
+
+def _sgd(groups, hp, fused):  # the decay, if any, is added to the gradient: coupled L2
+    lr, momentum = float(hp["lr"]), float(hp.get("momentum", 0.9))
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, foreach=True)
+
+
+def _sgdw(groups, hp, fused):
+    return SGDW(groups, lr=float(hp["lr"]), momentum=float(hp.get("momentum", 0.9)))
+
+
+def _adam(groups, hp, fused):  # the decay, if any, is added to the gradient: coupled L2
+    return torch.optim.Adam(groups, decoupled_weight_decay=False, **_adam_args(hp, fused))
+
+
+def _adamw(groups, hp, fused):
+    return torch.optim.AdamW(groups, **_adam_args(hp, fused))
+
+
+def _adamw_independent(groups, hp, fused):
+    # Loshchilov & Hutter's Algorithm 2 as written: θ ← θ − η_t·λ·θ − η_t·α·m̂/(√v̂ + ε), the decay
+    # scaled by the schedule only. PyTorch scales it by lr_t = α·η_t, so it gets wd = λ/α.
+    for g in groups:
+        g["weight_decay"] /= float(hp["lr"])
+    return torch.optim.AdamW(groups, **_adam_args(hp, fused))
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    description: str
+    label: str  # in tables and figures
+    family: (
+        str  # a family shares one learning-rate grid; its decay-free member is the wd = 0 column
+    )
+    decay: str | None  # None, "coupled" (L2 in the gradient) or "decoupled"
+    color: str  # in every figure
+    make: Callable  # (parameter groups, hyperparameters, fused) -> torch optimizer
+
+
+# The optimizers under comparison, in the order every table and figure uses. Adding one is an
+# entry here, its section in the config schema, and its grid in a config.
+OPTIMIZERS = {
+    "sgd": Optimizer("SGD with momentum, no weight decay", "SGD", "sgd", None, "#7f7f7f", _sgd),
+    "sgd_l2": Optimizer(
+        "SGD with momentum, L2 penalty in the gradient (coupled)",
+        "SGD+L2", "sgd", "coupled", "#bcbd22", _sgd,
+    ),
+    "sgdw": Optimizer(
+        "SGD with momentum, decoupled weight decay (L&H Alg. 1)",
+        "SGDW", "sgd", "decoupled", "#2ca02c", _sgdw,
+    ),
+    "adam": Optimizer("Adam, no weight decay", "Adam", "adam", None, "#000000", _adam),
+    "adam_l2": Optimizer(
+        "Adam, L2 penalty in the gradient (coupled)",
+        "Adam+L2", "adam", "coupled", "#ff7f0e", _adam,
+    ),
+    "adamw": Optimizer(
+        "AdamW, decoupled weight decay multiplied by the learning rate (PyTorch's AdamW)",
+        "AdamW", "adam", "decoupled", "#1f77b4", _adamw,
+    ),
+    "adamw_independent": Optimizer(
+        "AdamW with the decay scaled by the schedule only, not the learning rate (L&H Alg. 2 "
+        "as written; weight_decay is their λ)",
+        "AdamW (λ)", "adam", "decoupled", "#9467bd", _adamw_independent,
+    ),
+}  # fmt: skip
+DECAYING = {name for name, o in OPTIMIZERS.items() if o.decay}
+LABELS = {name: o.label for name, o in OPTIMIZERS.items()}
+
+
+def optimizer_order(names) -> list[str]:
+    """``names`` in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
+    return [o for o in OPTIMIZERS if o in set(names)]
+
+
+def families() -> dict[str, list[str]]:
+    """Optimizer names by family, in canonical order."""
+    out = {}
+    for name, o in OPTIMIZERS.items():
+        out.setdefault(o.family, []).append(name)
+    return out
+
+
 def build_optimizer(
     name: str, model: nn.Module, hp: dict, decay_embeddings: bool = True, fused: bool = False
 ) -> torch.optim.Optimizer:
@@ -86,21 +153,7 @@ def build_optimizer(
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
     wd = float(hp.get("weight_decay", 0.0)) if name in DECAYING else 0.0
-    groups = param_groups(model, wd, decay_embeddings)
-    lr = float(hp["lr"])
-    if name.startswith("sgd"):
-        momentum = float(hp.get("momentum", 0.9))
-        if name == "sgdw":
-            return SGDW(groups, lr=lr, momentum=momentum)
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, foreach=True)
-    adam_kw = dict(
-        lr=lr, betas=tuple(hp.get("betas", (0.9, 0.999))), eps=float(hp.get("eps", 1e-8))
-    )
-    adam_kw["fused" if fused else "foreach"] = True
-    if name == "adamw":
-        return torch.optim.AdamW(groups, **adam_kw)
-    # adam and adam_l2: the decay (zero for adam) is added to the gradient, i.e. coupled L2
-    return torch.optim.Adam(groups, decoupled_weight_decay=False, **adam_kw)
+    return OPTIMIZERS[name].make(param_groups(model, wd, decay_embeddings), hp, fused)
 
 
 def decay_gradient_dependence(eps: float = 0.0, warmup: int = 100) -> dict:

@@ -87,7 +87,7 @@ def build_context(
     ok = runs[~runs["diverged"].astype(bool)]
     rows = table.to_dict("records")
     for r in rows:
-        r["description"] = OPTIMIZERS[r["optimizer"]]
+        r["description"] = OPTIMIZERS[r["optimizer"]].description
     train, model = config["train"], config["model"]
     steps = budget(train, model["block_size"])
     data_tokens = train["data_tokens"] or meta["train_tokens"]

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import atomic
-from .study import edges, extension_groups, grid, is_tuned, needed_extensions
+from .design import edges, extension_groups, grid, is_tuned, needed_extensions
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .optim import optimizer_order
+
 CONFIDENCE = 0.95
 
 
@@ -293,12 +295,10 @@ METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "
 def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """Per optimizer and metric of its evaluation runs: mean, std and bootstrap interval over
     the finished seeds (the stats.csv table)."""
-    from .optim import optimizer_order
-
-    ev = runs[runs["evaluation"]]
+    evaluated = runs[runs["evaluation"]]
     rows = []
-    for opt in optimizer_order(ev["optimizer"]):
-        r = ev[ev["optimizer"] == opt]
+    for opt in optimizer_order(evaluated["optimizer"]):
+        r = evaluated[evaluated["optimizer"] == opt]
         finished = r[~r["diverged"].astype(bool)]
         for metric in METRICS:
             rows.append(

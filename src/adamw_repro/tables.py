@@ -11,9 +11,9 @@ import pandas as pd
 
 from . import atomic
 from .config import decay_key
+from .design import extension_groups, grid
 from .latex import Latex, escape, num, sci
 from .optim import optimizer_order
-from .study import extension_groups, grid
 
 
 def results_table(runs: pd.DataFrame) -> pd.DataFrame:

@@ -21,17 +21,24 @@ import ctypes
 import json
 import math
 import os
-import signal
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from . import atomic, provenance
+from .checkpoint import (
+    LoopState,
+    Preemption,
+    is_finished,
+    load_checkpoint,
+    run_hash,
+    save_checkpoint,
+)
 from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
 from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
@@ -154,11 +161,6 @@ def train_step(model, fwd_model, optimizer, batches, vocab_size, device, precisi
     return loss_sum, grad_norm
 
 
-def run_hash(spec: dict, meta: dict) -> str:
-    """Identifies a run's result: its spec and the token data it trains on."""
-    return provenance.config_hash({**spec, "data": meta})
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """The ``train`` section of a spec; every default lives in the config schema."""
@@ -187,63 +189,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
-
-
-@dataclass
-class LoopState:
-    """Everything the loop carries from step to step; with the weights, the optimizer state and
-    the RNG it is the checkpoint."""
-
-    step: int = 0
-    history: list = field(default_factory=list)  # metric records, in order
-    loss_sum: float = 0.0  # training loss summed since the last record
-    steps_in_interval: int = 0
-    elapsed_s: float = 0.0  # wall time of earlier attempts
-    resumed_from: list = field(default_factory=list)
-
-    @property
-    def diverged(self) -> bool:
-        return any(r.get("diverged") for r in self.history)
-
-
-def save_checkpoint(path: Path, state: LoopState, model, optimizer, spec_hash: str) -> None:
-    blob = {
-        "loop": asdict(state),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "spec_hash": spec_hash,
-    }
-    with atomic.atomic_path(path) as tmp:
-        torch.save(blob, tmp)
-
-
-def load_checkpoint(path: Path, model, optimizer, spec_hash: str, device: str) -> LoopState:
-    """The saved loop state, weights and optimizer state if ``path`` holds a checkpoint of this
-    very run; a fresh state otherwise."""
-    if not path.exists():
-        return LoopState()
-    blob = torch.load(path, map_location=device, weights_only=True)
-    if blob["spec_hash"] != spec_hash:
-        print(f"ignoring {path}: written for another config", flush=True)
-        return LoopState()
-    model.load_state_dict(blob["model"])
-    optimizer.load_state_dict(blob["optimizer"])
-    torch.set_rng_state(blob["torch_rng"])
-    state = LoopState(**blob["loop"])
-    state.resumed_from.append(state.step)
-    return state
-
-
-class Preemption:
-    """Remembers a SIGTERM, so the loop can checkpoint at the end of the step and exit."""
-
-    def __init__(self):
-        self.requested = False
-        signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        self.requested = True
 
 
 class Setup:
@@ -499,15 +444,6 @@ def train_runs(
         os.replace(stage / "metrics.jsonl", out / "metrics.jsonl")
         os.replace(stage / "summary.json", out / "summary.json")  # last: its presence means done
         stage.rmdir()
-
-
-def is_finished(stage: Path, spec: dict, meta: dict) -> bool:
-    """Whether ``stage`` holds the complete result of this very spec on this data."""
-    try:
-        summary = json.loads((stage / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return (stage / "metrics.jsonl").exists() and summary["config_hash"] == run_hash(spec, meta)
 
 
 def main(argv=None) -> None:

@@ -10,7 +10,7 @@ rule aggregate:
         timing="results/tables/timing.csv",
         provenance="results/tables/provenance.json",
     params:
-        study=get_json("optimizers", "seeds", "study", "train", "model"),
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
@@ -18,7 +18,7 @@ rule aggregate:
     benchmark:
         "results/benchmarks/aggregate.tsv"
     shell:
-        "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.study:q}"
+        "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.config:q}"
         " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
         " --out-norms {output.norms} --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
 

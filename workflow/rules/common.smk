@@ -4,15 +4,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from adamw_repro.study import (
-    Run,
-    all_runs,
-    extension_groups,
-    first_round_batches,
-    seed_batches,
-    train_spec,
-    tuning_runs,
-)
+from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -24,8 +16,6 @@ os.environ.update(
     PATH=os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
 )
-RUN_DIR = "results/runs/{optimizer}/{setting}/seed{seed}"
-RUNS_PER_JOB = config["resources"]["train"]["runs_per_job"]
 
 
 def summaries(runs, name="summary.json"):
@@ -75,6 +65,12 @@ def get_train_runtime(n_runs):
     """Minutes for a training job of n_runs runs; a retry asks for attempt × that."""
     minutes = config["resources"]["train"]["runtime"]
     return lambda wildcards, attempt: minutes * n_runs * attempt
+
+
+def get_job_file(folder, job, ext):
+    """A training job's log or benchmark file; an evaluation job has one per setting."""
+    setting = "/{setting}" if "{setting}" in job.run_ids[0] else ""
+    return f"{folder}/{job.name}{setting}.{ext}"
 
 
 def get_code(module):

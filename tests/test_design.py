@@ -7,21 +7,21 @@ import pandas as pd
 import pytest
 
 from adamw_repro.config import ConfigError, validate_config
-from adamw_repro.selection import best_cells, cell_scores, first_round, select
-from adamw_repro.study import (
+from adamw_repro.design import (
     Run,
     ablation_runs,
     all_runs,
     edges,
     extension_groups,
-    first_round_batches,
     grid,
     needed_extensions,
     selected_runs,
     total_steps,
     train_spec,
+    training_jobs,
     tuning_runs,
 )
+from adamw_repro.selection import best_cells, cell_scores, first_round, select
 
 LRS = [1e-3, 2e-3, 4e-3]
 CONFIG = {
@@ -207,15 +207,21 @@ def test_specs_say_what_a_run_evaluates():
     assert "weight_decay" not in train_spec(cfg, Run("adam", 1e-3, 0.0, 0))["hparams"]
 
 
-def test_jobs_batch_tuning_and_every_possible_extension():
+def test_jobs_batch_tuning_every_possible_extension_and_the_evaluation_seeds():
     cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 4}}})
-    jobs = first_round_batches(cfg)
-    tuned = [r for name, runs in jobs.items() if name.startswith("tune_") for r in runs]
+    jobs = {job.name: job for job in training_jobs(cfg)}
+    tuned = [r for name, job in jobs.items() if name.startswith("tune_") for r in job.runs()]
     assert sorted(tuned) == sorted(tuning_runs(cfg)) and len(set(tuned)) == len(tuned)
-    assert all(len(runs) <= 4 for runs in jobs.values())
-    assert all(len({r.optimizer for r in runs}) == 1 for runs in jobs.values())
+    assert all(len(job.run_ids) <= 4 for job in jobs.values())
+    assert all(len({i.split("/")[0] for i in job.run_ids}) == 1 for job in jobs.values())
     extension = {n.rsplit("_", 1)[0] for n in jobs if n.startswith("extend_")}
     assert extension == set(extension_groups(cfg))
+    ev = jobs["evaluate_adamw_0"]  # the setting is a wildcard, filled in after selection
+    assert ev.run_ids == ("adamw/{setting}/seed0", "adamw/{setting}/seed1")
+    assert ev.runs("lr0.002_wd5_emb") == [Run("adamw", 2e-3, 5.0, s, True) for s in (0, 1)]
+    one = {job.name: job for job in training_jobs(validate_config(CONFIG))}  # one run per job
+    assert all(len(job.run_ids) == 1 for job in one.values())
+    assert sum(n.startswith("tune_") for n in one) == len(tuning_runs(cfg))
 
 
 def test_edges_of_a_grid():

@@ -268,9 +268,28 @@ def batches(runs: list[Run], size: int, name: str) -> dict[str, list[Run]]:
     return {f"{name}_{k // size}": runs[k : k + size] for k in range(0, len(runs), size)}
 
 
-def first_round_batches(config: dict) -> dict[str, list[Run]]:
-    """The first tuning round in jobs of ``resources.train.runs_per_job`` runs (one optimizer
-    per job), and every possible extension group likewise, by job name."""
+@dataclass(frozen=True)
+class Job:
+    """One training job: the run ids it trains, one after another in one process. An evaluation
+    job's ids hold ``{setting}``, filled in once selection has chosen it (a wildcard of its
+    Snakemake rule)."""
+
+    name: str
+    run_ids: tuple[str, ...]
+
+    def runs(self, setting: str | None = None) -> list[Run]:
+        out = []
+        for run_id in self.run_ids:
+            optimizer, part, seed = run_id.format(setting=setting).split("/")
+            out.append(Run.parse(optimizer, part, seed.removeprefix("seed")))
+        return out
+
+
+def training_jobs(config: dict) -> list[Job]:
+    """Every training job a study may need, in jobs of ``resources.train.runs_per_job`` runs
+    (one optimizer per job): the first tuning round and every extension group an edge could ask
+    for (known from the config alone), and each optimizer's evaluation seeds (the setting is
+    chosen later). Snakemake runs only the jobs whose files are asked for."""
     size = config["resources"]["train"]["runs_per_job"]
     jobs = {}
     runs = tuning_runs(config)
@@ -278,10 +297,10 @@ def first_round_batches(config: dict) -> dict[str, list[Run]]:
         jobs |= batches([r for r in runs if r.optimizer == o], size, f"tune_{o}")
     for name, group in extension_groups(config).items():
         jobs |= batches(group, size, name)
-    return jobs
-
-
-def seed_batches(config: dict, optimizer: str) -> list[list[int]]:
-    """An optimizer's evaluation seeds in jobs of ``resources.train.runs_per_job``."""
-    size, seeds = config["resources"]["train"]["runs_per_job"], eval_seeds(config, optimizer)
-    return [seeds[k : k + size] for k in range(0, len(seeds), size)]
+    out = [Job(name, tuple(r.run_id for r in runs)) for name, runs in jobs.items()]
+    for o in config["optimizers"]:
+        seeds = eval_seeds(config, o)
+        for k in range(0, len(seeds), size):
+            ids = tuple(f"{o}/{{setting}}/seed{s}" for s in seeds[k : k + size])
+            out.append(Job(f"evaluate_{o}_{k // size}", ids))
+    return out
