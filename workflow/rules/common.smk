@@ -69,8 +69,8 @@ def get_train_runtime(n_runs):
 
 def get_job_file(folder, job, ext):
     """A training job's log or benchmark file; an evaluation job has one per setting."""
-    setting = "/{setting}" if "{setting}" in job.run_ids[0] else ""
-    return f"{folder}/{job.name}{setting}.{ext}"
+    setting = ["{setting}"] if "{setting}" in job.run_ids[0] else []
+    return f"{Path(folder, job.name, *setting)}.{ext}"
 
 
 def get_code(module):
