@@ -34,8 +34,9 @@ from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.flops import flops_per_token, measured_matmul_flops  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
+from adamw_repro.runtime import keep_freed_memory  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import keep_freed_memory, train_step  # noqa: E402
+from adamw_repro.train import train_step  # noqa: E402
 
 ROWS: list[dict] = []
 
@@ -301,7 +302,7 @@ import json, resource, sys, time
 sys.path.insert(0, {bench!r})
 import bench
 if {alloc}:
-    from adamw_repro.train import keep_freed_memory
+    from adamw_repro.runtime import keep_freed_memory
     keep_freed_memory()
 cfg, batch = bench.profile_config({profile!r})
 data = bench.TokenData(bench.synthetic_tokens(bench.Path({tmp!r}) / "lever.bin", cfg.vocab_size),
@@ -319,7 +320,7 @@ print(json.dumps({{"tokens_per_s": r["tokens_per_s"], "minflt": t1.ru_minflt - t
 def run_levers(args, tmp: Path) -> None:
     """The two CPU levers the study trains with, on and off, each in a fresh process (allocator
     settings are process-wide): one-kernel GELU against transformers' gelu_new, and glibc's
-    allocator keeping freed activation buffers (train.keep_freed_memory) against its defaults.
+    allocator keeping freed activation buffers (runtime.keep_freed_memory) against its defaults.
     Reports tokens/s, minor page faults per step and the share of system time."""
     profile = "smoke" if args.quick else "config"
     steps, warmup = (3, 1) if args.quick else (40, 5)

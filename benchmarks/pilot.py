@@ -53,7 +53,8 @@ def prepare(cfg: dict, out: Path) -> dict:
 
 
 def one_run(job) -> dict:
-    from adamw_repro.train import keep_freed_memory, train_run
+    from adamw_repro.runtime import keep_freed_memory
+    from adamw_repro.train import train_run
 
     keep_freed_memory()
     spec, data, out = job

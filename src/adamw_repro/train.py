@@ -16,8 +16,6 @@ saw, for the generalization gap).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import math
 import os
@@ -42,41 +40,11 @@ from .checkpoint import (
 from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
 from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
+from .runtime import Progress, autocast, keep_freed_memory, resolve_device, to_device
 from .schedule import budget, lr_multiplier
 from .shards import TokenData
 
 SPLITS = ("val", "test", "train")
-
-
-def keep_freed_memory() -> None:
-    """Stop glibc from returning activation buffers to the kernel after every step: with its
-    default thresholds each step re-maps them (about 100 million page faults in one study). On
-    the default model this trains 1.5x faster (benchmarks/NOTES.md); elsewhere it does nothing."""
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    for option, value in ((-3, 1 << 30), (-1, 1 << 30), (-2, 256 << 20)):
-        mallopt(option, value)  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD, M_TOP_PAD
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("error: train.device is 'cuda' but no CUDA device is available")
-    return name
-
-
-def to_device(t: torch.Tensor, device: str) -> torch.Tensor:
-    """Host to GPU through pinned memory, so the copy overlaps with compute (nanoGPT)."""
-    return t.pin_memory().to(device, non_blocking=True) if device == "cuda" else t
-
-
-def autocast(device: str, precision: str):
-    if precision == "bf16":
-        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -105,38 +73,6 @@ def weight_norm(model, matrices_only: bool = False) -> torch.Tensor:
 def _finite(x: float) -> float | None:
     """JSON has no NaN/inf: non-finite values are stored as null."""
     return x if math.isfinite(x) else None
-
-
-class Progress:
-    """A tqdm bar on a terminal; in a log file, a plain line about every 5% of the run."""
-
-    def __init__(self, run_id: str, total: int, start: int):
-        self.run_id, self.total = run_id, total
-        self.every = max(1, total // 20)
-        self.next_line = start + self.every
-        self.bar = None
-        if sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=start, desc=run_id, unit="step")
-
-    def update(self, step: int, rec: dict | None) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
-            if rec and rec["train_loss"] is not None:
-                self.bar.set_postfix(loss=f"{rec['train_loss']:.3f}")
-        elif rec and (step >= self.next_line or step == self.total):
-            self.next_line = step + self.every
-            loss = rec["train_loss"] if rec["train_loss"] is not None else float("nan")
-            print(
-                f"[{self.run_id}] step {step}/{self.total} ({100 * step / self.total:.0f}%) "
-                f"loss {loss:.4f} lr {rec['lr']:.3g} {rec['tokens_per_s']:,.0f} tok/s",
-                flush=True,
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def train_step(model, fwd_model, optimizer, batches, vocab_size, device, precision, grad_clip):
