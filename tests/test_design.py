@@ -21,7 +21,8 @@ from adamw_repro.design import (
     training_jobs,
     tuning_runs,
 )
-from adamw_repro.selection import best_cells, cell_scores, first_round, select
+from adamw_repro.selection import best_cells, first_round, select
+from adamw_repro.stats import cell_means
 
 LRS = [1e-3, 2e-3, 4e-3]
 CONFIG = {
@@ -162,11 +163,15 @@ def test_selection_reads_the_mean_over_tuning_seeds_and_a_diverged_seed_disquali
         ],
         columns=["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"],
     )  # fmt: skip
-    cells = cell_scores(trials)
+    cell = ("optimizer", "lr", "weight_decay")
+    cells = cell_means(trials, "final_val_loss", by=cell)
     best = best_cells(cfg, cells)["adam"]
     assert best["lr"] == 2e-3 and best["final_val_loss"] == pytest.approx(5.15)
     assert best["trials"] == 3 and best["diverged_trials"] == 1
-    assert best_cells(cfg, cell_scores(trials.iloc[::-1])) == best_cells(cfg, cells)
+    backwards = cell_means(
+        trials.iloc[::-1], "final_val_loss", by=("optimizer", "lr", "weight_decay")
+    )
+    assert best_cells(cfg, backwards) == best_cells(cfg, cells)
 
 
 def test_selected_and_ablation_runs():

@@ -123,11 +123,8 @@ def tuning_runs(config: dict) -> list[Run]:
     """The first round: every cell of every grid on every tuning seed."""
     if not is_tuned(config):
         return []
-    return [
-        r
-        for o in config["optimizers"]
-        for r in runs_of_cells(config, grid(config, o), grid(config, o).cells())
-    ]
+    grids = [grid(config, o) for o in config["optimizers"]]
+    return [r for g in grids for r in runs_of_cells(config, g, g.cells())]
 
 
 SIDES = (None, "low", "high")

@@ -73,7 +73,7 @@ def _heatmap(ax, tuning: pd.DataFrame, vmin, vmax, display: str, title: str):
     cells = cell_means(tuning)
     lrs, decays = np.sort(cells["lr"].unique()), np.sort(cells["decay"].unique())
     a, b, c = UNITS[_unit(cells), display]
-    shift = c(cells["steps"].max())
+    shift = c(tuning["steps"].max())
     ly, lx = _edges(lrs), _edges(decays)
     Y, D = np.meshgrid(ly, lx, indexing="ij")
     X = a * Y + b * D + shift

@@ -14,33 +14,25 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from . import atomic
 from .design import edges, extension_groups, grid, is_tuned, needed_extensions
+from .stats import cell_means
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
 
 
-def read_trials(summary_paths: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(
+def scores(summary_paths: list[str]) -> pd.DataFrame:
+    """Each tuning cell's mean validation loss over its seeds, from the trials' summaries."""
+    trials = pd.DataFrame(
         [{k: json.loads(Path(p).read_text())[k] for k in COLUMNS} for p in summary_paths],
         columns=COLUMNS,
     )
-
-
-def cell_scores(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per (optimizer, lr, weight_decay): mean validation loss over the tuning seeds
-    (NaN if any seed diverged), seed count and whether it diverged."""
-    t = trials.assign(diverged=trials["diverged"].astype(bool))
-    cells = t.groupby(["optimizer", "lr", "weight_decay"], sort=True).agg(
-        val_loss=("final_val_loss", "mean"), seeds=("seed", "nunique"), diverged=("diverged", "any")
-    )
-    cells.loc[cells["diverged"], "val_loss"] = np.nan
-    return cells.reset_index()
+    return cell_means(trials, "final_val_loss", by=("optimizer", "lr", "weight_decay"))
 
 
 def decay_values(config: dict) -> dict[tuple[str, float, float], float]:
@@ -61,15 +53,13 @@ def decay_values(config: dict) -> dict[tuple[str, float, float], float]:
 
 
 def best_cells(config: dict, cells: pd.DataFrame) -> dict:
-    """{optimizer: its best finished cell (lr, weight_decay, decay, val_loss, trials,
-    diverged_trials) or None if every cell diverged}."""
+    """{optimizer: its best finished cell (lr, weight_decay, decay, final_val_loss, trials,
+    diverged_trials) or None if every cell diverged}; ``cells`` from ``scores``."""
     decay = decay_values(config)
     out = {}
     for o in config["optimizers"]:
         mine = cells[cells["optimizer"] == o]
-        ok = mine[~mine["diverged"]].sort_values(
-            ["val_loss", "lr", "weight_decay"], kind="mergesort"
-        )
+        ok = mine[~mine["diverged"]].sort_values(["value", "lr", "weight_decay"], kind="mergesort")
         if ok.empty:
             out[o] = None
             continue
@@ -79,7 +69,7 @@ def best_cells(config: dict, cells: pd.DataFrame) -> dict:
             "lr": lr,
             "weight_decay": wd,
             "decay": decay[o, lr, wd],
-            "final_val_loss": float(b["val_loss"]),
+            "final_val_loss": float(b["value"]),
             "trials": int(len(mine)),
             "diverged_trials": int(mine["diverged"].sum()),
         }
@@ -90,7 +80,7 @@ def first_round(config: dict, summary_paths: list[str]) -> dict:
     """Each optimizer's best first-round cell, its edges, and the extensions to train."""
     if not is_tuned(config):
         return {"best": {}, "extensions": []}
-    best = best_cells(config, cell_scores(read_trials(summary_paths)))
+    best = best_cells(config, scores(summary_paths))
     extensions = []
     for o, b in best.items():
         if b is not None:
@@ -103,19 +93,15 @@ def first_round(config: dict, summary_paths: list[str]) -> dict:
 
 def searched_edges(config: dict, cells: pd.DataFrame, optimizer: str, best: dict) -> list[str]:
     """Edges of the searched grid (first round plus extensions) that ``best`` still lies on."""
-    g = grid(config, optimizer)
     decay = decay_values(config)
     mine = cells[cells["optimizer"] == optimizer]
-    lrs = sorted(set(mine["lr"]))
-    decays = sorted({decay[optimizer, r.lr, r.weight_decay] for r in mine.itertuples()})
-    out = []
-    for axis, values, v in (("lr", lrs, best["lr"]), ("decay", decays, best["decay"])):
-        if g.extendable(axis):
-            if v <= values[0]:
-                out.append(f"{axis} low")
-            elif v >= values[-1]:
-                out.append(f"{axis} high")
-    return out
+    searched = replace(
+        grid(config, optimizer),
+        lrs=tuple(sorted(set(mine["lr"]))),
+        decays=tuple(sorted({decay[optimizer, r.lr, r.weight_decay] for r in mine.itertuples()})),
+    )
+    sides = edges(searched, best["lr"], best["decay"])
+    return [f"{axis} {side}" for axis, side in sides.items() if side]
 
 
 def select(config: dict, summary_paths: list[str], first: dict) -> dict:
@@ -135,7 +121,7 @@ def select(config: dict, summary_paths: list[str], first: dict) -> dict:
                 "edges": [],
             }
         return {"selected": selected, "extensions": [], "first_round": first}
-    cells = cell_scores(read_trials(summary_paths))
+    cells = scores(summary_paths)
     selected = best_cells(config, cells)
     for o, b in selected.items():
         if b is not None:

@@ -16,9 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .optim import optimizer_order
-
 CONFIDENCE = 0.95
+CELL = ("lr", "weight_decay", "decay")  # a tuning cell, its decay in config units
 
 
 def describe(values, n_boot: int = 2000, seed: int = 0) -> dict:
@@ -141,13 +140,13 @@ def basin_tilt(log_lr, log_decay, loss) -> dict:
     return out
 
 
-def cell_means(tuning: pd.DataFrame, metric: str = "final_test_loss") -> pd.DataFrame:
-    """One row per tuning cell (lr, weight_decay, decay): ``metric`` averaged over the tuning
-    seeds, NaN if any seed diverged."""
+def cell_means(runs: pd.DataFrame, metric: str = "final_test_loss", by=CELL) -> pd.DataFrame:
+    """One row per tuning cell (the columns ``by``): ``metric`` averaged over the tuning seeds
+    as ``value``, NaN if any seed diverged."""
     c = (
-        tuning.assign(diverged=tuning["diverged"].astype(bool))
-        .groupby(["lr", "weight_decay", "decay"], as_index=False)
-        .agg(value=(metric, "mean"), diverged=("diverged", "any"), steps=("steps", "max"))
+        runs.assign(diverged=runs["diverged"].astype(bool))
+        .groupby(list(by), as_index=False)
+        .agg(value=(metric, "mean"), diverged=("diverged", "any"))
     )
     c.loc[c["diverged"], "value"] = np.nan
     return c
@@ -295,6 +294,8 @@ METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "
 def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """Per optimizer and metric of its evaluation runs: mean, std and bootstrap interval over
     the finished seeds (the stats.csv table)."""
+    from .optim import optimizer_order  # torch: only the ledger stage needs it
+
     evaluated = runs[runs["evaluation"]]
     rows = []
     for opt in optimizer_order(evaluated["optimizer"]):
