@@ -188,3 +188,35 @@ def test_fast_path_matches_the_reference_path(token_files, tmp_path):
     assert abs(losses["bf16", "eager"] - losses["fp32", "sdpa"]) < 0.02, losses
     assert abs(losses["bf16", "sdpa"] - losses["fp32", "sdpa"]) < 0.02, losses
     assert abs(losses["fp32", "eager"] - losses["fp32", "sdpa"]) < 1e-3, losses
+
+
+def test_tensorboard_event_files_mirror_the_metrics_and_change_nothing_else(token_files, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from adamw_repro.config import validate_config
+    from adamw_repro.design import make_run, train_spec
+
+    spec = make_spec()
+    plain = run(spec, token_files, tmp_path / "plain")
+    events = tmp_path / "tb" / spec["run_id"]
+    logged = train_run(spec, data_paths(token_files), token_files["meta"], str(tmp_path / "tb_run"),
+                       str(tmp_path / "ckpt.pt"), 1, str(events))  # fmt: skip
+    assert without_timing(metrics(tmp_path / "plain")) == without_timing(
+        metrics(tmp_path / "tb_run")
+    )
+    assert plain["config_hash"] == logged["config_hash"]
+    acc = EventAccumulator(str(events))
+    acc.Reload()
+    recs = metrics(tmp_path / "tb_run")
+    for tag in ("train_loss", "test_loss", "lr", "weight_norm"):
+        steps = [e.step for e in acc.Scalars(tag)]
+        values = [e.value for e in acc.Scalars(tag)]
+        want = [(r["step"], r[tag]) for r in recs if r.get(tag) is not None]
+        assert steps == [s for s, _ in want], tag
+        assert values == pytest.approx([v for _, v in want], rel=1e-6), tag
+    # the switch is not part of a run's spec: turning it on retrains nothing
+    cfg = {"optimizers": {"adamw": {"lr": 1e-3, "weight_decay": 0.1}}, "seeds": [0]}
+    on = validate_config({**cfg, "train": {"tensorboard": True}})
+    off = validate_config(cfg)
+    r = make_run(off, "adamw", 1e-3, 0.1, 0)
+    assert train_spec(on, r) == train_spec(off, r)

@@ -241,7 +241,9 @@ def train_spec(config: dict, run: Run) -> dict:
     hparams["lr"] = run.lr
     if decay_key(hp):
         hparams["weight_decay"] = run.weight_decay
-    train = {**config["train"], "decay_embeddings": run.decay_embeddings}
+    # train.tensorboard only adds event files: it is not part of what a run is
+    train = {k: v for k, v in config["train"].items() if k != "tensorboard"}
+    train["decay_embeddings"] = run.decay_embeddings
     tuning = run.seed in config["study"]["tuning_seeds"]
     evaluate = {"curve": ["test"], "final": ["val", "test", "train"]}
     if tuning:  # a tuning trial: selection reads its final validation loss, the grids its test

@@ -71,3 +71,28 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class EventLog:
+    """A run's metric records as TensorBoard event files (``train.tensorboard``), written while it
+    trains so ``tensorboard --logdir results/`` shows the curves live; without a folder, nothing.
+    A resumed run purges the events past its checkpoint, so a curve never doubles back."""
+
+    def __init__(self, logdir: str | None, start_step: int):
+        self.writer = None
+        if logdir:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(logdir, purge_step=start_step or None, flush_secs=10)
+
+    def add(self, rec: dict) -> None:
+        if self.writer is None:
+            return
+        for key, value in rec.items():
+            if key not in ("step", "tokens") and isinstance(value, int | float):
+                if not isinstance(value, bool):
+                    self.writer.add_scalar(key, value, rec["step"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

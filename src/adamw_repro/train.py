@@ -40,7 +40,7 @@ from .checkpoint import (
 from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
 from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
-from .runtime import Progress, autocast, keep_freed_memory, resolve_device, to_device
+from .runtime import EventLog, Progress, autocast, keep_freed_memory, resolve_device, to_device
 from .schedule import budget, lr_multiplier
 from .shards import TokenData
 
@@ -209,10 +209,12 @@ def train_run(
     out_dir: str,
     checkpoint_path: str,
     threads: int = 1,
+    tensorboard: str | None = None,
 ) -> dict:
     """Train the run described by ``spec`` on the token folders ``data_paths`` (split -> path)
     and write ``metrics.jsonl`` and ``summary.json`` into ``out_dir``. Resumes from
-    ``checkpoint_path`` if it holds a checkpoint of the same spec."""
+    ``checkpoint_path`` if it holds a checkpoint of the same spec. With ``tensorboard``, the
+    metric records also go to TensorBoard event files in that folder as they are made."""
     t_start = time.time()
     torch.set_num_threads(threads)
     run = Setup(spec, data_paths, json.loads(Path(meta_path).read_text()))
@@ -222,12 +224,14 @@ def train_run(
     if state.step:
         print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
     preemption, progress = Preemption(), Progress(run_id, T, state.step)
+    events = EventLog(tensorboard, state.step)
     loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
     t_interval = time.perf_counter()
     while state.step < T and not state.diverged:
         if t.eval_interval and state.step % t.eval_interval == 0:
             t_eval = time.perf_counter()
             state.history.append(run.evaluation(state.step, spec["evaluate"]["curve"]))
+            events.add(state.history[-1])
             t_interval += time.perf_counter() - t_eval  # evaluation time is not training time
         lr = run.lr(state.step)
         for group in optimizer.param_groups:
@@ -243,6 +247,7 @@ def train_run(
         if state.step % t.log_interval == 0 or state.step == T:
             rec = run.record(state, lr, loss_sum, grad_norm, time.perf_counter() - t_interval)
             state.history.append(rec)
+            events.add(rec)
             loss_sum.zero_()
             t_interval, state.steps_in_interval = time.perf_counter(), 0
         progress.update(state.step, rec)
@@ -253,6 +258,7 @@ def train_run(
             save_checkpoint(ckpt, elapsed, model, optimizer, run.spec_hash)
             if preemption.requested:
                 progress.close()
+                events.close()
                 print(
                     f"[{run_id}] SIGTERM: checkpoint written at step {state.step}; exiting",
                     flush=True,
@@ -261,6 +267,8 @@ def train_run(
     progress.close()
     if not state.diverged:
         state.history.append(run.evaluation(state.step, spec["evaluate"]["final"]))
+        events.add(state.history[-1])
+    events.close()
     return finish(run, state, out_dir, ckpt, time.time() - t_start)
 
 
@@ -353,28 +361,29 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
 
 
 def train_runs(
-    runs: list[tuple[dict, str, str]],
+    runs: list[tuple[dict, str, str, str | None]],
     data_paths: dict[str, str],
     meta_path: str,
     threads: int = 1,
 ) -> None:
-    """Train ``runs`` (spec, out_dir, checkpoint) one after another in this process: a job of
-    several runs pays the ~4 s of Python, torch and transformers start-up once.
+    """Train ``runs`` (spec, out_dir, checkpoint, TensorBoard folder or None) one after another
+    in this process: a job of several runs pays the ~4 s of Python, torch and transformers
+    start-up once.
 
     A finished run's files wait in ``<checkpoint>.finished/`` until the last run is done and
     only then move to their ``out_dir``: Snakemake deletes every output of a failed or killed
     job, and this way a crash still loses only the run in progress, since its last checkpoint.
     """
     meta = json.loads(Path(meta_path).read_text())
-    staged = [Path(ckpt).with_suffix(".finished") for _, _, ckpt in runs]
-    for k, ((spec, _, ckpt), stage) in enumerate(zip(runs, staged, strict=True), 1):
+    staged = [Path(ckpt).with_suffix(".finished") for _, _, ckpt, _ in runs]
+    for k, ((spec, _, ckpt, events), stage) in enumerate(zip(runs, staged, strict=True), 1):
         if len(runs) > 1:
             print(f"[job] run {k}/{len(runs)}: {spec['run_id']}", flush=True)
         if is_finished(stage, spec, meta):
             print(f"[{spec['run_id']}] finished before this job was interrupted; kept", flush=True)
             continue
-        train_run(spec, data_paths, meta_path, str(stage), ckpt, threads)
-    for (_, out_dir, _), stage in zip(runs, staged, strict=True):
+        train_run(spec, data_paths, meta_path, str(stage), ckpt, threads, events)
+    for (_, out_dir, _, _), stage in zip(runs, staged, strict=True):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         os.replace(stage / "metrics.jsonl", out / "metrics.jsonl")
@@ -387,6 +396,9 @@ def main(argv=None) -> None:
     ap.add_argument("--spec", required=True, action="append", help="a run spec, as JSON")
     ap.add_argument("--out-dir", required=True, action="append", help="per --spec, in order")
     ap.add_argument("--checkpoint", required=True, action="append", help="per --spec, in order")
+    ap.add_argument(
+        "--tensorboard", action="append", help="per --spec, in order: its event-file folder"
+    )
     for split in SPLITS:
         ap.add_argument(f"--{split}-tokens", required=True, help=f"folder of {split} shards")
     ap.add_argument("--meta", required=True, help="meta.json of the token files")
@@ -394,8 +406,11 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if not len(args.spec) == len(args.out_dir) == len(args.checkpoint):
         ap.error("give one --out-dir and one --checkpoint per --spec")
+    if args.tensorboard and len(args.tensorboard) != len(args.spec):
+        ap.error("give one --tensorboard per --spec, or none")
     keep_freed_memory()
-    runs = list(zip(map(json.loads, args.spec), args.out_dir, args.checkpoint, strict=True))
+    events = args.tensorboard or [None] * len(args.spec)
+    runs = list(zip(map(json.loads, args.spec), args.out_dir, args.checkpoint, events, strict=True))
     paths = {split: getattr(args, f"{split}_tokens") for split in SPLITS}
     train_runs(runs, paths, args.meta, args.threads)
 
