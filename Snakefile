@@ -1,6 +1,7 @@
 # Reproduce "Decoupled Weight Decay Regularization" (Loshchilov & Hutter, 2019) on GPT-2 replicas:
 # corpus -> tokenizer -> one training job per (optimizer, hyperparameters, seed) -> tables,
-# figures -> compiled paper. All logic lives in src/adamw_repro; rules only wire files together.
+# figures -> compiled paper; a ladder config runs several such studies side by side and compares
+# them. All logic lives in src/adamw_repro; rules only wire files together.
 import sys
 from pathlib import Path
 
@@ -31,6 +32,7 @@ report: "workflow/report/workflow.rst"
 wildcard_constraints:
     setting="lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?",
     figure="[a-z0-9_]+",
+    ladder_figure="[a-z0-9_]+",
 
 
 # Light stages run where Snakemake runs, never as cluster jobs.
@@ -50,6 +52,13 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+
+
+if LADDER:
+
+    include: "workflow/rules/ladder.smk"
+
+
 include: "workflow/rules/paper.smk"
 
 

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro import corpus, tokens  # noqa: E402
-from adamw_repro.config import validate_config  # noqa: E402
+from adamw_repro.config import study_configs, validate_config  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
 from adamw_repro.shards import ShardWriter  # noqa: E402
 
@@ -98,6 +98,7 @@ def spec_for(cfg, optimizer, lr, wd, seed, data_tokens, tag) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    ap.add_argument("--study", default="", help="a ladder config's study to pilot (its overlay)")
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--data-tokens", type=int, nargs="+", default=[25_000, 50_000, 100_000])
     ap.add_argument("--tokens", type=int, default=300_000, help="training tokens per run")
@@ -114,7 +115,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     raw = yaml.safe_load(Path(args.config).read_text())
-    cfg = validate_config(raw)
+    studies = study_configs(validate_config(raw))
+    if args.study not in studies:
+        ap.error(f"--study: {args.study!r} is not one of {', '.join(map(repr, studies))}")
+    cfg = studies[args.study]
     cfg["train"] = {**cfg["train"], "tokens": args.tokens, "eval_interval": 0}
     cfg["train"]["decay_embeddings"] = args.decay_embeddings
     if args.batch_size:

@@ -6,7 +6,7 @@ import sys
 import pytest
 import yaml
 
-from adamw_repro.config import ConfigError, load_config, load_schema, validate_config
+from adamw_repro.config import ConfigError, load_config, load_schema, study_configs, validate_config
 
 VALID = {"optimizers": {"adamw": {"lr": 1e-3, "weight_decay": 0.1}}, "seeds": [0]}
 
@@ -90,9 +90,22 @@ def test_defaults_are_filled_and_input_is_not_mutated():
 
 
 def test_shipped_configs_are_valid(repo):
-    for name in ("config.yaml", "smoke.yaml", "paper.yaml"):
+    shipped = sorted(p.name for p in (repo / "config").glob("*.yaml"))
+    assert shipped == [
+        "config.yaml",
+        "ladder.yaml",
+        "paper.yaml",
+        "smoke.yaml",
+        "smoke_ladder.yaml",
+    ]
+    for name in shipped:
         cfg = load_config(repo / "config" / name)
         assert cfg["seeds"] and cfg["optimizers"]
+    # the ladders: at least three sizes spanning about 10x, two corpora for the CPU one
+    for name, corpora in (("ladder.yaml", 2), ("paper.yaml", 1)):
+        studies = study_configs(load_config(repo / "config" / name)).values()
+        widths = {(s["model"]["n_layer"], s["model"]["n_embd"]) for s in studies}
+        assert len(widths) >= 3 and len({s["corpus"]["source"] for s in studies}) == corpora
 
 
 def test_every_schema_leaf_has_type_description_default():

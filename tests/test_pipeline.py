@@ -295,3 +295,35 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     assert table.loc["sgd", "diverged"] == 1 and pd.isna(table.loc["sgd", "test_loss_mean"])
     flat = " ".join(pdf_text(tmp_path / "results/paper/paper.pdf").split())
     assert f"{int(runs['diverged'].sum())} of the {len(runs)} runs diverged" in flat
+
+
+def test_a_two_study_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
+    """config/smoke_ladder.yaml: two studies in one DAG, each under its own folder, sharing one
+    data stage, then the cross-study stage and the ladder paper."""
+    work = tmp_path / "work"
+    work.mkdir()
+    smoke(work, REPO / "config" / "smoke_ladder.yaml")
+    cfg = yaml.safe_load((REPO / "config" / "smoke_ladder.yaml").read_text())
+    names = [s["name"] for s in cfg["studies"]]
+    for name in names:
+        assert (work / f"results/{name}/tables/ledger.csv").exists()
+    assert not (work / "resources" / names[1]).exists()  # same corpus and tokenizer: shared
+    studies = pd.read_csv(work / "results/ladder/studies.csv")
+    assert list(studies["study"]) == names and studies["n_params"].is_monotonic_increasing
+    for name, row in zip(names, studies.itertuples(), strict=True):
+        runs = pd.read_csv(work / f"results/{name}/tables/runs.csv")
+        ev = runs[runs["evaluation"]].set_index(["optimizer", "seed"])["final_test_loss"]
+        assert row.headline == pytest.approx((ev["adam_l2"] - ev["adamw"]).mean())
+    ledger = pd.read_csv(work / "results/ladder/ledger.csv").set_index("id")
+    assert list(ledger.index) == ["U8a", "U8c", "WA2", "WA2s"]
+    assert set(ledger["verdict"]) <= set(VERDICTS)
+    assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
+    joined = pd.read_csv(work / "results/ladder/ledgers.csv")
+    assert set(joined["study"]) == set(names)
+    text = pdf_text(work / "results/paper/paper.pdf")
+    assert "studies in one workflow" in text and "Each study's ledger" in text
+    assert f"{ledger.loc['U8a', 'effect']:.3g}".replace("-", "−") in text.replace("-", "−")
+    for name in names:
+        assert f"Ledger of study {name}" in text
+    for fig in ("ladder_headline", "ladder_timescale", "ladder_heatmaps"):
+        assert (work / f"results/ladder/figures/{fig}.png").stat().st_size > 10_000

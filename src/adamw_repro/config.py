@@ -104,7 +104,15 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """Return a validated copy of ``config`` with defaults filled in; raise ``ConfigError``."""
+    """Return a validated copy of ``config`` with defaults filled in; raise ``ConfigError``.
+    A ladder's studies are each validated as their own config (``study_configs``), so a bad
+    overlay fails here, naming the study and the key."""
+    cfg = _validate_one(config, schema)
+    study_configs(cfg, schema)
+    return cfg
+
+
+def _validate_one(config: dict, schema: dict | None = None) -> dict:
     if not isinstance(config, dict):
         raise ConfigError("config: expected a mapping of keys to values")
     schema = schema or load_schema()
@@ -121,6 +129,38 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
                 hp[key] = sorted(hp[key] if isinstance(hp[key], list) else [hp[key]])
     _check_consistency(cfg)
     return cfg
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """``base`` with ``overlay`` merged in key by key: mappings merge, anything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
+    """Each study of a ladder (``studies``) as a validated config of its own: the base with the
+    study's overlay merged in. A config without studies is one study, named ""."""
+    base = {k: v for k, v in cfg.items() if k != "studies"}
+    if not cfg.get("studies"):
+        return {"": base}
+    out = {}
+    for study in cfg["studies"]:
+        name = study["name"]
+        if name in out:
+            raise ConfigError(f"studies: the name {name!r} is given twice")
+        overlay = {k: v for k, v in study.items() if k != "name"}
+        try:
+            resolved = _validate_one(merge(base, overlay), schema)
+        except ConfigError as e:
+            raise ConfigError(f"studies.{name}: {e}") from None
+        resolved["profile"] = f"{base['profile']}/{name}"
+        out[name] = resolved
+    return out
 
 
 def decay_key(hp: dict) -> str | None:

@@ -163,11 +163,19 @@ def regime_checks(ev: Evidence) -> list[dict]:
         )
 
     train, block = ev.config["train"], ev.config["model"]["block_size"]
+    # The unregularized model: tuned Adam, or in a study without Adam, AdamW without decay at
+    # its selected learning rate (the same algorithm, U1)
     if "adam" in ev.optimizers:
-        adam = ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")]
-        adam = adam[~adam["diverged"]]
-        rise = (adam["final_test_loss"] - adam["best_test_loss"]).mean()
-        gap = adam["gen_gap"].mean()
+        plain, what = (
+            ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")],
+            "tuned Adam",
+        )
+    else:
+        plain, what = ev.runs[ev.runs["no_decay"]], "AdamW without decay at its selected lr"
+    plain = plain[~plain["diverged"]]
+    if len(plain):
+        rise = (plain["final_test_loss"] - plain["best_test_loss"]).mean()
+        gap = plain["gen_gap"].mean()
         # "visibly": the test loss turned up by more than the smallest effect of interest, or
         # ends ten times that above the loss on the training data
         overfits = rise > ev.margin or gap > OVERFIT_GAP * ev.margin
@@ -175,7 +183,7 @@ def regime_checks(ev: Evidence) -> list[dict]:
             "overfitting",
             gap,
             status="overfits" if overfits else "does not overfit visibly",
-            detail=f"tuned Adam (no decay): final test loss {gap:.3f} nats above its loss on "
+            detail=f"{what} (no decay): final test loss {gap:.3f} nats above its loss on "
             f"the training data (threshold {OVERFIT_GAP * ev.margin:g}) and {rise:.4f} above "
             f"its own best point of the run (threshold {ev.margin:g})",
         )

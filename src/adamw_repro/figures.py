@@ -279,6 +279,88 @@ FIGURES = {
 }
 
 
+def _by_corpus(
+    ax, studies: pd.DataFrame, x: str, y: str, lo: str | None = None, hi: str | None = None
+):
+    """One line per corpus; hollow markers where the study's decay gate did not pass."""
+    for k, (corpus, g) in enumerate(studies.sort_values(x).groupby("corpus", sort=False)):
+        color = sns.color_palette()[k]
+        ax.plot(g[x], g[y], color=color, label=corpus, zorder=2)
+        if lo and hi:
+            yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
+            ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
+        passed = (g["gate"] == "passed").to_numpy()
+        ax.scatter(g[x][passed], g[y][passed], color=color, zorder=3)
+        ax.scatter(g[x][~passed], g[y][~passed], facecolor="white", edgecolor=color, zorder=3)
+    ax.set_xscale("log")
+    ax.legend(title="corpus", fontsize=7)
+
+
+def ladder_headline(studies, runs):
+    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+    _by_corpus(ax, studies, "n_params", "headline", "headline_lo", "headline_hi")
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set(xlabel="parameters (log scale)", ylabel="Adam+L2 − AdamW, final test loss (nats)")
+    return fig
+
+
+def ladder_timescale(studies, runs):
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), layout="constrained")
+    for ax, unit, label in (
+        (axes[0], "epochs", "best τ in epochs"),
+        (axes[1], "steps", "best τ in steps"),
+    ):
+        _by_corpus(ax, studies, "data_tokens", f"tau_{unit}")
+        ax.set_yscale("log")
+        ax.set(xlabel="training tokens (log scale)", ylabel=label)
+    return fig
+
+
+def ladder_heatmaps(studies, runs):
+    """Every study's Adam+L2 and AdamW grids side by side, colour = test loss above that
+    study's best cell, one shared scale."""
+    names = list(studies["study"])
+    fig, axes = plt.subplots(
+        len(names), 2, figsize=(7.0, 2.9 * len(names)), squeeze=False, layout="constrained"
+    )
+    mesh, span = None, 0.3  # nats above the study's best cell; worse cells saturate
+    for row, name in zip(axes, names, strict=True):
+        r = runs[(runs["study"] == name) & runs["tuning"].astype(bool)]
+        best = cell_means(r[r["optimizer"].isin(["adam_l2", "adamw"])])["value"].min()
+        panels = (("adam_l2", "wd", "Adam+L2"), ("adamw", "lambda", "AdamW, λ = lr·wd"))
+        for ax, (opt, display, title) in zip(row, panels, strict=True):
+            grid = r[r["optimizer"] == opt]
+            if grid.empty:
+                _absent(ax, f"{LABELS[opt]} grid")
+                continue
+            shifted = grid.assign(final_test_loss=grid["final_test_loss"] - best)
+            mesh = _heatmap(ax, shifted, 0.0, span, display, f"{name}: {title}")
+    if mesh is not None:
+        fig.colorbar(mesh, ax=axes, label="test loss − study's best cell (nats)", shrink=0.5)
+    return fig
+
+
+LADDER_FIGURES = {
+    "ladder_headline": Figure(
+        ladder_headline,
+        "The headline difference (tuned Adam+L2 minus tuned AdamW, final test loss) against "
+        "model size, one line per corpus, with 95\\,\\% t intervals over the evaluation seeds; "
+        "hollow markers: studies whose decay gate did not pass.",
+    ),
+    "ladder_timescale": Figure(
+        ladder_timescale,
+        "AdamW's best decay timescale $\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ at its selected "
+        "learning rate, in epochs (left) and in steps (right), against the training data; Wang "
+        "\\& Aitchison predict a flat left panel. Hollow markers: decay gate not passed.",
+    ),
+    "ladder_heatmaps": Figure(
+        ladder_heatmaps,
+        "Each study's Adam+L2 and AdamW tuning grids (test loss above that study's best cell, "
+        "one colour scale for all; red frame: the grid's best cell).",
+    ),
+}
+
+
 def save(fig, pdf_path: str | Path) -> None:
     """PDF and PNG side by side, without timestamps so reruns give identical bytes."""
     pdf_path = Path(pdf_path)
@@ -293,15 +375,23 @@ def save(fig, pdf_path: str | Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(FIGURES))
-    ap.add_argument("--runs", required=True)
-    ap.add_argument("--curves", required=True)
-    ap.add_argument("--study", required=True, help="the config's study section, as JSON")
+    ap.add_argument("figure", choices=sorted(FIGURES | LADDER_FIGURES))
+    ap.add_argument("--runs", required=True, help="runs.csv (a ladder's joined runs.csv)")
+    ap.add_argument("--curves", help="curves.csv (a study's figures)")
+    ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
+    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
     ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
     args = ap.parse_args(argv)
     sns.set_theme(context="paper", style="whitegrid")
-    runs, curves = pd.read_csv(args.runs), pd.read_csv(args.curves)
-    fig = FIGURES[args.figure].draw(runs, curves, json.loads(args.study))
+    runs = pd.read_csv(args.runs)
+    if args.figure in LADDER_FIGURES:
+        if not args.ladder_studies:
+            ap.error(f"{args.figure} needs --ladder-studies")
+        fig = LADDER_FIGURES[args.figure].draw(pd.read_csv(args.ladder_studies), runs)
+    else:
+        if not (args.curves and args.study):
+            ap.error(f"{args.figure} needs --curves and --study")
+        fig = FIGURES[args.figure].draw(runs, pd.read_csv(args.curves), json.loads(args.study))
     save(fig, args.out)
 
 

@@ -446,8 +446,8 @@ def measure_u7(ev: Evidence) -> Measurement:
 )
 def measure_u8a(ev: Evidence) -> Measurement:
     raise Untested(
-        "one model size per profile; it needs studies at several model sizes, which this "
-        "workflow does not run yet"
+        "a single study has one model size; a ladder of studies at several sizes "
+        "(config/ladder.yaml) judges it in its cross-study stage"
     )
 
 
@@ -484,8 +484,8 @@ def measure_u8b(ev: Evidence) -> Measurement:
 )
 def measure_u8c(ev: Evidence) -> Measurement:
     raise Untested(
-        f"one corpus ({ev.config['corpus']['source']}) per profile; it needs studies on "
-        "several corpora, which this workflow does not run yet"
+        f"a single study has one corpus ({ev.config['corpus']['source']}); a ladder of "
+        "studies on several corpora (config/ladder.yaml) judges it in its cross-study stage"
     )
 
 

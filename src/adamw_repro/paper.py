@@ -22,7 +22,7 @@ import jinja2
 import pandas as pd
 
 from . import atomic, provenance
-from .figures import FIGURES
+from .figures import FIGURES, LADDER_FIGURES
 from .latex import Latex, escape, num, sci
 from .ledger import VERDICTS
 from .optim import OPTIMIZERS
@@ -91,7 +91,7 @@ def build_context(
     train, model = config["train"], config["model"]
     steps = budget(train, model["block_size"])
     data_tokens = train["data_tokens"] or meta["train_tokens"]
-    claims = _records(ledger)
+    claims = [c | {"scale": False} for c in _records(ledger)]
     measurements = [c for c in claims if c["measurement"] == c["id"]]
     tuning = runs[runs["tuning"]]
     n_params = int(runs["n_params"].iloc[0])
@@ -133,6 +133,30 @@ def build_context(
             "mfu": float(timing["mfu"].median()) if timing["mfu"].notna().any() else None,
         },
         "prov": prov,
+        "ladder": None,
+    }
+
+
+def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.DataFrame) -> dict:
+    """A ladder's cross-study section: its studies, its claims and every study's own ledger."""
+    return {
+        "studies": _records(studies),
+        "claims": _records(ledger),
+        "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
+    }
+
+
+def with_ladder(context: dict, ladder: dict) -> dict:
+    """The main study's context with the ladder's section; a claim the ladder judges (U8a, U8c)
+    takes the ladder's row in the main ledger, which says where it was measured."""
+    judged = {c["id"]: c | {"scale": True} for c in ladder["claims"]}
+    claims = [judged.get(c["id"], c) for c in context["claims"]]
+    measurements = [c for c in claims if c["measurement"] == c["id"]]
+    return context | {
+        "ladder": ladder,
+        "claims": claims,
+        "claim": {c["id"]: c for c in claims},
+        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
     }
 
 
@@ -204,6 +228,10 @@ def main(argv=None) -> None:
     ap.add_argument("--search-tex", required=True)
     ap.add_argument("--timing", required=True)
     ap.add_argument("--provenance", required=True)
+    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (adds its scale section)")
+    ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
+    ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
+    ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
     ap.add_argument("--out", required=True, help="the PDF")
     args = ap.parse_args(argv)
@@ -227,6 +255,20 @@ def main(argv=None) -> None:
         name: {"path": Latex(os.path.relpath(f, build)), "caption": Latex(FIGURES[name].caption)}
         for name, f in ((Path(f).stem, f) for f in args.figures)
     }
+    if args.ladder_studies:
+        ladder = ladder_context(
+            pd.read_csv(args.ladder_studies),
+            pd.read_csv(args.ladder_ledger),
+            pd.read_csv(args.ladder_ledgers),
+        )
+        ladder["figures"] = {
+            name: {
+                "path": Latex(os.path.relpath(f, build)),
+                "caption": Latex(LADDER_FIGURES[name].caption),
+            }
+            for name, f in ((Path(f).stem, f) for f in args.ladder_figures)
+        }
+        context = with_ladder(context, ladder)
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"
     atomic.write_text(tex, render(args.template, context))

@@ -176,6 +176,59 @@ def basin_fit(tuning: pd.DataFrame, decoupled_units: bool, window: float, min_ce
     return fit
 
 
+def ols(y, X, names) -> dict:
+    """Least squares of ``y`` on the columns of ``X`` (named ``names``): per coefficient its
+    estimate, standard error and 95 % t interval on len(y) − k degrees of freedom (NaN where
+    the design is rank-deficient or has no residual degrees of freedom)."""
+    y, X = np.asarray(y, dtype=float), np.asarray(X, dtype=float)
+    dof = len(y) - X.shape[1]
+    nan = {"coef": math.nan, "se": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    out = {"n": len(y), "dof": dof, **{name: dict(nan) for name in names}}
+    if dof < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
+        return out
+    coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+    resid = y - X @ coef
+    cov = float(resid @ resid) / dof * np.linalg.inv(X.T @ X)
+    t = stats.t.ppf(0.5 + CONFIDENCE / 2, dof)
+    for k, name in enumerate(names):
+        se = math.sqrt(cov[k, k])
+        out[name] = {
+            "coef": coef[k],
+            "se": se,
+            "ci_lo": coef[k] - t * se,
+            "ci_hi": coef[k] + t * se,
+        }
+    return out
+
+
+def p_beyond(coef: float, se: float, dof: int, threshold: float, side: str) -> float:
+    """One-sided p-value of the t-test that a coefficient lies above (``side`` "greater") or
+    below ("less") ``threshold``: below 0.025 exactly when its 95 % interval does."""
+    if not (math.isfinite(se) and se > 0 and dof >= 1):
+        return math.nan
+    t = (coef - threshold) / se
+    return float(stats.t.sf(t, dof) if side == "greater" else stats.t.cdf(t, dof))
+
+
+def best_timescale(log_tau, loss) -> dict:
+    """Where a loss is lowest along log10 τ: the vertex of a parabola through the cells (at
+    least three), or, where the parabola has no minimum inside the range of τ, the best cell
+    (``interior`` False: the optimum lies at or beyond an end of the grid)."""
+    x, z = np.asarray(log_tau, dtype=float), np.asarray(loss, dtype=float)
+    ok = np.isfinite(z)
+    x, z = x[ok], z[ok]
+    if len(x) == 0:
+        return {"log_tau": math.nan, "interior": False}
+    best = float(x[np.argmin(z)])
+    if len(np.unique(x)) < 3:
+        return {"log_tau": best, "interior": False}
+    c2, c1, _ = np.polyfit(x, z, 2)
+    vertex = -c1 / (2 * c2) if c2 > 0 else math.nan
+    if math.isfinite(vertex) and x.min() <= vertex <= x.max():
+        return {"log_tau": float(vertex), "interior": True}
+    return {"log_tau": best, "interior": False}
+
+
 def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 0) -> dict:
     """Exponent b of norm ∝ (lr/wd)^b, one intercept per weight matrix (matrices differ in size)
     and one common slope, by least squares in log-log; bootstrap interval over cells (a cell's

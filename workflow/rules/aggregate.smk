@@ -1,22 +1,22 @@
 rule aggregate:
     input:
         summaries=get_study_summaries,
-        selection="results/study/selection.json",
+        selection=rules.select_hparams.output[0],
         code=get_code("aggregate"),
     output:
-        runs=report("results/tables/runs.csv", caption="../report/runs.rst", category="Tables"),
-        curves="results/tables/curves.csv",
-        norms="results/tables/param_norms.csv",
-        timing="results/tables/timing.csv",
-        provenance="results/tables/provenance.json",
+        runs=report(f"results/{S}tables/runs.csv", caption="../report/runs.rst", category="Tables"),
+        curves=f"results/{S}tables/curves.csv",
+        norms=f"results/{S}tables/param_norms.csv",
+        timing=f"results/{S}tables/timing.csv",
+        provenance=f"results/{S}tables/provenance.json",
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
-        "logs/aggregate.log",
+        f"logs/{S}aggregate.log",
     benchmark:
-        "results/benchmarks/aggregate.tsv"
+        f"results/{S}benchmarks/aggregate.tsv"
     shell:
         "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.config:q}"
         " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
@@ -30,17 +30,17 @@ rule ledger:
         norms=rules.aggregate.output.norms,
         code=[get_code("ledger"), get_code("stats")],
     output:
-        stats=report("results/tables/stats.csv", caption="../report/stats.rst", category="Tables"),
-        ledger=report("results/tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
-        regime=report("results/tables/regime.csv", caption="../report/regime.rst", category="Tables"),
+        stats=report(f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"),
+        ledger=report(f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
+        regime=report(f"results/{S}tables/regime.csv", caption="../report/regime.rst", category="Tables"),
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
     conda:
         CONDA_ENV
     log:
-        "logs/ledger.log",
+        f"logs/{S}ledger.log",
     benchmark:
-        "results/benchmarks/ledger.tsv"
+        f"results/{S}benchmarks/ledger.tsv"
     shell:
         "python -m adamw_repro.ledger --config {params.config:q} --runs {input.runs}"
         " --curves {input.curves} --norms {input.norms} --out-stats {output.stats}"
@@ -50,23 +50,23 @@ rule ledger:
 rule results_table:
     input:
         runs=rules.aggregate.output.runs,
-        selection="results/study/selection.json",
+        selection=rules.select_hparams.output[0],
         code=[get_code("tables"), get_code("latex")],
     output:
-        csv=report("results/tables/results.csv", caption="../report/results.rst", category="Tables"),
-        tex="results/tables/results.tex",
+        csv=report(f"results/{S}tables/results.csv", caption="../report/results.rst", category="Tables"),
+        tex=f"results/{S}tables/results.tex",
         search_csv=report(
-            "results/tables/search_space.csv", caption="../report/search_space.rst", category="Tables"
+            f"results/{S}tables/search_space.csv", caption="../report/search_space.rst", category="Tables"
         ),
-        search_tex="results/tables/search_space.tex",
+        search_tex=f"results/{S}tables/search_space.tex",
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
-        "logs/results_table.log",
+        f"logs/{S}results_table.log",
     benchmark:
-        "results/benchmarks/results_table.tsv"
+        f"results/{S}benchmarks/results_table.tsv"
     shell:
         "python -m adamw_repro.tables --runs {input.runs} --config {params.config:q}"
         " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"

@@ -1,9 +1,11 @@
 import json
 import os
+import re
 import shlex
 import sys
 from pathlib import Path
 
+from adamw_repro.config import study_configs
 from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
@@ -17,60 +19,130 @@ os.environ.update(
     PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
 )
 
+# The studies this workflow builds, by name. A config without `studies` is one study, named "",
+# whose files sit directly under results/, resources/ and logs/; a ladder's studies each get a
+# folder there, the `{study}` wildcard of every per-study rule.
+STUDIES = study_configs(config)
+LADDER = "" not in STUDIES
+S = "{study}/" if LADDER else ""
+MAIN_STUDY = next(iter(STUDIES))  # the paper's main study: the first one listed
+# Studies with the same corpus and tokenizer share one split and token set (resources/ of the
+# first of them): a ladder of sizes on one corpus prepares its data once.
+_DATA_OWNERS = {}
+DATA_OF = {
+    name: _DATA_OWNERS.setdefault(json.dumps([c["corpus"], c["tokenizer"]], sort_keys=True), name)
+    for name, c in STUDIES.items()
+}
 
-def summaries(runs, name="summary.json"):
-    return [run.path("results/runs", name) for run in runs]
+if LADDER:
+
+    wildcard_constraints:
+        study="|".join(map(re.escape, STUDIES)),
 
 
-def train_args(runs):
+def in_study(path, study):
+    """A per-study path pattern for one study (its `{study}` filled in, other wildcards kept)."""
+    return path.replace("{study}", study)
+
+
+def get_config(wildcards):
+    """The resolved config of the study a job belongs to."""
+    return STUDIES[wildcards.get("study", "")]
+
+
+def run_files(study, run_ids, name):
+    return [f"results/{in_study(S, study)}runs/{run_id}/{name}" for run_id in run_ids]
+
+
+def summaries(study, runs):
+    return run_files(study, [run.run_id for run in runs], "summary.json")
+
+
+def train_args(study, runs):
     """The train command's per-run arguments: the spec (only training-relevant config, so other
     edits never retrain), where its files go, and its checkpoint, kept outside the outputs so
-    that it survives a failed or cancelled job to be resumed from."""
+    that it survives a failed or cancelled job to be resumed from; with train.tensorboard, where
+    its event files go."""
+    cfg, root = STUDIES[study], f"results/{in_study(S, study)}"
     args = []
     for r in runs:
-        spec = json.dumps(train_spec(config, r), sort_keys=True)
-        args += ["--spec", spec, "--out-dir", f"results/runs/{r.run_id}"]
-        args += ["--checkpoint", f"results/checkpoints/{r.run_id}.pt"]
+        spec = json.dumps(train_spec(cfg, r), sort_keys=True)
+        args += ["--spec", spec, "--out-dir", f"{root}runs/{r.run_id}"]
+        args += ["--checkpoint", f"{root}checkpoints/{r.run_id}.pt"]
+        if cfg["train"]["tensorboard"]:
+            args += ["--tensorboard", f"{root}tensorboard/{r.run_id}"]
     return shlex.join(args)
 
 
 def get_tuning_summaries(wildcards):
-    return summaries(tuning_runs(config))
+    study = wildcards.get("study", "")
+    return summaries(study, tuning_runs(STUDIES[study]))
 
 
 def get_searched_summaries(wildcards):
     """The first round and the extensions its edges asked for (known once find_edges ran)."""
-    with open(checkpoints.find_edges.get().output[0]) as fh:
+    study = wildcards.get("study", "")
+    with open(checkpoints.find_edges.get(**wildcards).output[0]) as fh:
         needed = json.load(fh)["extensions"]
-    groups = extension_groups(config)
-    return summaries(tuning_runs(config) + [r for name in needed for r in groups[name]])
-
-
-def get_selection():
-    """What tuning selected; known only once the select_hparams checkpoint has run."""
-    with open(checkpoints.select_hparams.get().output[0]) as fh:
-        return json.load(fh)
+    groups = extension_groups(STUDIES[study])
+    return summaries(study, tuning_runs(STUDIES[study]) + [r for n in needed for r in groups[n]])
 
 
 def get_study_summaries(wildcards):
-    return summaries(all_runs(config, get_selection()))
+    """Every run of the study; known only once the select_hparams checkpoint has run."""
+    study = wildcards.get("study", "")
+    with open(checkpoints.select_hparams.get(**wildcards).output[0]) as fh:
+        selection = json.load(fh)
+    return summaries(study, all_runs(STUDIES[study], selection))
 
 
 def get_json(*sections):
-    """Config sections as JSON, for rules whose outputs depend on exactly these."""
-    return json.dumps({s: config[s] for s in sections}, sort_keys=True)
+    """Config sections of the job's study as JSON, for rules whose outputs depend on exactly
+    these."""
+    return lambda wildcards: json.dumps(
+        {s: get_config(wildcards)[s] for s in sections}, sort_keys=True
+    )
 
 
-def get_train_runtime(n_runs):
+def get_section(section):
+    """One config section of the job's study as JSON."""
+    return lambda wildcards: json.dumps(get_config(wildcards)[section], sort_keys=True)
+
+
+def get_data_file(path, study):
+    """A data-stage output (``rules.tokenize.output.*``) as the study ``study`` reads it."""
+    return in_study(path, DATA_OF[study])
+
+
+def get_min_tokens(split):
+    """Fewest tokens a split must hold for every study that reads it: a training batch, or one
+    held-out context."""
+
+    def tokens(wildcards):
+        owner = wildcards.get("study", "")
+        readers = [cfg for name, cfg in STUDIES.items() if DATA_OF[name] == owner]
+        return max(
+            (cfg["train"]["batch_size"] if split == "train" else 1) * cfg["model"]["block_size"] + 1
+            for cfg in readers
+        )
+
+    return tokens
+
+
+def get_data_resources(key):
+    return lambda wildcards: get_config(wildcards)["resources"]["data"][key]
+
+
+def get_train_runtime(study, n_runs):
     """Minutes for a training job of n_runs runs; a retry asks for attempt × that."""
-    minutes = config["resources"]["train"]["runtime"]
+    minutes = STUDIES[study]["resources"]["train"]["runtime"]
     return lambda wildcards, attempt: minutes * n_runs * attempt
 
 
-def get_job_file(folder, job, ext):
+def get_job_file(folder, study, job, ext):
     """A training job's log or benchmark file; an evaluation job has one per setting."""
     setting = ["{setting}"] if "{setting}" in job.run_ids[0] else []
-    return f"{Path(folder, job.name, *setting)}.{ext}"
+    return f"{Path(folder, in_study(S, study), job.name, *setting)}.{ext}"
 
 
 def get_code(module):
@@ -79,4 +151,24 @@ def get_code(module):
 
 
 def get_figures(ext):
-    return expand("results/figures/{figure}.{ext}", figure=FIGURES, ext=ext)
+    return expand(f"results/{S}figures/{{figure}}.{ext}", figure=FIGURES, ext=ext, allow_missing=True)
+
+
+LADDER_TABLES = ("studies", "ledger", "ledgers")
+
+
+def get_ladder_inputs():
+    """A ladder paper's extra inputs: the cross-study tables and figures (none for one study)."""
+    if not LADDER:
+        return {}
+    tables = {f"ladder_{t}": f"results/ladder/{t}.csv" for t in LADDER_TABLES}
+    figures = expand("results/ladder/figures/{f}.pdf", f=LADDER_FIGURES)
+    return tables | {"ladder_figures": figures}
+
+
+def get_ladder_args(wildcards, input):
+    """The paper command's arguments for the ladder inputs."""
+    if not LADDER:
+        return ""
+    args = [f"--ladder-{t}={input[f'ladder_{t}']}" for t in LADDER_TABLES]
+    return shlex.join([*args, "--ladder-figures", *input.ladder_figures])

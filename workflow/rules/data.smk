@@ -3,18 +3,18 @@ SPLITS = ("train", "val", "test")
 
 rule split_corpus:
     output:
-        **{split: f"resources/data/{split}.txt" for split in SPLITS},
+        **{split: f"resources/{S}data/{split}.txt" for split in SPLITS},
     params:
-        corpus=json.dumps(config["corpus"], sort_keys=True),
+        corpus=get_section("corpus"),
     resources:
-        mem_mb=config["resources"]["data"]["mem_mb"],
-        runtime=config["resources"]["data"]["runtime"],
+        mem_mb=get_data_resources("mem_mb"),
+        runtime=get_data_resources("runtime"),
     conda:
         CONDA_ENV
     log:
-        "logs/split_corpus.log",
+        f"logs/{S}split_corpus.log",
     benchmark:
-        "results/benchmarks/split_corpus.tsv"
+        f"results/{S}benchmarks/split_corpus.tsv"
     shell:
         "python -m adamw_repro.corpus --corpus {params.corpus:q} --train {output.train}"
         " --val {output.val} --test {output.test} > {log} 2>&1"
@@ -24,22 +24,22 @@ rule tokenize:
     input:
         **rules.split_corpus.output,
     output:
-        tokenizer="resources/tokens/tokenizer.json",
-        meta="resources/tokens/meta.json",
-        **{split: directory(f"resources/tokens/{split}") for split in SPLITS},
+        tokenizer=f"resources/{S}tokens/tokenizer.json",
+        meta=f"resources/{S}tokens/meta.json",
+        **{split: directory(f"resources/{S}tokens/{split}") for split in SPLITS},
     params:
-        tokenizer=json.dumps(config["tokenizer"], sort_keys=True),
-        min_train=config["train"]["batch_size"] * config["model"]["block_size"] + 1,
-        min_heldout=config["model"]["block_size"] + 1,
+        tokenizer=get_section("tokenizer"),
+        min_train=get_min_tokens("train"),
+        min_heldout=get_min_tokens("heldout"),
     resources:
-        mem_mb=config["resources"]["data"]["mem_mb"],
-        runtime=config["resources"]["data"]["runtime"],
+        mem_mb=get_data_resources("mem_mb"),
+        runtime=get_data_resources("runtime"),
     conda:
         CONDA_ENV
     log:
-        "logs/tokenize.log",
+        f"logs/{S}tokenize.log",
     benchmark:
-        "results/benchmarks/tokenize.tsv"
+        f"results/{S}benchmarks/tokenize.tsv"
     shell:
         "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
         " --test-text {input.test} --tokenizer {params.tokenizer:q}"

@@ -1,23 +1,27 @@
+# The paper of the main study (the only study, or a ladder's first); a ladder's paper adds the
+# cross-study section and every study's ledger (get_ladder_inputs).
 rule paper:
     input:
         template=REPO / "paper" / "paper.tex.j2",
         bib=REPO / "paper" / "references.bib",
         code=[get_code("paper"), get_code("latex"), get_code("figures")],
-        meta=rules.tokenize.output.meta,
-        runs=rules.aggregate.output.runs,
-        timing=rules.aggregate.output.timing,
-        provenance=rules.aggregate.output.provenance,
-        table=rules.results_table.output.csv,
-        table_tex=rules.results_table.output.tex,
-        search_tex=rules.results_table.output.search_tex,
-        ledger=rules.ledger.output.ledger,
-        regime=rules.ledger.output.regime,
-        search=rules.results_table.output.search_csv,
-        figures=get_figures("pdf"),
+        meta=get_data_file(rules.tokenize.output.meta, MAIN_STUDY),
+        runs=in_study(rules.aggregate.output.runs, MAIN_STUDY),
+        timing=in_study(rules.aggregate.output.timing, MAIN_STUDY),
+        provenance=in_study(rules.aggregate.output.provenance, MAIN_STUDY),
+        table=in_study(rules.results_table.output.csv, MAIN_STUDY),
+        table_tex=in_study(rules.results_table.output.tex, MAIN_STUDY),
+        search_tex=in_study(rules.results_table.output.search_tex, MAIN_STUDY),
+        ledger=in_study(rules.ledger.output.ledger, MAIN_STUDY),
+        regime=in_study(rules.ledger.output.regime, MAIN_STUDY),
+        search=in_study(rules.results_table.output.search_csv, MAIN_STUDY),
+        figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
+        **get_ladder_inputs(),
     output:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
     params:
-        config=json.dumps(config, sort_keys=True),
+        config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
+        ladder=get_ladder_args,
     conda:
         CONDA_ENV
     log:
@@ -27,4 +31,4 @@ rule paper:
     shell:
         "python -m adamw_repro.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --search {input.search} --figures {input.figures} --timing {input.timing}"
-        " --provenance {input.provenance} --build-dir results/paper/build --out {output} > {log} 2>&1"
+        " --provenance {input.provenance} {params.ladder} --build-dir results/paper/build --out {output} > {log} 2>&1"

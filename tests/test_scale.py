@@ -1,0 +1,242 @@
+"""Ladders: study overlays, and the cross-study statistics on hand-made data with known answers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from adamw_repro.config import ConfigError, load_config, study_configs, validate_config
+from adamw_repro.scale import build, claim_u8a, claim_u8c, claims_wa2
+from adamw_repro.stats import best_timescale, ols
+
+BASE = {
+    "model": {"n_layer": 2, "n_head": 4, "n_embd": 128},
+    "optimizers": {"adam_l2": {"lr": [1e-3, 2e-3], "weight_decay": [1e-4]},
+                   "adamw": {"lr": [1e-3, 2e-3], "decay_timescale": [1.0]}},
+    "seeds": [0, 1],
+}  # fmt: skip
+
+
+def leaves(node, prefix=""):
+    """Dotted keys of a nested mapping's leaves, with their values."""
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out = {}
+    for k, v in node.items():
+        out |= leaves(v, f"{prefix}.{k}" if prefix else k)
+    return out
+
+
+def test_a_config_without_studies_is_one_study_under_its_own_name():
+    cfg = validate_config(BASE)
+    assert list(study_configs(cfg)) == [""]
+    assert study_configs(cfg)[""]["model"] == cfg["model"]
+
+
+def test_an_overlay_changes_only_what_it_names(repo):
+    cfg = load_config(repo / "config" / "ladder.yaml")
+    base = leaves({k: v for k, v in cfg.items() if k != "studies"})
+    for study in cfg["studies"]:
+        resolved = leaves(study_configs(cfg)[study["name"]])
+        changed = {k for k in base if resolved[k] != base[k]}
+        named = {k for k in leaves({k: v for k, v in study.items() if k != "name"})
+                 if base.get(k) != leaves(study).get(k)}  # fmt: skip
+        assert changed == named | {"profile"}, study["name"]
+        assert resolved["profile"] == f"ladder/{study['name']}"
+
+
+@pytest.mark.parametrize(
+    "study, message",
+    [
+        ({"name": "big", "model": {"n_head": 3}}, "studies.big: model.n_head: 3 does not divide"),
+        ({"name": "typo", "model": {"n_layers": 4}}, "studies.typo: model: Additional properties"),
+        ({"name": "fast", "optimizers": {"adamw": {"lr": [1e-3]}}},
+         "studies.fast: optimizers.adamw.lr"),
+        ({"name": "Big"}, "studies.0.name: 'Big' does not match"),
+        ({"name": "ladder"}, "studies.0.name: 'ladder' should not be valid"),
+        ({"name": "s", "modle": {}}, "studies.0: Additional properties are not allowed ('modle'"),
+    ],
+)  # fmt: skip
+def test_an_invalid_overlay_fails_with_the_study_and_the_key(study, message):
+    with pytest.raises(ConfigError) as e:
+        validate_config({**BASE, "studies": [study]})
+    assert str(e.value).startswith(message), str(e.value)
+
+
+def test_two_studies_may_not_share_a_name():
+    with pytest.raises(ConfigError, match="studies: the name 'a' is given twice"):
+        validate_config({**BASE, "studies": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_snakemake_stops_on_a_bad_overlay_before_any_job(tmp_path, repo):
+    import yaml
+    from helpers import snakemake
+
+    cfg = yaml.safe_load((repo / "config" / "smoke_ladder.yaml").read_text())
+    cfg["studies"][1]["model"] = {"n_head": 3}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
+    assert proc.returncode != 0
+    assert (
+        "config error: studies.wider: model.n_head: 3 does not divide" in proc.stderr + proc.stdout
+    )
+    assert not (tmp_path / "results").exists()
+
+
+def test_ols_matches_scipy_linregress():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 2, 30)
+    y = 0.3 * x + 1 + rng.normal(0, 0.1, 30)
+    fit = ols(y, np.column_stack([np.ones_like(x), x]), ["a", "b"])
+    ref = stats.linregress(x, y)
+    assert fit["b"]["coef"] == pytest.approx(ref.slope)
+    assert fit["b"]["se"] == pytest.approx(ref.stderr)
+    half = stats.t.ppf(0.975, 28) * ref.stderr
+    assert fit["b"]["ci_lo"] == pytest.approx(ref.slope - half)
+
+
+def test_best_timescale_is_the_parabola_vertex_or_the_grid_end():
+    x = np.log10([25, 100, 400, 1600])
+    assert best_timescale(x, (x - 2.3) ** 2)["log_tau"] == pytest.approx(2.3)
+    assert best_timescale(x, (x - 2.3) ** 2)["interior"]
+    edge = best_timescale(x, -x)  # lowest at the largest τ: no interior minimum
+    assert edge == {"log_tau": pytest.approx(x[-1]), "interior": False}
+
+
+SIZES = {"s": 6.6e5, "m": 2.2e6, "l": 6.8e6}
+DATA = {"s": 25600, "m": 51200, "l": 102400}
+
+
+def ladder(d, noise=0.003, n_seeds=6, gate="passed", tau_epochs=1.0, tau_steps=None, seed=0):
+    """(studies, seeds) of a ladder with the headline difference ``d(corpus, size)`` and a best
+    τ that is constant in epochs or in steps (T = 200 steps, 1024 tokens per step)."""
+    rng = np.random.default_rng(seed)
+    studies, seeds = [], []
+    for corpus in ("kjv", "stdlib"):
+        for size, n in SIZES.items():
+            name, spe = f"{corpus}_{size}", DATA[size] / 1024
+            values = d(corpus, n) + rng.normal(0, noise, n_seeds)
+            t_steps = tau_steps if tau_steps else tau_epochs * spe
+            studies.append(dict(study=name, corpus=corpus, shape=size, n_params=n,
+                                data_tokens=DATA[size], headline=values.mean(), gate=gate,
+                                tau_steps=t_steps, tau_epochs=t_steps / spe,
+                                tau_interior=True))  # fmt: skip
+            seeds += [dict(study=name, corpus=corpus, shape=size, n_params=n, d=v) for v in values]
+    return pd.DataFrame(studies), pd.DataFrame(seeds)
+
+
+def test_u8a_sees_a_benefit_that_grows_with_size():
+    studies, seeds = ladder(lambda c, n: 0.03 * math.log10(n / 6.6e5))
+    row = claim_u8a(studies, seeds, 0.01)
+    assert row["effect"] == pytest.approx(0.03, abs=0.005)
+    assert row["verdict"] == "reproduced" and row["ci_lo"] > 0.01
+
+
+def test_u8a_is_not_reproduced_when_the_benefit_is_flat_and_inconclusive_when_noisy():
+    assert claim_u8a(*ladder(lambda c, n: 0.02), 0.01)["verdict"] == "not reproduced"
+    noisy = claim_u8a(*ladder(lambda c, n: 0.01 * math.log10(n), noise=0.05, n_seeds=3), 0.01)
+    assert noisy["verdict"] == "inconclusive"
+
+
+def test_u8a_needs_two_sizes():
+    studies, seeds = ladder(lambda c, n: 0.0)
+    one = studies["shape"] == "s"
+    row = claim_u8a(studies[one], seeds[seeds["shape"] == "s"], 0.01)
+    assert row["verdict"] == "untested" and "two model sizes" in row["detail"]
+
+
+def test_u8c_is_the_difference_of_differences_between_corpora():
+    studies, seeds = ladder(lambda c, n: 0.05 if c == "stdlib" else 0.0)
+    row = claim_u8c(studies, seeds, 0.01)
+    assert row["effect"] == pytest.approx(0.05, abs=0.003) and row["verdict"] == "reproduced"
+    same = claim_u8c(*ladder(lambda c, n: 0.02 * math.log10(n)), 0.01)
+    assert same["verdict"] == "not reproduced" and abs(same["effect"]) < 0.005
+    one_corpus = claim_u8c(
+        studies[studies["corpus"] == "kjv"], seeds[seeds["corpus"] == "kjv"], 0.01
+    )
+    assert one_corpus["verdict"] == "untested"
+
+
+def test_wa2_tells_a_constant_timescale_in_epochs_from_one_in_steps():
+    rng = np.random.default_rng(1)
+    studies, _ = ladder(lambda c, n: 0.0, tau_epochs=2.0)
+    studies["tau_epochs"] *= 10 ** rng.normal(0, 0.03, len(studies))  # the grid's resolution
+    studies["tau_steps"] = studies["tau_epochs"] * studies["data_tokens"] / 1024
+    wa2, wa2s = claims_wa2(studies, 0.25)
+    assert wa2["verdict"] == "reproduced" and abs(wa2["effect"]) < 0.1
+    assert wa2s["verdict"] == "not reproduced" and wa2s["effect"] == pytest.approx(1, abs=0.1)
+    assert wa2s["measurement"] == "WA2"  # one measurement, two readings
+    steps, _ = ladder(lambda c, n: 0.0, tau_steps=300.0)
+    assert claims_wa2(steps, 0.25)[0]["verdict"] == "not reproduced"
+
+
+def test_wa2_is_untestable_where_decay_did_not_act():
+    studies, _ = ladder(lambda c, n: 0.0, gate="failed", tau_epochs=2.0)
+    rows = claims_wa2(studies, 0.25)
+    assert {r["verdict"] for r in rows} == {"untestable here"}
+    assert "decay gate passed in 0 of 6 studies" in rows[0]["detail"]
+    assert "slope +0.00" in rows[0]["detail"]  # measured regardless, without a verdict
+
+
+def _study_tables(d, tau_steps, T=200, lr=1e-3, seeds=range(5)):
+    """The aggregated tables of one synthetic study: evaluation runs with Adam+L2 − AdamW = d,
+    and AdamW tuning cells at the selected lr whose test loss is lowest at τ = tau_steps."""
+    rows = []
+    base = dict(diverged=False, n_params=1000, tuning=False, evaluation=False, steps=T)
+    for s in seeds:
+        rows.append(base | dict(optimizer="adam_l2", lr=lr, weight_decay=1e-4, seed=s,
+                                final_test_loss=5.0 + d, evaluation=True))  # fmt: skip
+        rows.append(base | dict(optimizer="adamw", lr=lr, weight_decay=1 / (lr * T), seed=s,
+                                final_test_loss=5.0, evaluation=True))  # fmt: skip
+    for tau_t in (1 / 16, 1 / 4, 1, 4):
+        wd = 1 / (lr * tau_t * T)
+        loss = 5.0 + 0.1 * (math.log10(tau_t * T) - math.log10(tau_steps)) ** 2
+        rows.append(base | dict(optimizer="adamw", lr=lr, weight_decay=wd, decay=tau_t,
+                                seed=1000, final_test_loss=loss, tuning=True))  # fmt: skip
+    regime = pd.DataFrame([dict(check="decay gate", value=0.02, ci_lo=0.015, ci_hi=0.025,
+                                status="passed", detail="")])  # fmt: skip
+    ledger = pd.DataFrame([dict(id="LH2", verdict="reproduced")])
+    return pd.DataFrame(rows), ledger, regime
+
+
+def test_build_joins_the_studies_and_measures_each_one(repo):
+    studies = [{"name": "a"}, {"name": "b", "model": {"n_embd": 64}}]
+    train = {"tokens": 1024 * 200, "data_tokens": 51200}
+    cfg = validate_config({**BASE, "train": train, "studies": studies})
+    configs = study_configs(cfg)
+    tables = [_study_tables(0.02, 100.0), _study_tables(0.05, 300.0)]
+    metas = [{"train_tokens": 10**6}] * 2
+    studies, ledger, ledgers, runs = build(
+        configs, *[[t[k] for t in tables] for k in range(3)], metas
+    )
+    assert list(studies["study"]) == ["a", "b"]
+    assert studies["headline"].tolist() == pytest.approx([0.02, 0.05])
+    assert studies["tau_steps"].tolist() == pytest.approx([100.0, 300.0], rel=1e-6)
+    assert studies["epochs"].tolist() == pytest.approx([4.0, 4.0])
+    assert studies["tau_epochs"].tolist() == pytest.approx([100 / 50, 300 / 50], rel=1e-6)
+    assert set(ledger["id"]) == {"U8a", "U8c", "WA2", "WA2s"}
+    assert set(ledgers["study"]) == {"a", "b"} and set(runs["study"]) == {"a", "b"}
+
+
+def test_a_ladder_of_three_studies_on_the_default_grid_plans_in_under_ten_seconds(tmp_path, repo):
+    import time
+
+    import yaml
+    from helpers import snakemake
+
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    cfg["studies"] = [
+        {"name": "small"},
+        {"name": "medium", "model": {"n_layer": 4, "n_embd": 192}},
+        {"name": "large", "model": {"n_layer": 5, "n_head": 5, "n_embd": 320}},
+    ]
+    path = tmp_path / "ladder3.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    start = time.perf_counter()
+    proc = snakemake(tmp_path, "-n", "--quiet", "--configfile", str(path))
+    seconds = time.perf_counter() - start
+    print(f"planning 3 studies x the default grid: {seconds:.1f} s")
+    assert seconds < 10, proc.stdout[-2000:]

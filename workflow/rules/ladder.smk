@@ -1,0 +1,62 @@
+# The cross-study stage of a ladder: after every study's ledger, one table of all studies, their
+# joined ledgers and runs, and the claims that need several studies (scale.py); its figures read
+# only these tables.
+from adamw_repro.figures import LADDER_FIGURES
+
+
+localrules:
+    ladder,
+    ladder_figure,
+
+
+rule ladder:
+    input:
+        runs=expand(rules.aggregate.output.runs, study=STUDIES),
+        ledgers=expand(rules.ledger.output.ledger, study=STUDIES),
+        regimes=expand(rules.ledger.output.regime, study=STUDIES),
+        metas=[get_data_file(rules.tokenize.output.meta, study) for study in STUDIES],
+        code=[get_code("scale"), get_code("stats")],
+    output:
+        studies=report("results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"),
+        ledger=report("results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"),
+        ledgers="results/ladder/ledgers.csv",
+        runs="results/ladder/runs.csv",
+    params:
+        configs=json.dumps(
+            {name: {k: c[k] for k in ("corpus", "model", "train", "study")} for name, c in STUDIES.items()},
+            sort_keys=True,
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ladder.log",
+    benchmark:
+        "results/benchmarks/ladder.tsv"
+    shell:
+        "python -m adamw_repro.scale --configs {params.configs:q} --runs {input.runs}"
+        " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
+        " --out-studies {output.studies} --out-ledger {output.ledger}"
+        " --out-ledgers {output.ledgers} --out-runs {output.runs} > {log} 2>&1"
+
+
+rule ladder_figure:
+    input:
+        studies=rules.ladder.output.studies,
+        runs=rules.ladder.output.runs,
+        code=get_code("figures"),
+    output:
+        pdf="results/ladder/figures/{ladder_figure}.pdf",
+        png=report(
+            "results/ladder/figures/{ladder_figure}.png",
+            caption="../report/ladder_figure.rst",
+            category="Ladder",
+        ),
+    conda:
+        CONDA_ENV
+    log:
+        "logs/ladder_figures/{ladder_figure}.log",
+    benchmark:
+        "results/benchmarks/ladder_figures/{ladder_figure}.tsv"
+    shell:
+        "python -m adamw_repro.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
+        " --runs {input.runs} --out {output.pdf} > {log} 2>&1"
