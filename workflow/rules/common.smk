@@ -140,9 +140,10 @@ def get_train_runtime(study, n_runs):
 
 
 def get_job_file(folder, study, job, ext):
-    """A training job's log or benchmark file; an evaluation job has one per setting."""
+    """A training job's log or benchmark file in ``folder`` (a per-study pattern); an evaluation
+    job has one per setting."""
     setting = ["{setting}"] if "{setting}" in job.run_ids[0] else []
-    return f"{Path(folder, in_study(S, study), job.name, *setting)}.{ext}"
+    return f"{Path(in_study(folder, study), job.name, *setting)}.{ext}"
 
 
 def get_code(module):

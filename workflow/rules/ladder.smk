@@ -29,9 +29,9 @@ rule ladder:
     conda:
         CONDA_ENV
     log:
-        "logs/ladder.log",
+        "logs/ladder/ladder.log",
     benchmark:
-        "results/benchmarks/ladder.tsv"
+        "results/ladder/benchmarks/ladder.tsv"
     shell:
         "python -m adamw_repro.scale --configs {params.configs:q} --runs {input.runs}"
         " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
@@ -54,9 +54,9 @@ rule ladder_figure:
     conda:
         CONDA_ENV
     log:
-        "logs/ladder_figures/{ladder_figure}.log",
+        "logs/ladder/figures/{ladder_figure}.log",
     benchmark:
-        "results/benchmarks/ladder_figures/{ladder_figure}.tsv"
+        "results/ladder/benchmarks/figures/{ladder_figure}.tsv"
     shell:
         "python -m adamw_repro.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
         " --runs {input.runs} --out {output.pdf} > {log} 2>&1"

@@ -25,9 +25,9 @@ for study, study_config in STUDIES.items():
             conda:
                 CONDA_ENV
             log:
-                get_job_file("logs/train", study, job, "log"),
+                get_job_file(f"logs/{S}train", study, job, "log"),
             benchmark:
-                get_job_file("results/benchmarks/train", study, job, "tsv")
+                get_job_file(f"results/{S}benchmarks/train", study, job, "tsv")
             shell:
                 "python -m adamw_repro.train {params.runs} --train-tokens {input.train}"
                 " --val-tokens {input.val} --test-tokens {input.test} --meta {input.meta}"
