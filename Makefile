@@ -6,10 +6,14 @@ PY := $(VENV)/bin/python
 TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra \
 	texlive-fonts-recommended lmodern latexmk poppler-utils
 
-.PHONY: paper test setup tex clean
+.PHONY: paper ladder test setup tex clean
 
 paper: setup
 	$(VENV)/bin/snakemake --cores all
+
+# the scale ladder (config/ladder.yaml): six studies and the cross-study paper
+ladder: setup
+	$(VENV)/bin/snakemake --cores all --configfile config/ladder.yaml
 
 test: setup
 	$(PY) -m pytest

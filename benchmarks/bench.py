@@ -509,17 +509,20 @@ def run_planning(args, tmp: Path) -> None:
         seconds = _plan(path, tmp / "sweep", 1 if args.quick else 3)
         tag = f"snakemake -n, {10 * n_wd} tuning runs, {runs_per_job} per job"
         record("planning", tag, "seconds", seconds)
-    # a ladder: the default study's grid at three model sizes, one DAG
+    seconds = _plan(ladder_of_three(tmp / "ladder3.yaml"), tmp / "ladder", 1 if args.quick else 3)
+    record("planning", "snakemake -n, ladder of 3 studies x the default grid", "seconds", seconds)
+
+
+def ladder_of_three(path: Path) -> Path:
+    """The default study's grid at three model sizes, as one ladder config written to ``path``."""
     ladder = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     ladder["studies"] = [
         {"name": "small"},
         {"name": "medium", "model": {"n_layer": 4, "n_embd": 192}},
         {"name": "large", "model": {"n_layer": 5, "n_head": 5, "n_embd": 320}},
     ]
-    path = tmp / "ladder3.yaml"
     path.write_text(yaml.safe_dump(ladder))
-    seconds = _plan(path, tmp / "ladder", 1 if args.quick else 3)
-    record("planning", "snakemake -n, ladder of 3 studies x the default grid", "seconds", seconds)
+    return path
 
 
 def _plan(configfile: Path, workdir: Path, repeats: int) -> float:

@@ -297,8 +297,8 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     assert f"{int(runs['diverged'].sum())} of the {len(runs)} runs diverged" in flat
 
 
-def test_a_two_study_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
-    """config/smoke_ladder.yaml: two studies in one DAG, each under its own folder, sharing one
+def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
+    """config/smoke_ladder.yaml: three studies in one DAG, each under its own folder, sharing one
     data stage, then the cross-study stage and the ladder paper."""
     work = tmp_path / "work"
     work.mkdir()
@@ -307,7 +307,8 @@ def test_a_two_study_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
     names = [s["name"] for s in cfg["studies"]]
     for name in names:
         assert (work / f"results/{name}/tables/ledger.csv").exists()
-    assert not (work / "resources" / names[1]).exists()  # same corpus and tokenizer: shared
+        assert (work / f"logs/{name}/train").is_dir()
+    assert sorted(p.name for p in (work / "resources").iterdir()) == [names[0]]  # shared data
     studies = pd.read_csv(work / "results/ladder/studies.csv")
     assert list(studies["study"]) == names and studies["n_params"].is_monotonic_increasing
     for name, row in zip(names, studies.itertuples(), strict=True):
@@ -318,11 +319,13 @@ def test_a_two_study_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
     assert list(ledger.index) == ["U8a", "U8c", "WA2", "WA2s"]
     assert set(ledger["verdict"]) <= set(VERDICTS)
     assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
+    assert ledger.loc["U8a", "n"] == 3 and ledger.loc["U8a", "verdict"] != "untested"
     joined = pd.read_csv(work / "results/ladder/ledgers.csv")
     assert set(joined["study"]) == set(names)
     text = pdf_text(work / "results/paper/paper.pdf")
-    assert "studies in one workflow" in text and "Each study's ledger" in text
-    assert f"{ledger.loc['U8a', 'effect']:.3g}".replace("-", "−") in text.replace("-", "−")
+    assert "3 studies in one workflow" in text and "Each study's ledger" in text
+    effect = ledger.loc["U8a", "effect"]
+    assert f"{abs(effect):.3g}" in text and "Judged across the ladder's studies" in text
     for name in names:
         assert f"Ledger of study {name}" in text
     for fig in ("ladder_headline", "ladder_timescale", "ladder_heatmaps"):

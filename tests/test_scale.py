@@ -129,34 +129,41 @@ def ladder(d, noise=0.003, n_seeds=6, gate="passed", tau_epochs=1.0, tau_steps=N
 
 
 def test_u8a_sees_a_benefit_that_grows_with_size():
-    studies, seeds = ladder(lambda c, n: 0.03 * math.log10(n / 6.6e5))
-    row = claim_u8a(studies, seeds, 0.01)
+    studies, _ = ladder(lambda c, n: 0.03 * math.log10(n / 6.6e5))
+    row = claim_u8a(studies, 0.01)
     assert row["effect"] == pytest.approx(0.03, abs=0.005)
     assert row["verdict"] == "reproduced" and row["ci_lo"] > 0.01
 
 
 def test_u8a_is_not_reproduced_when_the_benefit_is_flat_and_inconclusive_when_noisy():
-    assert claim_u8a(*ladder(lambda c, n: 0.02), 0.01)["verdict"] == "not reproduced"
-    noisy = claim_u8a(*ladder(lambda c, n: 0.01 * math.log10(n), noise=0.05, n_seeds=3), 0.01)
+    assert claim_u8a(ladder(lambda c, n: 0.02)[0], 0.01)["verdict"] == "not reproduced"
+    noisy = claim_u8a(ladder(lambda c, n: 0.01 * math.log10(n), noise=0.05, n_seeds=3)[0], 0.01)
     assert noisy["verdict"] == "inconclusive"
 
 
+def test_u8a_counts_studies_not_seeds():
+    """Seed noise is small, but the studies scatter around the trend (each rests on its own
+    tuning): the interval follows the scatter between studies, however many seeds there are."""
+    studies, _ = ladder(lambda c, n: 0.03 * math.log10(n / 6.6e5), noise=1e-4, n_seeds=50)
+    studies["headline"] += [0.02, -0.02, 0.02, -0.02, 0.02, -0.02]
+    row = claim_u8a(studies, 0.01)
+    assert row["verdict"] == "inconclusive" and row["n"] == 6
+    assert row["ci_hi"] - row["ci_lo"] > 0.05
+
+
 def test_u8a_needs_two_sizes():
-    studies, seeds = ladder(lambda c, n: 0.0)
-    one = studies["shape"] == "s"
-    row = claim_u8a(studies[one], seeds[seeds["shape"] == "s"], 0.01)
+    studies, _ = ladder(lambda c, n: 0.0)
+    row = claim_u8a(studies[studies["shape"] == "s"], 0.01)
     assert row["verdict"] == "untested" and "two model sizes" in row["detail"]
 
 
 def test_u8c_is_the_difference_of_differences_between_corpora():
-    studies, seeds = ladder(lambda c, n: 0.05 if c == "stdlib" else 0.0)
-    row = claim_u8c(studies, seeds, 0.01)
+    studies, _ = ladder(lambda c, n: 0.05 if c == "stdlib" else 0.0)
+    row = claim_u8c(studies, 0.01)
     assert row["effect"] == pytest.approx(0.05, abs=0.003) and row["verdict"] == "reproduced"
-    same = claim_u8c(*ladder(lambda c, n: 0.02 * math.log10(n)), 0.01)
+    same = claim_u8c(ladder(lambda c, n: 0.02 * math.log10(n))[0], 0.01)
     assert same["verdict"] == "not reproduced" and abs(same["effect"]) < 0.005
-    one_corpus = claim_u8c(
-        studies[studies["corpus"] == "kjv"], seeds[seeds["corpus"] == "kjv"], 0.01
-    )
+    one_corpus = claim_u8c(studies[studies["corpus"] == "kjv"], 0.01)
     assert one_corpus["verdict"] == "untested"
 
 
@@ -221,20 +228,46 @@ def test_build_joins_the_studies_and_measures_each_one(repo):
     assert set(ledgers["study"]) == {"a", "b"} and set(runs["study"]) == {"a", "b"}
 
 
+def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
+    """Studies listed out of alphabetical order: each row keeps its own config and tables."""
+    import json
+
+    from adamw_repro import scale
+
+    studies = [{"name": "zeta", "train": {"data_tokens": 25600}}, {"name": "alpha"}]
+    cfg = validate_config({**BASE, "train": {"tokens": 1024 * 200, "data_tokens": 102400},
+                           "studies": studies})  # fmt: skip
+    args = [
+        "--configs",
+        json.dumps([[n, c] for n, c in study_configs(cfg).items()], sort_keys=True),
+    ]
+    for k, (name, d) in enumerate((("zeta", 0.01), ("alpha", 0.04))):
+        runs, ledger, regime = _study_tables(d, 100.0)
+        for kind, frame in (("runs", runs), ("ledgers", ledger), ("regimes", regime)):
+            frame.to_csv(tmp_path / f"{kind}{k}.csv", index=False)
+        (tmp_path / f"meta{k}.json").write_text("{}")
+    for kind in ("runs", "ledgers", "regimes"):
+        args += [f"--{kind}", *(str(tmp_path / f"{kind}{k}.csv") for k in range(2))]
+    args += ["--metas", *(str(tmp_path / f"meta{k}.json") for k in range(2))]
+    for out in ("studies", "ledger", "ledgers", "runs"):
+        args += [f"--out-{out}", str(tmp_path / f"out_{out}.csv")]
+    scale.main(args)
+    rows = pd.read_csv(tmp_path / "out_studies.csv").set_index("study")
+    assert list(rows.index) == ["zeta", "alpha"]
+    assert rows.loc["zeta", "data_tokens"] == 25600 and rows.loc["alpha", "data_tokens"] == 102400
+    assert rows["headline"].tolist() == pytest.approx([0.01, 0.04])
+
+
 def test_a_ladder_of_three_studies_on_the_default_grid_plans_in_under_ten_seconds(tmp_path, repo):
+    import sys
     import time
 
-    import yaml
     from helpers import snakemake
 
-    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    cfg["studies"] = [
-        {"name": "small"},
-        {"name": "medium", "model": {"n_layer": 4, "n_embd": 192}},
-        {"name": "large", "model": {"n_layer": 5, "n_head": 5, "n_embd": 320}},
-    ]
-    path = tmp_path / "ladder3.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+    sys.path.insert(0, str(repo / "benchmarks"))
+    from bench import ladder_of_three  # the benchmark suite plans the same ladder
+
+    path = ladder_of_three(tmp_path / "ladder3.yaml")
     start = time.perf_counter()
     proc = snakemake(tmp_path, "-n", "--quiet", "--configfile", str(path))
     seconds = time.perf_counter() - start

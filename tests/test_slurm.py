@@ -108,17 +108,20 @@ def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_at
             assert "--cpus-per-task=1" in args
 
 
-def test_paper_profile_plans_the_full_study_on_gpus_without_data_or_gpu(tmp_path):
+def test_paper_profile_plans_the_full_ladder_on_gpus_without_data_or_gpu(tmp_path):
     out = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "paper.yaml")).stdout
     table = {}
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
-    # the first tuning round (4 + 3 × 16 Adam-family cells, 2 + 2 × 4 SGD-family cells); the
-    # extension round and the seed reruns are planned once the checkpoints have run
-    tuning = sum(n for rule, n in table.items() if rule.startswith("tune_"))
-    assert tuning == 62 and table["find_edges"] == 1 and table["select_hparams"] == 1
+    # per study, the first tuning round (4 + 3 × 16 Adam-family cells, 2 + 2 × 4 SGD-family
+    # cells); the extension round and the seed reruns are planned once the checkpoints have run
+    studies = ("gpt2_124m", "gpt2_51m", "gpt2_30m")
+    for study in studies:
+        assert sum(n for r, n in table.items() if r.startswith(f"{study}_tune_")) == 62, study
+    assert table["find_edges"] == table["select_hparams"] == len(studies)
+    # one download and tokenization of the hub corpus, shared by the three studies
     assert table["split_corpus"] == 1 and table["tokenize"] == 1
     assert "gpu=1" in out and "mem_mb=64000" in out and "runtime=120" in out
 

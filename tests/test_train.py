@@ -220,3 +220,31 @@ def test_tensorboard_event_files_mirror_the_metrics_and_change_nothing_else(toke
     off = validate_config(cfg)
     r = make_run(off, "adamw", 1e-3, 0.1, 0)
     assert train_spec(on, r) == train_spec(off, r)
+
+
+def test_tensorboard_curve_of_a_resumed_run_has_each_step_once(tmp_path):
+    """A run killed after its checkpoint at step 30 had logged up to step 45; the resumed run
+    purges what came after the checkpoint, keeps the checkpoint's own record, and goes on."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from adamw_repro.runtime import EventLog
+
+    def rec(step, lost=False):
+        return {"step": step, "tokens": 64 * step, "train_loss": 9.0 if lost else 5.0 - step / 100}
+
+    first = EventLog(str(tmp_path), 0, [])
+    for step in range(5, 50, 5):
+        first.add(rec(step, lost=step > 30))
+    first.close()
+    history = [rec(step) for step in range(5, 35, 5)]  # what the checkpoint at step 30 holds
+    resumed = EventLog(str(tmp_path), 30, history)
+    for step in range(35, 65, 5):
+        resumed.add(rec(step))
+    resumed.close()
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    events = acc.Scalars("train_loss")
+    assert [e.step for e in events] == list(range(5, 65, 5))
+    assert [e.value for e in events] == pytest.approx(
+        [rec(s)["train_loss"] for s in range(5, 65, 5)]
+    )

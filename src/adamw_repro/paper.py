@@ -138,9 +138,15 @@ def build_context(
 
 
 def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.DataFrame) -> dict:
-    """A ladder's cross-study section: its studies, its claims and every study's own ledger."""
+    """A ladder's cross-study section: its studies, its claims and every study's own ledger, and
+    whether size and data grew together along it (then a trend with one is a trend with both)."""
+    by_corpus = studies.groupby("corpus")
     return {
         "studies": _records(studies),
+        "corpora": list(dict.fromkeys(studies["corpus"])),
+        "confounded": bool(
+            ((by_corpus["n_params"].nunique() > 1) & (by_corpus["data_tokens"].nunique() > 1)).any()
+        ),
         "claims": _records(ledger),
         "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
     }

@@ -76,14 +76,19 @@ class Progress:
 class EventLog:
     """A run's metric records as TensorBoard event files (``train.tensorboard``), written while it
     trains so ``tensorboard --logdir results/`` shows the curves live; without a folder, nothing.
-    A resumed run purges the events past its checkpoint, so a curve never doubles back."""
+    Opening purges the folder's events from ``start_step`` on (all of them for a fresh start), so
+    a resumed or restarted curve never doubles back, and re-adds the checkpoint's own records
+    from that step (``history``), which the purge also removed."""
 
-    def __init__(self, logdir: str | None, start_step: int):
+    def __init__(self, logdir: str | None, start_step: int, history: list[dict]):
         self.writer = None
         if logdir:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(logdir, purge_step=start_step or None, flush_secs=10)
+            self.writer = SummaryWriter(logdir, purge_step=start_step, flush_secs=10)
+            for rec in history:
+                if rec["step"] >= start_step:
+                    self.add(rec)
 
     def add(self, rec: dict) -> None:
         if self.writer is None:

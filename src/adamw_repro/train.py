@@ -224,7 +224,7 @@ def train_run(
     if state.step:
         print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
     preemption, progress = Preemption(), Progress(run_id, T, state.step)
-    events = EventLog(tensorboard, state.step)
+    events = EventLog(tensorboard, state.step, state.history)
     loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
     t_interval = time.perf_counter()
     while state.step < T and not state.diverged:

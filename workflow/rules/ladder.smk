@@ -22,8 +22,9 @@ rule ladder:
         ledgers="results/ladder/ledgers.csv",
         runs="results/ladder/runs.csv",
     params:
+        # a list, in the studies' order (a mapping's keys would be sorted by the JSON dump)
         configs=json.dumps(
-            {name: {k: c[k] for k in ("corpus", "model", "train", "study")} for name, c in STUDIES.items()},
+            [[name, {k: c[k] for k in ("corpus", "model", "train", "study")}] for name, c in STUDIES.items()],
             sort_keys=True,
         ),
     conda:
