@@ -241,7 +241,7 @@ def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
         "--configs",
         json.dumps([[n, c] for n, c in study_configs(cfg).items()], sort_keys=True),
     ]
-    for k, (name, d) in enumerate((("zeta", 0.01), ("alpha", 0.04))):
+    for k, d in enumerate((0.01, 0.04)):  # zeta, then alpha
         runs, ledger, regime = _study_tables(d, 100.0)
         for kind, frame in (("runs", runs), ("ledgers", ledger), ("regimes", regime)):
             frame.to_csv(tmp_path / f"{kind}{k}.csv", index=False)
