@@ -51,8 +51,8 @@ def _headline(runs: pd.DataFrame) -> pd.Series:
 
 
 def _timescale(runs: pd.DataFrame) -> dict:
-    """AdamW's best timescale τ = 1/(lr·wd) in steps at its selected learning rate: the vertex
-    of a parabola in log10 τ over the tuning cells' mean test loss (``stats.best_timescale``)."""
+    """AdamW's best timescale τ = 1/(lr·wd) in steps at its selected learning rate, from the
+    tuning cells' mean test loss along log10 τ (``stats.best_timescale``)."""
     sel = runs[runs["evaluation"].astype(bool) & (runs["optimizer"] == "adamw")]
     tuning = runs[runs["tuning"].astype(bool) & (runs["optimizer"] == "adamw")]
     if sel.empty or tuning.empty:
@@ -229,8 +229,9 @@ def claims_wa2(studies: pd.DataFrame, slope_margin: float) -> list[dict]:
     for unit, (id, text) in texts.items():
         row = _row(
             id, text, WA,
-            f"slope of log10 best τ in {unit} (vertex of a parabola in log10 τ at AdamW's "
-            "selected lr) against log10 training tokens, one intercept per corpus",
+            f"slope of log10 best τ in {unit} (vertex of the parabola in log10 τ through the "
+            "best AdamW cell and its neighbours at the selected lr) against log10 training "
+            "tokens, one intercept per corpus",
             "ladder_timescale", rule, gated=True, measurement="WA2",
         )  # fmt: skip
         fit_on = interior_gated if len(interior_gated) >= MIN_GATED else usable

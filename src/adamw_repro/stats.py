@@ -211,22 +211,20 @@ def p_beyond(coef: float, se: float, dof: int, threshold: float, side: str) -> f
 
 
 def best_timescale(log_tau, loss) -> dict:
-    """Where a loss is lowest along log10 τ: the vertex of a parabola through the cells (at
-    least three), or, where the parabola has no minimum inside the range of τ, the best cell
-    (``interior`` False: the optimum lies at or beyond an end of the grid)."""
-    x, z = np.asarray(log_tau, dtype=float), np.asarray(loss, dtype=float)
+    """Where a loss is lowest along log10 τ (one value per τ): the vertex of the parabola through
+    the best cell and its two neighbours, which lies between them; where the best cell is an end
+    of the grid, that cell (``interior`` False: the optimum lies at or beyond the end)."""
+    order = np.argsort(np.asarray(log_tau, dtype=float))
+    x, z = (np.asarray(v, dtype=float)[order] for v in (log_tau, loss))
     ok = np.isfinite(z)
     x, z = x[ok], z[ok]
     if len(x) == 0:
         return {"log_tau": math.nan, "interior": False}
-    best = float(x[np.argmin(z)])
-    if len(np.unique(x)) < 3:
-        return {"log_tau": best, "interior": False}
-    c2, c1, _ = np.polyfit(x, z, 2)
-    vertex = -c1 / (2 * c2) if c2 > 0 else math.nan
-    if math.isfinite(vertex) and x.min() <= vertex <= x.max():
-        return {"log_tau": float(vertex), "interior": True}
-    return {"log_tau": best, "interior": False}
+    k = int(np.argmin(z))
+    if k == 0 or k == len(x) - 1:
+        return {"log_tau": float(x[k]), "interior": False}
+    c2, c1, _ = np.polyfit(x[k - 1 : k + 2], z[k - 1 : k + 2], 2)
+    return {"log_tau": float(-c1 / (2 * c2)), "interior": True}
 
 
 def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 0) -> dict:
