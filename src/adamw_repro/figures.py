@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -279,10 +280,9 @@ FIGURES = {
 }
 
 
-def _by_corpus(
-    ax, studies: pd.DataFrame, x: str, y: str, lo: str | None = None, hi: str | None = None
-):
-    """One line per corpus; hollow markers where the study's decay gate did not pass."""
+def _by_corpus(ax, studies, x: str, y: str, lo=None, hi=None, edge=None):
+    """One line per corpus; hollow markers where the study's decay gate did not pass, triangles
+    where the ``edge`` column says the value lies at an end of the grid (a bound, not a point)."""
     for k, (corpus, g) in enumerate(studies.sort_values(x).groupby("corpus", sort=False)):
         color = sns.color_palette()[k]
         ax.plot(g[x], g[y], color=color, label=corpus, zorder=2)
@@ -290,9 +290,16 @@ def _by_corpus(
             yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
             ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
         passed = (g["gate"] == "passed").to_numpy()
-        ax.scatter(g[x][passed], g[y][passed], color=color, zorder=3)
-        ax.scatter(g[x][~passed], g[y][~passed], facecolor="white", edgecolor=color, zorder=3)
+        at_end = g[edge].astype(bool).to_numpy() if edge else np.zeros(len(g), bool)
+        for gate, fill in ((passed, color), (~passed, "white")):
+            for where, marker in ((~at_end, "o"), (at_end, "^")):
+                m = gate & where
+                ax.scatter(g[x][m], g[y][m], facecolor=fill, edgecolor=color, marker=marker,
+                           zorder=3)  # fmt: skip
     ax.set_xscale("log")
+    xs = sorted(studies[x].unique())  # ticks at the studies' own sizes, not at powers of ten
+    ax.set_xticks(xs, [f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.3g}k" for v in xs])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend(title="corpus", fontsize=7)
 
 
@@ -310,7 +317,8 @@ def ladder_timescale(studies, runs):
         (axes[0], "epochs", "best τ in epochs"),
         (axes[1], "steps", "best τ in steps"),
     ):
-        _by_corpus(ax, studies, "data_tokens", f"tau_{unit}")
+        edges = studies.assign(tau_edge=~studies["tau_interior"].astype(bool))
+        _by_corpus(ax, edges, "data_tokens", f"tau_{unit}", edge="tau_edge")
         ax.set_yscale("log")
         ax.set(xlabel="training tokens (log scale)", ylabel=label)
     return fig
@@ -351,7 +359,8 @@ LADDER_FIGURES = {
         ladder_timescale,
         "AdamW's best decay timescale $\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ at its selected "
         "learning rate, in epochs (left) and in steps (right), against the training data; Wang "
-        "\\& Aitchison predict a flat left panel. Hollow markers: decay gate not passed.",
+        "\\& Aitchison predict a flat left panel. Hollow markers: decay gate not passed; "
+        "triangles: the best cell lies at an end of the grid (the optimum is there or beyond).",
     ),
     "ladder_heatmaps": Figure(
         ladder_heatmaps,
