@@ -322,11 +322,11 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
     assert ledger.loc["U8a", "n"] == 3 and ledger.loc["U8a", "verdict"] != "untested"
     joined = pd.read_csv(work / "results/ladder/ledgers.csv")
     assert set(joined["study"]) == set(names)
-    text = pdf_text(work / "results/paper/paper.pdf")
-    assert "3 studies in one workflow" in text and "Each study's ledger" in text
+    flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
+    assert "3 studies in one workflow" in flat and "Each study's ledger" in flat
     effect = ledger.loc["U8a", "effect"]
-    assert f"{abs(effect):.3g}" in text and "Judged across the ladder's studies" in text
+    assert f"{abs(effect):.3g}" in flat and "Judged across the ladder's studies" in flat
     for name in names:
-        assert f"Ledger of study {name}" in text
+        assert f"Ledger of study {name}" in flat
     for fig in ("ladder_headline", "ladder_timescale", "ladder_heatmaps"):
         assert (work / f"results/ladder/figures/{fig}.png").stat().st_size > 10_000

@@ -145,9 +145,9 @@ def merge(base: dict, overlay: dict) -> dict:
 def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
     """Each study of a ladder (``studies``) as a validated config of its own: the base with the
     study's overlay merged in. A config without studies is one study, named ""."""
-    base = {k: v for k, v in cfg.items() if k != "studies"}
     if not cfg.get("studies"):
-        return {"": base}
+        return {"": cfg}
+    base = {k: v for k, v in cfg.items() if k != "studies"}
     out = {}
     for study in cfg["studies"]:
         name = study["name"]
