@@ -166,10 +166,8 @@ def regime_checks(ev: Evidence) -> list[dict]:
     # The unregularized model: tuned Adam, or in a study without Adam, AdamW without decay at
     # its selected learning rate (the same algorithm, U1)
     if "adam" in ev.optimizers:
-        plain, what = (
-            ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")],
-            "tuned Adam",
-        )
+        plain = ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")]
+        what = "tuned Adam (no decay)"
     else:
         plain, what = ev.runs[ev.runs["no_decay"]], "AdamW without decay at its selected lr"
     plain = plain[~plain["diverged"]]
@@ -183,7 +181,7 @@ def regime_checks(ev: Evidence) -> list[dict]:
             "overfitting",
             gap,
             status="overfits" if overfits else "does not overfit visibly",
-            detail=f"{what} (no decay): final test loss {gap:.3f} nats above its loss on "
+            detail=f"{what}: final test loss {gap:.3f} nats above its loss on "
             f"the training data (threshold {OVERFIT_GAP * ev.margin:g}) and {rise:.4f} above "
             f"its own best point of the run (threshold {ev.margin:g})",
         )
