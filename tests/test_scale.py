@@ -191,8 +191,9 @@ def test_wa2_is_untestable_where_decay_did_not_act():
 
 
 def _study_tables(d, tau_steps, T=200, lr=1e-3, seeds=range(5)):
-    """The aggregated tables of one synthetic study: evaluation runs with Adam+L2 − AdamW = d,
-    and AdamW tuning cells at the selected lr whose test loss is lowest at τ = tau_steps."""
+    """The aggregated tables of one synthetic study: evaluation runs with Adam+L2 − AdamW = d
+    (and its ledger's LH2 row saying so), and AdamW tuning cells at the selected lr whose test
+    loss is lowest at τ = tau_steps."""
     rows = []
     base = dict(diverged=False, n_params=1000, tuning=False, evaluation=False, steps=T)
     for s in seeds:
@@ -207,7 +208,8 @@ def _study_tables(d, tau_steps, T=200, lr=1e-3, seeds=range(5)):
                                 seed=1000, final_test_loss=loss, tuning=True))  # fmt: skip
     regime = pd.DataFrame([dict(check="decay gate", value=0.02, ci_lo=0.015, ci_hi=0.025,
                                 status="passed", detail="")])  # fmt: skip
-    ledger = pd.DataFrame([dict(id="LH2", verdict="reproduced")])
+    ledger = pd.DataFrame([dict(id="LH2", verdict="reproduced", effect=d, ci_lo=d - 0.001,
+                                ci_hi=d + 0.001, n=len(seeds))])  # fmt: skip
     return pd.DataFrame(rows), ledger, regime
 
 

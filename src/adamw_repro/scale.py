@@ -34,20 +34,9 @@ import pandas as pd
 from . import atomic
 from .ledger import ALPHA, USER, WA
 from .schedule import budget
-from .stats import best_timescale, cell_means, holm, ols, p_beyond, paired, verdict
+from .stats import best_timescale, cell_means, holm, ols, p_beyond, verdict
 
 MIN_GATED = 3  # studies whose decay gate passed, needed before WA2 gets a verdict
-
-
-def _headline(runs: pd.DataFrame) -> pd.Series:
-    """Per evaluation seed: Adam+L2's final test loss minus AdamW's (the study's LH2)."""
-    ev = runs[runs["evaluation"].astype(bool) & ~runs["diverged"].astype(bool)]
-    by = {
-        o: ev[ev["optimizer"] == o].set_index("seed")["final_test_loss"]
-        for o in ("adam_l2", "adamw")
-    }
-    seeds = by["adam_l2"].index.intersection(by["adamw"].index)
-    return (by["adam_l2"].loc[seeds] - by["adamw"].loc[seeds]).sort_index()
 
 
 def _timescale(runs: pd.DataFrame) -> dict:
@@ -69,10 +58,9 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     steps = budget(train, model["block_size"])
     data_tokens = train["data_tokens"] or meta["train_tokens"]
     epochs = steps.tokens / data_tokens
-    d = _headline(runs)
-    p = paired(d.to_numpy(), np.zeros(len(d))) if len(d) >= 2 else {}
     checks = regime.set_index("check")
     gate = checks.loc["decay gate"] if "decay gate" in checks.index else None
+    # the headline is the study's own LH2 measurement (Adam+L2 − AdamW, paired by seed)
     lh2 = ledger.set_index("id").loc["LH2"] if "LH2" in set(ledger["id"]) else None
     tau = _timescale(runs)
     return {
@@ -83,10 +71,10 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
         "data_tokens": int(data_tokens),
         "steps": steps.total_steps,
         "epochs": epochs,
-        "headline": p.get("mean_diff", math.nan),
-        "headline_lo": p.get("ci_lo", math.nan),
-        "headline_hi": p.get("ci_hi", math.nan),
-        "seeds": len(d),
+        "headline": lh2["effect"] if lh2 is not None else math.nan,
+        "headline_lo": lh2["ci_lo"] if lh2 is not None else math.nan,
+        "headline_hi": lh2["ci_hi"] if lh2 is not None else math.nan,
+        "seeds": int(lh2["n"]) if lh2 is not None else 0,
         "lh2_verdict": lh2["verdict"] if lh2 is not None else "",
         "gate": gate["status"] if gate is not None else "untested",
         "gate_effect": gate["value"] if gate is not None else math.nan,
