@@ -91,8 +91,6 @@ def build_context(
     train, model = config["train"], config["model"]
     steps = budget(train, model["block_size"])
     data_tokens = train["data_tokens"] or meta["train_tokens"]
-    claims = [c | {"scale": False} for c in _records(ledger)]
-    measurements = [c for c in claims if c["measurement"] == c["id"]]
     tuning = runs[runs["tuning"]]
     n_params = int(runs["n_params"].iloc[0])
     checks = {r["check"]: r for r in _records(regime)}
@@ -120,12 +118,8 @@ def build_context(
         "table": rows,
         "search": _records(search),
         "edges": [r for r in _records(search) if r["edges"]],
-        "claims": claims,
-        "claim": {c["id"]: c for c in claims},
-        "n_measurements": len(measurements),
-        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
+        **claims_context([c | {"scale": False} for c in _records(ledger)]),
         "checks": checks,
-        "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
         "timing": {
             "tokens_per_s": float(timing["tokens_per_s"].median()),
             "gflops": float(timing["achieved_flops"].median()) / 1e9,
@@ -134,6 +128,19 @@ def build_context(
         },
         "prov": prov,
         "ladder": None,
+    }
+
+
+def claims_context(claims: list[dict]) -> dict:
+    """The claims rows and what the paper counts from them: verdicts per distinct measurement
+    (two claims on one measurement count once), and the claims the decay gate withheld."""
+    measurements = [c for c in claims if c["measurement"] == c["id"]]
+    return {
+        "claims": claims,
+        "claim": {c["id"]: c for c in claims},
+        "n_measurements": len(measurements),
+        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
+        "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
     }
 
 
@@ -157,13 +164,7 @@ def with_ladder(context: dict, ladder: dict) -> dict:
     takes the ladder's row in the main ledger, which says where it was measured."""
     judged = {c["id"]: c | {"scale": True} for c in ladder["claims"]}
     claims = [judged.get(c["id"], c) for c in context["claims"]]
-    measurements = [c for c in claims if c["measurement"] == c["id"]]
-    return context | {
-        "ladder": ladder,
-        "claims": claims,
-        "claim": {c["id"]: c for c in claims},
-        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
-    }
+    return context | claims_context(claims) | {"ladder": ladder}
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
