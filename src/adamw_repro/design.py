@@ -52,9 +52,6 @@ class Run:
     def run_id(self) -> str:
         return f"{self.optimizer}/{self.setting}/seed{self.seed}"
 
-    def path(self, root: str, name: str) -> str:
-        return f"{root}/{self.run_id}/{name}"
-
     @classmethod
     def parse(cls, optimizer: str, setting: str, seed: int | str) -> Run:
         """The run of a path's parts (``adamw``, ``lr0.002_wd1.7_emb``, ``0``)."""
