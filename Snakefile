@@ -62,6 +62,10 @@ if LADDER:
 include: "workflow/rules/paper.smk"
 
 
+onstart:
+    print_plan()
+
+
 rule all:
     input:
         "results/paper/paper.pdf",

@@ -48,6 +48,7 @@ TIMING = [
     "peak_flops",
     "wall_time_s",
     "resumed_from_steps",
+    "precision",
 ]
 CURVE_METRICS = [
     "lr",

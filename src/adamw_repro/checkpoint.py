@@ -29,6 +29,10 @@ class LoopState:
     steps_in_interval: int = 0
     elapsed_s: float = 0.0  # wall time of earlier attempts
     resumed_from: list = field(default_factory=list)
+    # The precision the run trains in, and why: kept on resume, so a run is trained in one
+    # precision from its first step to its last, whichever machine resumes it.
+    precision: str | None = None
+    precision_reason: str | None = None
 
     @property
     def diverged(self) -> bool:

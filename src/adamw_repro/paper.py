@@ -126,9 +126,17 @@ def build_context(
             "train_minutes": float(timing["wall_time_s"].sum()) / 60,
             "mfu": float(timing["mfu"].median()) if timing["mfu"].notna().any() else None,
         },
+        "precisions": precision_counts(timing),
         "prov": prov,
         "ladder": None,
     }
+
+
+def precision_counts(timing: pd.DataFrame) -> list[dict]:
+    """How many runs trained in each precision (``train.precision: auto`` resolves per machine,
+    so one study can hold both), most runs first."""
+    counts = sorted(timing["precision"].value_counts().items(), key=lambda x: (-x[1], x[0]))
+    return [{"precision": p, "runs": int(n)} for p, n in counts]
 
 
 def claims_context(claims: list[dict]) -> dict:

@@ -57,17 +57,26 @@ def versions() -> dict:
     return out
 
 
-def hardware(device: str, threads: int) -> dict:
+def hardware(device: str, threads: int, precision: str | None = None) -> dict:
+    """The machine a run trained on, with torch's CPU kernel level (AVX2, AVX512, ...) and the
+    precision it trained in and why (``runtime.Precision.reason``)."""
     import torch
 
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
-    return {"cpu": cpu_model(), "gpu": gpu, "device": device, "threads": threads}
+    return {
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "gpu": gpu,
+        "device": device,
+        "threads": threads,
+        "precision": precision,
+    }
 
 
-def collect(device: str, threads: int) -> dict:
+def collect(device: str, threads: int, precision: str | None = None) -> dict:
     return {
         "git": git_state(Path(__file__).parent),
         "versions": versions(),
-        "hardware": hardware(device, threads),
+        "hardware": hardware(device, threads, precision),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }

@@ -40,7 +40,16 @@ from .checkpoint import (
 from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
 from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
-from .runtime import EventLog, Progress, autocast, keep_freed_memory, resolve_device, to_device
+from .runtime import (
+    EventLog,
+    Precision,
+    Progress,
+    autocast,
+    keep_freed_memory,
+    resolve_device,
+    resolve_precision,
+    to_device,
+)
 from .schedule import budget, lr_multiplier
 from .shards import TokenData
 
@@ -138,6 +147,8 @@ class Setup:
         if self.device == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # TF32 for any fp32 matmul left over
             torch.backends.cudnn.allow_tf32 = True
+        # the spec says what was asked for (auto, fp32, bf16); this is what the machine trains in
+        self.precision = resolve_precision(t.precision, self.device)
         self.spec_hash = run_hash(spec, meta)
         self.steps = budget(spec["train"], self.mcfg.block_size)
         T = self.mcfg.block_size
@@ -176,7 +187,7 @@ class Setup:
         for name in splits:
             r = evaluate(
                 self.model, self.data[name], self.windows[name], t.batch_size, V, self.device,
-                t.precision,
+                self.precision.name,
             )  # fmt: skip
             key = "train_eval" if name == "train" else name
             rec[f"{key}_loss"] = _finite(r["loss"])
@@ -223,6 +234,13 @@ def train_run(
     state = load_checkpoint(ckpt, model, optimizer, run.spec_hash, run.device)
     if state.step:
         print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
+    if state.precision:  # a resumed run keeps the precision it started in
+        run.precision = Precision(state.precision, state.precision_reason)
+    else:
+        state.precision, state.precision_reason = run.precision.name, run.precision.reason
+        if run.precision.warning:
+            print(f"[{run_id}] {run.precision.warning}", file=sys.stderr, flush=True)
+    print(f"[{run_id}] precision: {run.precision.reason}", flush=True)
     preemption, progress = Preemption(), Progress(run_id, T, state.step)
     events = EventLog(tensorboard, state.step, state.history)
     loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
@@ -238,7 +256,7 @@ def train_run(
             group["lr"] = lr
         loss, grad_norm = train_step(
             model, run.fwd_model, optimizer, run.batches(state.step), run.mcfg.vocab_size,
-            run.device, t.precision, t.grad_clip,
+            run.device, run.precision.name, t.grad_clip,
         )  # fmt: skip
         loss_sum += loss
         state.step += 1
@@ -316,7 +334,7 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
     fpt = flops_per_token(mcfg, n_params)
     tcfg = spec["train"]
     peak = device_peak_flops(device) or (
-        measured_matmul_flops(tcfg["precision"]) if device == "cpu" else None
+        measured_matmul_flops(state.precision) if device == "cpu" else None
     )
     final_metric = {
         key: final.get(key) if ok else None
@@ -355,8 +373,9 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
         "mfu": tps * fpt / peak if tps and peak else None,
         "peak_flops": peak,
         "resumed_from_steps": state.resumed_from,
+        "precision": state.precision,
         "config": spec,
-        "provenance": provenance.collect(device, threads),
+        "provenance": provenance.collect(device, threads, state.precision_reason),
     }
 
 

@@ -1,4 +1,5 @@
 import json
+from snakemake.exceptions import WorkflowError
 import os
 import re
 import shlex
@@ -52,6 +53,27 @@ def get_config(wildcards):
 
 def run_files(study, run_ids, name):
     return [f"results/{in_study(S, study)}runs/{run_id}/{name}" for run_id in run_ids]
+
+
+def get_study_results(study):
+    return f"results/{in_study(S, study)}"
+
+
+def is_run_done(study, run):
+    return os.path.exists(run_files(study, [run.run_id], "summary.json")[0])
+
+
+def print_plan():
+    """Before the first job: what will be trained, in which precision, and about how long it
+    takes on this machine (adamw_repro.plan)."""
+    from adamw_repro.plan import announce
+
+    try:
+        cores = workflow.cores
+    except WorkflowError:  # a cluster run without --cores
+        cores = None
+    lines = announce(STUDIES, get_study_results, is_run_done, cores, workflow.local_exec)
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def summaries(study, runs):

@@ -1,0 +1,171 @@
+"""What a workflow run is about to train, said before it starts: how many runs and tokens, the
+precision this machine trains in, and about how long it will take here, so a user on a slow
+machine learns in the first minute that the study takes an hour, not after it.
+
+The speed is measured, not guessed: a few training steps of each study's model in the precision
+``train.precision`` resolves to here, once per machine (``runtime.cached``). The estimate counts
+what is still to run (finished runs are skipped by Snakemake too), evaluation passes at a third
+of a training token's cost (a forward pass without backward) and each job's start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+from .design import (
+    SIDES,
+    ablation_runs,
+    all_runs,
+    extension_groups,
+    needed_extensions,
+    selected_runs,
+    train_spec,
+    tuning_runs,
+)
+from .provenance import config_hash
+from .schedule import budget
+
+JOB_START_S = 4.0  # importing torch and transformers in each training process (NOTES.md)
+FORWARD_SHARE = 1 / 3  # an evaluated token costs a forward pass, a trained one forward + backward
+
+
+def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
+    """A study's runs as far as they are known now (``study_dir``: its ``results/`` folder):
+    those known by name (all of them once selection has run); stand-ins for the evaluation and
+    ablation runs still to be chosen (the right seeds and roles, so the right cost); and
+    stand-ins for the most extension runs the grids' edges may still ask for."""
+    selection = study_dir / "study" / "selection.json"
+    if selection.exists():
+        return all_runs(config, json.loads(selection.read_text())), [], []
+    known, groups, maybe = tuning_runs(config), extension_groups(config), []
+    first_round = study_dir / "study" / "first_round.json"
+    if first_round.exists():
+        known += [r for n in json.loads(first_round.read_text())["extensions"] for r in groups[n]]
+    else:  # per optimizer, the largest set of extensions one best cell can ask for
+        edges = [{"lr": a, "decay": b} for a in SIDES for b in SIDES]
+        for o in config["optimizers"]:
+            asks = [[r for n in needed_extensions(o, e) for r in groups.get(n, [])] for e in edges]
+            maybe += max(asks, key=len)
+    # Every optimizer's evaluation seeds and every ablation, as if each selection decayed.
+    guess = {"selected": {o: {"lr": 1.0, "weight_decay": 1.0} for o in config["optimizers"]}}
+    later = selected_runs(config, guess)
+    later += [r for runs in ablation_runs(config, guess).values() for r in runs]
+    return known, later, maybe
+
+
+def run_cost(config: dict, run) -> tuple[int, int]:
+    """Training tokens and evaluated tokens of one run."""
+    spec = train_spec(config, run)
+    t, T = spec["train"], config["model"]["block_size"]
+    steps = budget(t, T)
+    n_curve = math.ceil(steps.total_steps / t["eval_interval"]) if t["eval_interval"] else 0
+    passes = n_curve * len(spec["evaluate"]["curve"]) + len(spec["evaluate"]["final"])
+    return steps.tokens, passes * t["eval_tokens"]
+
+
+def measure_tokens_per_s(config: dict, precision: str, device: str, steps: int = 6) -> float:
+    """Training tokens/s of a study's model on this machine: median of a few steps of the real
+    training step on random tokens, after one warm-up step."""
+    import torch
+
+    from .model import ModelConfig, build_model
+    from .optim import build_optimizer
+    from .train import train_step
+
+    t = config["train"]
+    vocab = config["tokenizer"]["vocab_size"] if config["tokenizer"]["kind"] == "bpe" else 50257
+    cfg = ModelConfig.from_dict({**config["model"], "vocab_size": vocab})
+    torch.manual_seed(0)
+    model = build_model(cfg, attention=t["attention"]).to(device)
+    opt = build_optimizer("adamw", model, {"lr": 1e-3, "weight_decay": 0.1}, fused=t["fused"])
+    x = torch.randint(0, vocab, (t["batch_size"], cfg.block_size + 1))
+    batches = [(x[:, :-1], x[:, 1:])] * t["grad_accum"]
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        train_step(model, model, opt, batches, vocab, device, precision, t["grad_clip"])
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return t["batch_size"] * t["grad_accum"] * cfg.block_size / statistics.median(times[1:])
+
+
+def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool) -> list[str]:
+    """The plan's lines: runs and tokens to train, the precision, and (training on this
+    machine) an estimate of the wall time. ``results_dir(study)`` is a study's results folder,
+    ``is_done(study, run)`` whether a run's summary exists; ``cores`` the cores Snakemake may
+    use, ``local`` whether training jobs run on this machine."""
+    lines, runs, tokens, seconds = [], Counter(), Counter(), Counter()
+    for name, config in studies.items():
+        known, later, maybe = planned_runs(config, Path(results_dir(name)))
+        parts = {"todo": [r for r in known if not is_done(name, r)], "later": later, "maybe": maybe}
+        runs["done"] += len(known) - len(parts["todo"])
+        tps = _tokens_per_s(config, f"study {name}: " if name else "", lines) if local else None
+        per_job = config["resources"]["train"]["runs_per_job"]
+        for part, members in parts.items():
+            costs = [run_cost(config, r) for r in members]
+            runs[part] += len(members)
+            tokens[part] += sum(a for a, _ in costs)
+            if tps:
+                work = sum(a + FORWARD_SHARE * b for a, b in costs)
+                seconds[part] += work / tps + JOB_START_S * math.ceil(len(members) / per_job)
+    now = f"{runs['todo']} training runs to go now ({tokens['todo'] / 1e6:.1f}M tokens)"
+    if runs["done"]:
+        now += f", {runs['done']} finished before"
+    if runs["later"]:
+        now += f"; then {runs['later']} evaluation and ablation runs ({tokens['later'] / 1e6:.1f}M)"
+    if runs["maybe"]:
+        now += f", and up to {runs['maybe']} extension runs where a best cell lies on a grid edge"
+    lines.insert(0, f"plan: {now}")
+    if not local:
+        lines.append("plan: training runs as cluster jobs: no time estimate from this machine")
+    elif seconds:
+        parallel = max(1, (cores or 1) // max(c["train"]["threads"] for c in studies.values()))
+        expected = (seconds["todo"] + seconds["later"]) / parallel
+        eta = f"plan: about {duration(expected)} of training on this machine"
+        if runs["maybe"]:
+            most = expected + seconds["maybe"] / parallel
+            eta += f", up to {duration(most)} with every extension"
+        lines.append(f"{eta} ({parallel} jobs at a time; each job logs its tokens/s)")
+    return lines
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def _tokens_per_s(config: dict, label: str, lines: list[str]) -> float | None:
+    """A study's measured training speed here (cached per machine and shape), with a line on the
+    precision it trains in; None where its training cannot run on this machine (a GPU study on
+    a machine without one)."""
+    import torch
+
+    from .runtime import cached, machine_key, resolve_device, resolve_precision
+
+    t = config["train"]
+    if t["device"] == "cuda" and not torch.cuda.is_available():
+        lines.append(f"plan: {label}trains on a GPU this machine lacks: no time estimate")
+        return None
+    device = resolve_device(t["device"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(t["threads"])  # measured as a training job runs
+    try:
+        precision = resolve_precision(t["precision"], device)
+        # what sets a step's speed: the model's shape and vocabulary, the batch, the kernels
+        shape = [config["model"], config["tokenizer"]["vocab_size"]]
+        shape += [t[k] for k in ("batch_size", "grad_accum", "attention", "fused", "compile")]
+        tps = cached(
+            machine_key("training tokens/s", device, precision.name, config_hash(shape)),
+            lambda: round(measure_tokens_per_s(config, precision.name, device)),
+        )
+    finally:
+        torch.set_num_threads(threads)
+    lines.append(f"plan: {label}precision {precision.reason}; {tps:,} training tokens/s per job")
+    if precision.warning:
+        lines.append(f"plan: {label}{precision.warning}")
+    return tps
