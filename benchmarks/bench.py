@@ -34,16 +34,21 @@ from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.flops import flops_per_token, measured_matmul_flops  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.runtime import keep_freed_memory  # noqa: E402
+from adamw_repro.provenance import cpu_model  # noqa: E402
+from adamw_repro.runtime import cpu_bf16_speedup, keep_freed_memory, resolve_precision  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
 from adamw_repro.train import train_step  # noqa: E402
 
 ROWS: list[dict] = []
+# The CPU kind every figure was measured on (filled in by main): its model, torch's kernel level
+# and the probe's bf16 over fp32 matmul speed, which decides what train.precision: auto picks.
+MACHINE: dict = {}
 
 
 def record(group: str, variant: str, metric: str, value: float, unit: str = "") -> None:
     ROWS.append(
         {"group": group, "variant": variant, "metric": metric, "value": value, "unit": unit}
+        | MACHINE
     )
     print(f"{group:<14} {variant:<34} {metric:<22} {value:>12,.3f} {unit}", flush=True)
 
@@ -166,9 +171,11 @@ def profile_config(name: str) -> tuple[ModelConfig, int]:
 
 
 def profile_settings(name: str) -> dict:
-    """The loop settings a profile trains with (precision, fused optimizer, attention)."""
+    """The loop settings a profile trains with on this CPU (the precision its train.precision
+    resolves to here, fused optimizer, attention)."""
     t = load_config(REPO / "config" / f"{name}.yaml")["train"]
-    return {"precision": t["precision"], "fused": t["fused"], "attention": t["attention"]}
+    precision = resolve_precision(t["precision"], "cpu").name
+    return {"precision": precision, "fused": t["fused"], "attention": t["attention"]}
 
 
 def peak_rss_mb() -> float:
@@ -275,7 +282,7 @@ def run_parity(args, tmp: Path) -> None:
         paths[split] = str(tmp / f"{split}.bin")
         Path(paths[split]).write_bytes(tokens.encode(tok, text).tobytes())
     (tmp / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
-    fast = (cfg["train"]["precision"], cfg["train"]["attention"], "gelu_pytorch_tanh")
+    fast = (profile_settings("config")["precision"], cfg["train"]["attention"], "gelu_pytorch_tanh")
     losses = {}
     for precision, attention, activation in (fast, ("fp32", "sdpa", "gelu_pytorch_tanh"),
                                              (*fast[:2], "gelu_new")):  # fmt: skip
@@ -409,18 +416,20 @@ def minimal_loop(cfg, data, batch, steps, warmup, precision, threads) -> float:
 
 
 def run_minimal(args, tmp: Path) -> None:
-    """The project's loop and model (as configured) against MinimalGPT, side by side."""
+    """The project's loop and model (as configured) against MinimalGPT, side by side, in both
+    precisions; the rows of the precision train.precision: auto picks on this CPU say so."""
     name = "smoke" if args.quick else "config"
     cfg, batch = profile_config(name)
     data = TokenData(synthetic_tokens(tmp / "minimal.bin", cfg.vocab_size), cfg.block_size)
     steps, warmup = (3, 1) if args.quick else (40, 5)
-    attention = profile_settings(name)["attention"]
+    settings = profile_settings(name)
+    attention, auto = settings["attention"], settings["precision"]
     for precision in ("fp32", "bf16"):
         for threads in (1, 2):
             ours = our_loop(cfg, data, batch, steps, warmup, precision=precision,
                             attention=attention, threads=threads)["tokens_per_s"]  # fmt: skip
             mini = minimal_loop(cfg, data, batch, steps, warmup, precision, threads)
-            tag = f"{precision}, {threads} thread(s)"
+            tag = f"{precision}{' (auto)' if precision == auto else ''}, {threads} thread(s)"
             record("minimal", f"{tag}: ours", "tokens/s", ours)
             record("minimal", f"{tag}: minimal GPT", "tokens/s", mini)
             record("minimal", tag, "ours / minimal", ours / mini)
@@ -607,7 +616,18 @@ def main() -> None:
     ap.add_argument("--groups", nargs="+", choices=sorted(GROUPS), help="run only these groups")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(args.threads)
+    MACHINE.update(
+        cpu=cpu_model(),
+        capability=torch.backends.cpu.get_cpu_capability(),
+        bf16_speedup=cpu_bf16_speedup(),
+        auto=resolve_precision("auto", "cpu").name,
+    )
     print(f"{os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} thread(s) per loop")
+    print(
+        f"{MACHINE['cpu']}, torch kernels {MACHINE['capability']}: bf16 matmul "
+        f"{MACHINE['bf16_speedup']:.2g}x fp32, so train.precision: auto -> {MACHINE['auto']}"
+    )
     keep_freed_memory()  # measure as the study trains (the levers group compares both, apart)
     chosen = set(args.groups or GROUPS)
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,6 +29,7 @@ from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.flops import device_peak_flops, flops_per_token  # noqa: E402
 from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.optim import build_optimizer  # noqa: E402
+from adamw_repro.runtime import resolve_precision  # noqa: E402
 from adamw_repro.shards import TokenData  # noqa: E402
 from adamw_repro.train import train_step  # noqa: E402
 
@@ -44,9 +45,15 @@ def setup(tiny: bool):
 
 
 def step_fn(model, opt, data, mcfg, batch, device, fwd):
+    # the precision the paper profile's train.precision (auto) resolves to on this device
+    precision = resolve_precision(
+        load_config(REPO / "config" / "paper.yaml")["train"]["precision"], device
+    )
+    print(f"precision: {precision.reason}")
+
     def step(i):
         batches = [data.batch(data.random_starts(0, i, batch))]
-        loss, _ = train_step(model, fwd, opt, batches, mcfg.vocab_size, device, "bf16", 1.0)
+        loss, _ = train_step(model, fwd, opt, batches, mcfg.vocab_size, device, precision.name, 1.0)
         return loss
 
     return step

@@ -1,9 +1,17 @@
 import json
+import os
 
 import pytest
 from helpers import REPO
 
 from adamw_repro import corpus, tokens
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_cache(tmp_path_factory):
+    """Probes of this machine (bf16 speed, tokens/s) go to a cache of the test session's own,
+    measured once for all its tests and workflow runs, never into the user's cache."""
+    os.environ["ADAMW_REPRO_CACHE"] = str(tmp_path_factory.mktemp("machine"))
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,10 @@ def test_quick_benchmark_measures_every_group(tmp_path):
     assert (rows["value"] >= 0).all()  # a share of system time can be 0
     assert (rows[rows["metric"] == "tokens/s"]["value"] > 0).all()
     assert (tmp_path / "bench.png").stat().st_size > 0
+    # every figure names the CPU kind it was measured on and what auto picks there
+    assert rows["capability"].notna().all() and rows["cpu"].notna().all()
+    assert set(rows["auto"]) <= {"fp32", "bf16"} and (rows["bf16_speedup"] > 0).all()
+    assert rows[rows["group"] == "minimal"]["variant"].str.contains("(auto)", regex=False).any()
 
 
 def test_gpu_check_script_runs_its_code_paths_on_a_tiny_model():

@@ -16,7 +16,7 @@ import yaml
 from helpers import REPO, snakemake
 
 from adamw_repro.config import validate_config
-from adamw_repro.design import all_runs
+from adamw_repro.design import all_runs, tuning_runs
 from adamw_repro.figures import FIGURES
 from adamw_repro.ledger import CLAIMS, VERDICTS
 from adamw_repro.provenance import config_hash
@@ -80,7 +80,8 @@ def smoke_run(tmp_path_factory):
         PYTHONPATH=os.pathsep.join(filter(None, [str(guard), os.environ.get("PYTHONPATH")])),
         NETWORK_ATTEMPTS=str(attempts),
     )
-    smoke(work, smoke_config(work, paper__timing=False, paper__title=NASTY), env=env)
+    proc = smoke(work, smoke_config(work, paper__timing=False, paper__title=NASTY), env=env)
+    (work / "snakemake.err").write_text(proc.stderr)
     return work, attempts
 
 
@@ -148,6 +149,28 @@ def test_paper_appendix_ties_the_pdf_to_its_config_code_and_software(smoke_run):
     summaries = [json.loads(p.read_text()) for p in work.glob("results/runs/*/*/*/summary.json")]
     assert all(s["provenance"]["hardware"]["threads"] == 1 for s in summaries)
     assert {s["config_hash"] for s in summaries} and all(s["wall_time_s"] > 0 for s in summaries)
+
+
+def test_the_workflow_says_its_plan_first_and_the_paper_the_precision_its_runs_used(smoke_run):
+    work, _ = smoke_run
+    summaries = [json.loads(p.read_text()) for p in work.glob("results/runs/*/*/*/summary.json")]
+    used = {s["precision"] for s in summaries}
+    reasons = {s["provenance"]["hardware"]["precision"] for s in summaries}
+    assert len(used) == 1 and len(reasons) == 1  # one machine, one probe: one choice
+    (precision,), (reason,) = used, reasons
+    assert reason.startswith(f"auto -> {precision}: bf16 matmul")
+    flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
+    written = "bf16 autocast" if precision == "bf16" else "fp32"
+    assert f"computation runs in {written} with fp32 weights" in flat
+    assert f"precision {reason}" in flat  # the provenance table, with the reason
+    plan = [
+        ln for ln in (work / "snakemake.err").read_text().splitlines() if ln.startswith("plan:")
+    ]
+    config = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
+    first_round = len(tuning_runs(config))
+    assert plan[0].startswith(f"plan: {first_round} training runs to go now")
+    assert plan[1] == f"plan: precision {reason}; " + plan[1].split("; ", 1)[1]
+    assert plan[-1].startswith("plan: about ") and "of training on this machine" in plan[-1]
 
 
 def test_strings_from_config_render_literally_and_nothing_reaches_the_network(smoke_run):

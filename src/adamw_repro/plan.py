@@ -105,7 +105,8 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
         known, later, maybe = planned_runs(config, Path(results_dir(name)))
         parts = {"todo": [r for r in known if not is_done(name, r)], "later": later, "maybe": maybe}
         runs["done"] += len(known) - len(parts["todo"])
-        tps = _tokens_per_s(config, f"study {name}: " if name else "", lines) if local else None
+        busy = local and any(parts.values())
+        tps = _tokens_per_s(config, f"study {name}: " if name else "", lines) if busy else None
         per_job = config["resources"]["train"]["runs_per_job"]
         for part, members in parts.items():
             costs = [run_cost(config, r) for r in members]

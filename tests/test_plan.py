@@ -1,0 +1,74 @@
+"""The plan the workflow prints before its first job: runs, tokens and a time estimate."""
+
+import json
+import math
+
+import pytest
+import yaml
+from helpers import REPO
+
+from adamw_repro import plan
+from adamw_repro.config import validate_config
+from adamw_repro.design import all_runs, tuning_runs
+
+
+@pytest.fixture
+def smoke():
+    return validate_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+
+
+def _selection(config):
+    chosen = {"adam": (0.01, 0.0), "adam_l2": (0.01, 0.001), "adamw": (0.01, 5.0)}
+    return {
+        "selected": {o: {"lr": lr, "weight_decay": wd} for o, (lr, wd) in chosen.items()},
+        "extensions": ["extend_adam_lrlow"],
+    }
+
+
+def test_before_tuning_the_plan_knows_the_first_round_and_bounds_the_rest(smoke, tmp_path):
+    known, later, maybe = plan.planned_runs(smoke, tmp_path)
+    assert known == tuning_runs(smoke)
+    # one evaluation seed per optimizer, AdamW without decay, Adam at AdamW's lr, and the
+    # embedding-decay flip of Adam+L2 and AdamW
+    assert len(later) == len(smoke["seeds"]) * (3 + 1 + 1 + 2)
+    # each 2 x 1 grid can ask for one more learning rate on one tuning seed
+    assert len(maybe) == 3
+
+
+def test_once_selection_ran_the_plan_is_exact(smoke, tmp_path):
+    (tmp_path / "study").mkdir()
+    selection = _selection(smoke)
+    (tmp_path / "study" / "selection.json").write_text(json.dumps(selection))
+    known, later, maybe = plan.planned_runs(smoke, tmp_path)
+    assert known == all_runs(smoke, selection) and later == maybe == []
+
+
+def test_estimate_is_the_work_to_do_at_the_measured_speed(smoke, tmp_path, monkeypatch):
+    """Training tokens plus a third of the evaluated tokens at the measured tokens/s, plus each
+    job's start-up, shared among the jobs that run at once; finished runs cost nothing."""
+    monkeypatch.setattr(plan, "_tokens_per_s", lambda config, label, lines: 1000.0)
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "selection.json").write_text(json.dumps(_selection(smoke)))
+    runs = all_runs(smoke, _selection(smoke))
+    done = set(runs[:2])
+    lines = plan.announce({"": smoke}, lambda s: tmp_path, lambda s, r: r in done, 4, True)
+    todo = [r for r in runs if r not in done]
+    work = sum(a + b / 3 for a, b in (plan.run_cost(smoke, r) for r in todo))
+    jobs = math.ceil(len(todo) / smoke["resources"]["train"]["runs_per_job"])
+    seconds = (work / 1000 + plan.JOB_START_S * jobs) / 4  # 4 cores, 1 thread per job
+    assert lines[0].startswith(f"plan: {len(todo)} training runs to go now")
+    assert "2 finished before" in lines[0]
+    assert lines[-1].startswith(f"plan: about {plan.duration(seconds)} of training")
+
+
+def test_a_run_costs_its_training_tokens_and_its_evaluation_passes(smoke):
+    run = tuning_runs(smoke)[0]
+    train, evaluated = plan.run_cost(smoke, run)
+    assert train == smoke["train"]["tokens"]
+    # a tuning run without curves: validation and test at the end
+    assert evaluated == 2 * smoke["train"]["eval_tokens"]
+
+
+def test_on_a_cluster_the_plan_gives_no_time_from_this_machine(smoke, tmp_path):
+    lines = plan.announce({"": smoke}, lambda s: tmp_path, lambda s, r: False, None, False)
+    assert lines[-1] == "plan: training runs as cluster jobs: no time estimate from this machine"
