@@ -24,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from . import atomic  # noqa: E402
-from .optim import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
+from .registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 from .stats import basin_fit, cell_means  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible

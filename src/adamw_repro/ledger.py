@@ -27,7 +27,7 @@ import pandas as pd
 
 from . import atomic
 from .evidence import Evidence, Measurement, Untested, regime_checks, seed_effect
-from .optim import LABELS, decay_gradient_dependence, l2_equals_decoupled_without_momentum
+from .registry import LABELS
 from .schedule import decay_exposure
 from .stats import (
     bootstrap_diff,
@@ -204,6 +204,8 @@ claim(
     "interval lies outside; otherwise inconclusive",
 )
 def measure_lh4(ev: Evidence) -> Measurement:
+    from .optim import l2_equals_decoupled_without_momentum  # torch: the ledger stage only
+
     exact = l2_equals_decoupled_without_momentum()
     ev.need_grid("sgd_l2", "sgdw")
     beta = ev.config["optimizers"]["sgd_l2"]["momentum"]
@@ -341,6 +343,8 @@ def measure_u1(ev: Evidence) -> Measurement:
     "of the ratio of the two gradients' root mean squares (10^4)",
 )
 def measure_u2(ev: Evidence) -> Measurement:
+    from .optim import decay_gradient_dependence  # torch: the ledger stage only
+
     r = decay_gradient_dependence(eps=0.0)
     target = r["gradient_rms_ratio"]
     ok = abs(r["adamw"] - 1) < 0.01 and abs(r["adam_l2"] / target - 1) < 0.1

@@ -1,4 +1,4 @@
-"""The optimizers under comparison (one registry), their parameter groups, and the small
+"""How the optimizers of the registry are built, their parameter groups, and the small
 closed-form experiments the claims ledger runs on them.
 
 Weight-decay conventions (GUIDE §4). PyTorch multiplies decoupled decay by the current learning
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .registry import DECAYING, OPTIMIZERS
 
 
 class SGDW(torch.optim.SGD):
@@ -89,60 +90,18 @@ def _adamw_independent(groups, hp, fused):
     return torch.optim.AdamW(groups, **_adam_args(hp, fused))
 
 
-@dataclass(frozen=True)
-class Optimizer:
-    description: str
-    label: str  # in tables and figures
-    family: (
-        str  # a family shares one learning-rate grid; its decay-free member is the wd = 0 column
-    )
-    decay: str | None  # None, "coupled" (L2 in the gradient) or "decoupled"
-    color: str  # in every figure
-    make: Callable  # (parameter groups, hyperparameters, fused) -> torch optimizer
-
-
-# The optimizers under comparison, in the order every table and figure uses. Adding one is an
-# entry here, its section in the config schema, and its grid in a config.
-OPTIMIZERS = {
-    "sgd": Optimizer("SGD with momentum, no weight decay", "SGD", "sgd", None, "#7f7f7f", _sgd),
-    "sgd_l2": Optimizer(
-        "SGD with momentum, L2 penalty in the gradient (coupled)",
-        "SGD+L2", "sgd", "coupled", "#bcbd22", _sgd,
-    ),
-    "sgdw": Optimizer(
-        "SGD with momentum, decoupled weight decay (L&H Alg. 1)",
-        "SGDW", "sgd", "decoupled", "#2ca02c", _sgdw,
-    ),
-    "adam": Optimizer("Adam, no weight decay", "Adam", "adam", None, "#000000", _adam),
-    "adam_l2": Optimizer(
-        "Adam, L2 penalty in the gradient (coupled)",
-        "Adam+L2", "adam", "coupled", "#ff7f0e", _adam,
-    ),
-    "adamw": Optimizer(
-        "AdamW, decoupled weight decay multiplied by the learning rate (PyTorch's AdamW)",
-        "AdamW", "adam", "decoupled", "#1f77b4", _adamw,
-    ),
-    "adamw_independent": Optimizer(
-        "AdamW with the decay scaled by the schedule only, not the learning rate (L&H Alg. 2 "
-        "as written; weight_decay is their λ)",
-        "AdamW (λ)", "adam", "decoupled", "#9467bd", _adamw_independent,
-    ),
-}  # fmt: skip
-DECAYING = {name for name, o in OPTIMIZERS.items() if o.decay}
-LABELS = {name: o.label for name, o in OPTIMIZERS.items()}
-
-
-def optimizer_order(names) -> list[str]:
-    """``names`` in the canonical order of ``OPTIMIZERS`` (tables and figures agree on it)."""
-    return [o for o in OPTIMIZERS if o in set(names)]
-
-
-def families() -> dict[str, list[str]]:
-    """Optimizer names by family, in canonical order."""
-    out = {}
-    for name, o in OPTIMIZERS.items():
-        out.setdefault(o.family, []).append(name)
-    return out
+# How each optimizer of the registry is built: (parameter groups, hyperparameters, fused) ->
+# torch optimizer.
+FACTORIES: dict[str, Callable] = {
+    "sgd": _sgd,
+    "sgd_l2": _sgd,
+    "sgdw": _sgdw,
+    "adam": _adam,
+    "adam_l2": _adam,
+    "adamw": _adamw,
+    "adamw_independent": _adamw_independent,
+}
+assert FACTORIES.keys() == OPTIMIZERS.keys()
 
 
 def build_optimizer(
@@ -153,7 +112,7 @@ def build_optimizer(
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
     wd = float(hp.get("weight_decay", 0.0)) if name in DECAYING else 0.0
-    return OPTIMIZERS[name].make(param_groups(model, wd, decay_embeddings), hp, fused)
+    return FACTORIES[name](param_groups(model, wd, decay_embeddings), hp, fused)
 
 
 def decay_gradient_dependence(eps: float = 0.0, warmup: int = 100) -> dict:

@@ -25,7 +25,7 @@ from . import atomic, provenance
 from .figures import FIGURES, LADDER_FIGURES
 from .latex import Latex, escape, num, sci
 from .ledger import VERDICTS
-from .optim import OPTIMIZERS
+from .registry import OPTIMIZERS
 from .schedule import budget
 
 

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .registry import optimizer_order
+
 CONFIDENCE = 0.95
 CELL = ("lr", "weight_decay", "decay")  # a tuning cell, its decay in config units
 
@@ -345,8 +347,6 @@ METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "
 def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:
     """Per optimizer and metric of its evaluation runs: mean, std and bootstrap interval over
     the finished seeds (the stats.csv table)."""
-    from .optim import optimizer_order  # torch: only the ledger stage needs it
-
     evaluated = runs[runs["evaluation"]]
     rows = []
     for opt in optimizer_order(evaluated["optimizer"]):

@@ -13,7 +13,7 @@ from . import atomic
 from .config import decay_key
 from .design import extension_groups, grid
 from .latex import Latex, escape, num, sci
-from .optim import optimizer_order
+from .registry import optimizer_order
 
 
 def results_table(runs: pd.DataFrame) -> pd.DataFrame:
