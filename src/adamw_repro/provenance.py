@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -12,6 +13,30 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "snakemake")
+
+
+def package_imports(module: str) -> list[Path]:
+    """The files of this package that ``module`` (``"ledger"``) runs: itself and every package
+    module it imports, transitively, read from the source (imports inside functions too), so a
+    rule's code inputs follow the imports and cannot drift from them."""
+    package = Path(__file__).parent
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen or not (package / f"{name}.py").exists():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level == 1:  # from .x import y, from . import x
+                inner = node.module or ""
+            elif node.level == 0 and (node.module or "").split(".")[0] == package.name:
+                inner = node.module.partition(".")[2]  # from adamw_repro.x import y
+            else:
+                continue
+            todo += [inner.split(".")[0]] if inner else [a.name for a in node.names]
+    return sorted(package / f"{name}.py" for name in seen)
 
 
 def config_hash(cfg) -> str:

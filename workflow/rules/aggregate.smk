@@ -28,7 +28,7 @@ rule ledger:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
         norms=rules.aggregate.output.norms,
-        code=[get_code("ledger"), get_code("stats")],
+        code=get_code("ledger"),
     output:
         stats=report(f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"),
         ledger=report(f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
@@ -51,7 +51,7 @@ rule results_table:
     input:
         runs=rules.aggregate.output.runs,
         selection=rules.select_hparams.output[0],
-        code=[get_code("tables"), get_code("latex")],
+        code=get_code("tables"),
     output:
         csv=report(f"results/{S}tables/results.csv", caption="../report/results.rst", category="Tables"),
         tex=f"results/{S}tables/results.tex",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from adamw_repro.config import study_configs
+from adamw_repro.provenance import package_imports
 from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
@@ -169,8 +170,10 @@ def get_job_file(folder, study, job, ext):
 
 
 def get_code(module):
-    """A package module as an input: editing it reruns the rules listing it and what follows."""
-    return str(REPO / "src" / "adamw_repro" / f"{module}.py")
+    """A stage's code as its inputs: the package module it runs and every package module that
+    one imports (from the source, adamw_repro.provenance.package_imports), so editing any of
+    them reruns the stage and what follows, and the list cannot drift from the imports."""
+    return [str(p) for p in package_imports(module)]
 
 
 def get_figures(ext):

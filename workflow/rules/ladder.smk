@@ -15,7 +15,7 @@ rule ladder:
         ledgers=expand(rules.ledger.output.ledger, study=STUDIES),
         regimes=expand(rules.ledger.output.regime, study=STUDIES),
         metas=[get_data_file(rules.tokenize.output.meta, study) for study in STUDIES],
-        code=[get_code("scale"), get_code("stats")],
+        code=get_code("scale"),
     output:
         studies=report("results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"),
         ledger=report("results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"),

@@ -4,7 +4,7 @@ rule paper:
     input:
         template=REPO / "paper" / "paper.tex.j2",
         bib=REPO / "paper" / "references.bib",
-        code=[get_code("paper"), get_code("latex"), get_code("figures")],
+        code=get_code("paper"),
         meta=get_data_file(rules.tokenize.output.meta, MAIN_STUDY),
         runs=in_study(rules.aggregate.output.runs, MAIN_STUDY),
         timing=in_study(rules.aggregate.output.timing, MAIN_STUDY),

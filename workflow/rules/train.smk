@@ -37,7 +37,7 @@ for study, study_config in STUDIES.items():
 checkpoint find_edges:
     input:
         summaries=get_tuning_summaries,
-        code=[get_code("selection"), get_code("design")],
+        code=get_code("selection"),
     output:
         f"results/{S}study/first_round.json",
     params:
@@ -57,7 +57,7 @@ checkpoint select_hparams:
     input:
         summaries=get_searched_summaries,
         first_round=rules.find_edges.output[0],
-        code=[get_code("selection"), get_code("design")],
+        code=get_code("selection"),
     output:
         f"results/{S}study/selection.json",
     params:
