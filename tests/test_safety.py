@@ -1,6 +1,6 @@
-"""Safe by construction: LaTeX without shell escape, escaped strings, checkpoints without pickle."""
+"""Safe by construction: LaTeX without shell escape, escaped strings, checkpoints without
+pickle; damaged files get one line naming them."""
 
-import pickle
 import shutil
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from helpers import data_paths, make_spec
 
 from adamw_repro.latex import Latex, escape
 from adamw_repro.paper import compile_pdf
+from adamw_repro.selection import scores
 from adamw_repro.train import train_run
 
 
@@ -45,15 +46,32 @@ class Payload:
 
 
 def test_checkpoints_load_without_executing_pickled_code(token_files, tmp_path):
+    """A checkpoint carrying pickled code is refused unread: set aside, never executed, and the
+    run trains from step 0."""
     ckpt = tmp_path / "ckpt.pt"
     torch.save({"spec_hash": "x", "payload": Payload()}, ckpt)
     Path("/tmp/pwned-by-checkpoint").unlink(missing_ok=True)
-    with pytest.raises(pickle.UnpicklingError):
-        train_run(
-            make_spec(),
-            data_paths(token_files),
-            token_files["meta"],
-            str(tmp_path / "out"),
-            str(ckpt),
-        )
+    s = train_run(
+        make_spec(tokens=4 * 16 * 10),
+        data_paths(token_files),
+        token_files["meta"],
+        str(tmp_path / "out"),
+        str(ckpt),
+    )
     assert not Path("/tmp/pwned-by-checkpoint").exists()
+    assert s["resumed_from_steps"] == [] and (tmp_path / "ckpt.pt.unreadable").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [('{"optimizer": "adam", "lr"', "is not valid JSON"), ('{"optimizer": "adam"}', "lacks lr")],
+)
+def test_a_damaged_run_summary_stops_selection_with_one_line_naming_it(tmp_path, content, problem):
+    summary = tmp_path / "runs" / "adam" / "lr0.01_wd0" / "seed0" / "summary.json"
+    summary.parent.mkdir(parents=True)
+    summary.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        scores([str(summary)])
+    message = str(e.value)
+    assert message.count("\n") == 0 and message.startswith(f"error: {summary}: {problem}")
+    assert f"delete {summary.parent}/" in message  # how to redo it: retrain that run

@@ -159,6 +159,29 @@ def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
         ckpt=tmp_path / "shared.pt",
     )
     assert other["resumed_from_steps"] == [] and other["steps"] == 40
+    assert (tmp_path / "shared.pt.unreadable").exists()  # set aside, not resumed or overwritten
+
+
+@pytest.mark.parametrize(
+    "content",
+    [np.random.default_rng(0).bytes(3000), b"", None],
+    ids=["random-bytes", "empty", "not-a-checkpoint"],
+)
+def test_damaged_checkpoint_is_set_aside_with_one_line_and_the_run_restarts(
+    token_files, tmp_path, capsys, content
+):
+    ckpt = tmp_path / "run.pt"
+    if content is None:
+        torch.save({"weights": torch.zeros(2)}, ckpt)  # a readable file, but not ours
+    else:
+        ckpt.write_bytes(content)
+    s = run(make_spec(tokens=4 * 16 * 20), token_files, tmp_path / "out", ckpt=ckpt)
+    out = capsys.readouterr().out
+    warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and str(ckpt) in warnings[0] and "run.pt.unreadable" in warnings[0]
+    assert "weights_only" not in out  # never the advice to load it with fewer safeguards
+    assert s["steps"] == 20 and s["resumed_from_steps"] == []
+    assert (tmp_path / "run.pt.unreadable").exists() and not ckpt.exists()
 
 
 @pytest.mark.parametrize("eval_interval", [10, 0], ids=["curves", "final-only"])

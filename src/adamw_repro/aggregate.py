@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import atomic
 from .design import roles
-from .optim import OPTIMIZERS
+from .registry import OPTIMIZERS
 from .selection import decay_values
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
@@ -89,12 +89,21 @@ def provenance_summary(summaries: list[dict]) -> dict:
     }
 
 
+def _metrics(path: Path, redo: str) -> list[dict]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    except OSError as e:
+        raise atomic.DamagedFile(path, f"cannot be read ({e.strerror})", redo) from e
+    except ValueError as e:
+        raise atomic.DamagedFile(path, f"has a line that is not valid JSON ({e})", redo) from e
+
+
 def collect(summary_paths: list[str], config: dict, selection: dict):
     """Tables (runs, curves, parameter norms, timing) and the provenance summary of the runs'
     summary files."""
     rows, timing, curves, norms, summaries = [], [], [], [], []
     for path in summary_paths:
-        s = json.loads(Path(path).read_text())
+        s = atomic.read_json(path, atomic.redo_run(path), KEYS + RESULTS + TIMING)
         summaries.append(s)
         key = {k: s[k] for k in KEYS}
         rows.append({**key, **{k: s[k] for k in RESULTS}})
@@ -102,8 +111,7 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
         t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
         timing.append(t)
         norms += [{**key, "param": n, "norm": v} for n, v in sorted(s["final_param_norms"].items())]
-        for line in (Path(path).parent / "metrics.jsonl").read_text().splitlines():
-            rec = json.loads(line)
+        for rec in _metrics(Path(path).parent / "metrics.jsonl", atomic.redo_run(path)):
             for metric in CURVE_METRICS:
                 if metric in rec:
                     curves.append(
@@ -140,7 +148,8 @@ def main(argv=None) -> None:
     ap.add_argument("--out-timing", required=True)
     ap.add_argument("--out-provenance", required=True)
     args = ap.parse_args(argv)
-    selection = json.loads(Path(args.selection).read_text())
+    redo = "delete it and run the workflow again to redo the selection"
+    selection = atomic.read_json(args.selection, redo, ("selected", "extensions"))
     tables = collect(args.summaries, json.loads(args.config), selection)
     runs, curves, norms, timing, prov = tables
     atomic.write_json(args.out_provenance, prov)

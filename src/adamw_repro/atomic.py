@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or Snakemake) never sees a half-written output.
+"""Atomic file writes: a reader (or Snakemake) never sees a half-written output; and reading
+back what the workflow wrote, with one clear line when a file was damaged after the fact.
 
 Everything is written to a temporary sibling and renamed into place; ``os.replace`` is atomic on
 POSIX file systems, so a kill at any moment leaves either the old file or the new one.
@@ -39,3 +40,31 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 def write_jsonl(path: str | os.PathLike, records) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+class DamagedFile(SystemExit):
+    """A file the workflow wrote cannot be read back: one line naming it, what is wrong, and
+    how to redo it (raised as SystemExit, so a stage ends with that line, not a traceback)."""
+
+    def __init__(self, path, problem: str, redo: str):
+        super().__init__(f"error: {path}: {problem}; {redo}")
+
+
+def read_json(path: str | os.PathLike, redo: str, keys=()):
+    """A JSON file the workflow wrote, with ``keys`` present (a damaged or foreign file raises
+    ``DamagedFile`` naming it and saying how to redo it: ``redo``)."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise DamagedFile(path, f"cannot be read ({e.strerror})", redo) from e
+    except ValueError as e:
+        raise DamagedFile(path, f"is not valid JSON ({e})", redo) from e
+    missing = [k for k in keys if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise DamagedFile(path, f"lacks {', '.join(missing)}", redo)
+    return obj
+
+
+def redo_run(summary_path) -> str:
+    """How to retrain the run whose ``summary.json`` is damaged."""
+    return f"delete {Path(summary_path).parent}/ and run the workflow again to retrain that run"

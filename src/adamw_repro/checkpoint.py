@@ -4,6 +4,7 @@ RNG is the checkpoint, and the test of whether a run's staged result is complete
 from __future__ import annotations
 
 import json
+import os
 import signal
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,9 @@ class LoopState:
         return any(r.get("diverged") for r in self.history)
 
 
+CHECKPOINT_KEYS = {"loop", "model", "optimizer", "torch_rng", "spec_hash"}
+
+
 def save_checkpoint(path: Path, state: LoopState, model, optimizer, spec_hash: str) -> None:
     blob = {
         "loop": asdict(state),
@@ -51,14 +55,31 @@ def save_checkpoint(path: Path, state: LoopState, model, optimizer, spec_hash: s
         torch.save(blob, tmp)
 
 
+def set_aside(path: Path, why: str) -> None:
+    """Move a checkpoint this run cannot resume from to ``<name>.unreadable``, where it can be
+    inspected and nothing reads it again, and say so in one line; the run restarts from step 0."""
+    aside = path.with_name(path.name + ".unreadable")
+    os.replace(path, aside)
+    print(f"warning: {path} {why}; moved to {aside.name}, the run restarts from step 0", flush=True)
+
+
 def load_checkpoint(path: Path, model, optimizer, spec_hash: str, device: str) -> LoopState:
     """The saved loop state, weights and optimizer state if ``path`` holds a checkpoint of this
-    very run; a fresh state otherwise."""
+    very run; a fresh state otherwise (a damaged checkpoint, or one of another run, is set
+    aside: the same file would otherwise fail every retry)."""
     if not path.exists():
         return LoopState()
-    blob = torch.load(path, map_location=device, weights_only=True)
+    try:
+        # weights_only: a checkpoint never runs code; what it cannot parse is damaged, never
+        # something to load with fewer safeguards (the advice torch's own message gives)
+        blob = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(blob, dict) or not CHECKPOINT_KEYS <= blob.keys():
+            raise ValueError("not a checkpoint of this workflow")
+    except Exception as e:  # any unreadable file is handled the same way
+        set_aside(path, f"is not a readable checkpoint ({type(e).__name__})")
+        return LoopState()
     if blob["spec_hash"] != spec_hash:
-        print(f"ignoring {path}: written for another config", flush=True)
+        set_aside(path, "was written for another run (its config hash differs)")
         return LoopState()
     model.load_state_dict(blob["model"])
     optimizer.load_state_dict(blob["optimizer"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pandas as pd
 
@@ -29,7 +28,10 @@ COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_los
 def scores(summary_paths: list[str]) -> pd.DataFrame:
     """Each tuning cell's mean validation loss over its seeds, from the trials' summaries."""
     trials = pd.DataFrame(
-        [{k: json.loads(Path(p).read_text())[k] for k in COLUMNS} for p in summary_paths],
+        [
+            {k: atomic.read_json(p, atomic.redo_run(p), COLUMNS)[k] for k in COLUMNS}
+            for p in summary_paths
+        ],
         columns=COLUMNS,
     )
     return cell_means(trials, "final_val_loss", by=("optimizer", "lr", "weight_decay"))
@@ -145,7 +147,8 @@ def main(argv=None) -> None:
             print(f"{o}: best first-round cell " + (f"on the {where} edge" if where else "inside"))
         print(f"extensions: {', '.join(result['extensions']) or 'none'}")
     else:
-        result = select(config, args.summaries, json.loads(Path(args.first_round).read_text()))
+        redo = "delete it and run the workflow again to redo the edge search"
+        result = select(config, args.summaries, atomic.read_json(args.first_round, redo))
         for o, s in result["selected"].items():
             print(
                 f"{o}: "
