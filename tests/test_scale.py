@@ -159,6 +159,16 @@ def test_u8a_needs_two_sizes():
     assert row["verdict"] == "untested" and "two model sizes" in row["detail"]
 
 
+def test_a_ladder_without_adam_l2_leaves_u8a_and_u8c_untested_with_the_reason():
+    """The regression of a six-study ladder of Adam and AdamW only: no study has a headline,
+    and U8a's guard compared NaN with 2 and went on to a fit over nothing."""
+    studies, _ = ladder(lambda c, n: 0.0)
+    studies["headline"] = math.nan
+    for row in (claim_u8a(studies, 0.01), claim_u8c(studies, 0.01)):
+        assert row["verdict"] == "untested" and row["detail"], row["id"]
+    assert "Adam+L2 and AdamW" in claim_u8a(studies, 0.01)["detail"]
+
+
 def test_u8c_is_the_difference_of_differences_between_corpora():
     studies, _ = ladder(lambda c, n: 0.05 if c == "stdlib" else 0.0)
     row = claim_u8c(studies, 0.01)

@@ -129,6 +129,9 @@ def claim_u8a(studies: pd.DataFrame, margin: float) -> dict:
         "ladder_headline", rule,
     )  # fmt: skip
     studies = studies[np.isfinite(studies["headline"])]
+    if studies.empty:  # checked apart: the size count below would be NaN, and NaN < 2 is False
+        return row | {"detail": "no study measured the headline difference (each needs both "
+                                "Adam+L2 and AdamW)"}  # fmt: skip
     if studies.groupby("corpus")["n_params"].nunique().max() < 2:
         return row | {"detail": "no corpus of the ladder has two model sizes; the trend needs them"}
     X, names = _dummies(studies["corpus"], "corpus ")
