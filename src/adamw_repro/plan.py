@@ -30,8 +30,12 @@ from .design import (
 from .provenance import config_hash
 from .schedule import budget
 
-JOB_START_S = 4.0  # importing torch and transformers in each training process (NOTES.md)
-FORWARD_SHARE = 1 / 3  # an evaluated token costs a forward pass, a trained one forward + backward
+# Importing torch and transformers in each training process: 4.2-5.4 s (benchmarks/NOTES.md).
+JOB_START_S = 5.0
+# An evaluated token against a trained one (forward only against forward, backward and the
+# optimizer step): a 16,384-token evaluation pass took 0.19-0.27 s where training on as many
+# tokens took about 0.85 s (benchmarks/NOTES.md, "Start-up, evaluation and runs per job").
+FORWARD_SHARE = 1 / 3
 
 
 def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:

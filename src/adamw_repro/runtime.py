@@ -49,7 +49,7 @@ def to_device(t: torch.Tensor, device: str) -> torch.Tensor:
 # nats on the default, benchmarks/NOTES.md). CPU flags cannot decide it: an AVX-512 CPU without
 # bf16 instructions reports the same capability ("AVX512") and oneDNN still accepts bf16 there,
 # but emulates it. The kinds measured so far sit far from the threshold (bf16 over fp32 matmul
-# speed: AVX2 0.015, AVX-512 without bf16 instructions 0.27, AVX-512 with them about 4).
+# speed: AVX2 0.011-0.015, AVX-512 without bf16 instructions 0.18-0.27, with them about 4.4).
 BF16_MIN_SPEEDUP = 1.5
 # A matmul of the default model's MLP (batch x context rows, width 128, 4 x width): the probe
 # times the shapes the study trains with, not a large square matmul that favours bf16 more.
@@ -151,7 +151,7 @@ def cpu_bf16_speedup() -> float:
 
 def resolve_precision(requested: str, device: str) -> Precision:
     """``train.precision`` on this machine (``choose_precision`` with what it measures)."""
-    if requested == "fp32":
+    if requested == "fp32":  # needs no probe
         return choose_precision(requested, device)
     if device.startswith("cuda"):
         return choose_precision(requested, device, cuda_bf16=torch.cuda.is_bf16_supported())
