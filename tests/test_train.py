@@ -162,6 +162,34 @@ def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
     assert (tmp_path / "shared.pt.unreadable").exists()  # set aside, not resumed or overwritten
 
 
+def test_a_checkpoint_write_that_fails_part_way_leaves_the_previous_one_intact(
+    token_files, tmp_path, monkeypatch
+):
+    """The disk fills (or the job is killed) while the step-20 checkpoint is written: the
+    step-10 one is still there, whole, and the run resumes from it."""
+    from adamw_repro import checkpoint
+
+    spec = make_spec(tokens=4 * 16 * 30)
+    ckpt = tmp_path / "run.pt"
+    real_save, saves = torch.save, []
+
+    def save_some_bytes_then_fail(obj, path):
+        saves.append(obj["loop"]["step"])
+        if len(saves) == 1:
+            return real_save(obj, path)
+        with open(path, "wb") as fh:
+            fh.write(b"\x80\x02partial")  # a torn write
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", save_some_bytes_then_fail)
+    with pytest.raises(OSError):
+        run(spec, token_files, tmp_path / "out", ckpt=ckpt)
+    monkeypatch.setattr(checkpoint.torch, "save", real_save)
+    assert saves == [10, 20] and sorted(p.name for p in tmp_path.iterdir()) == ["run.pt"]
+    s = run(spec, token_files, tmp_path / "out", ckpt=ckpt)
+    assert s["resumed_from_steps"] == [10] and s["steps"] == 30
+
+
 @pytest.mark.parametrize(
     "content",
     [np.random.default_rng(0).bytes(3000), b"", None],
