@@ -53,6 +53,7 @@ BAD = [
     (with_("train.tokens", 0), "train.tokens", "0"),
     (with_("train.tokens", 100), "train.tokens", "less than one step"),
     (with_("train.schedule", "linear"), "train.schedule", "linear"),
+    (with_("train.precision", "fp16"), "train.precision", "fp16"),
     (with_("train.lr", 1e-3), "train", "'lr' was unexpected"),
     (with_("model.n_head", 3), "model.n_head", "does not divide"),
     (with_("train.data_tokens", 1000), "train.data_chunks", "cannot each fill one context"),
