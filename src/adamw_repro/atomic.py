@@ -65,6 +65,11 @@ def read_json(path: str | os.PathLike, redo: str, keys=()):
     return obj
 
 
+def redo_stage(what: str) -> str:
+    """How to redo a stage whose output file is damaged."""
+    return f"delete it and run the workflow again to redo {what}"
+
+
 def redo_run(summary_path) -> str:
     """How to retrain the run whose ``summary.json`` is damaged."""
     return f"delete {Path(summary_path).parent}/ and run the workflow again to retrain that run"

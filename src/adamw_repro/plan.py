@@ -10,13 +10,13 @@ of a training token's cost (a forward pass without backward) and each job's star
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
 from collections import Counter
 from pathlib import Path
 
+from . import atomic
 from .design import (
     SIDES,
     ablation_runs,
@@ -45,11 +45,13 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
     stand-ins for the most extension runs the grids' edges may still ask for."""
     selection = study_dir / "study" / "selection.json"
     if selection.exists():
-        return all_runs(config, json.loads(selection.read_text())), [], []
+        selected = atomic.read_json(selection, atomic.redo_stage("the selection"))
+        return all_runs(config, selected), [], []
     known, groups, maybe = tuning_runs(config), extension_groups(config), []
     first_round = study_dir / "study" / "first_round.json"
     if first_round.exists():
-        known += [r for n in json.loads(first_round.read_text())["extensions"] for r in groups[n]]
+        edges = atomic.read_json(first_round, atomic.redo_stage("the edge search"), ["extensions"])
+        known += [r for n in edges["extensions"] for r in groups[n]]
     else:  # per optimizer, the largest set of extensions one best cell can ask for
         edges = [{"lr": a, "decay": b} for a in SIDES for b in SIDES]
         for o in config["optimizers"]:

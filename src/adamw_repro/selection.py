@@ -147,8 +147,8 @@ def main(argv=None) -> None:
             print(f"{o}: best first-round cell " + (f"on the {where} edge" if where else "inside"))
         print(f"extensions: {', '.join(result['extensions']) or 'none'}")
     else:
-        redo = "delete it and run the workflow again to redo the edge search"
-        result = select(config, args.summaries, atomic.read_json(args.first_round, redo))
+        edges_found = atomic.read_json(args.first_round, atomic.redo_stage("the edge search"))
+        result = select(config, args.summaries, edges_found)
         for o, s in result["selected"].items():
             print(
                 f"{o}: "
