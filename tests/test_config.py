@@ -52,7 +52,7 @@ BAD = [
     (with_("train.batch_size", 0), "train.batch_size", "0"),
     (with_("train.tokens", 0), "train.tokens", "0"),
     (with_("train.tokens", 100), "train.tokens", "less than one step"),
-    (with_("train.schedule", "linear"), "train.schedule", "linear"),
+    (with_("train.schedule", "exponential"), "train.schedule", "exponential"),
     (with_("train.precision", "fp16"), "train.precision", "fp16"),
     (with_("train.lr", 1e-3), "train", "'lr' was unexpected"),
     (with_("model.n_head", 3), "model.n_head", "does not divide"),

@@ -153,6 +153,29 @@ def test_second_round_selects_over_both_rounds_and_reports_a_remaining_edge(tmp_
     assert set(extended) <= set(all_runs(cfg, sel))
 
 
+def test_a_decaying_optimizer_can_select_its_familys_wd0_column(tmp_path):
+    """Tuned Adam+L2 and tuned AdamW are never worse on validation than tuned Adam: where every
+    decayed cell is worse, each selects Adam's best cell, at weight decay 0."""
+    cfg = validate_config(CONFIG)
+
+    def loss(r):
+        return 5 + abs(r.lr - 2e-3) + (0.1 if r.weight_decay > 0 else 0.0)
+
+    first = first_round(cfg, _write(tmp_path, _trials(cfg, loss)))
+    for o in ("adam_l2", "adamw"):
+        b = first["best"][o]
+        assert (b["lr"], b["weight_decay"], b["decay"]) == (2e-3, 0.0, None), o
+        assert b["wd0_column"] == "adam" and b["trials"] == 3 * 3  # its own cells only
+        assert b["edges"] == {"lr": None, "decay": None}  # the column ends the decay axis
+    assert first["extensions"] == []
+    sel = select(cfg, _write(tmp_path, _trials(cfg, loss)), first)
+    assert Run("adamw", 2e-3, 0.0, 0) in selected_runs(cfg, sel)
+    # without Adam in the study there is no column to borrow
+    alone = validate_config({**CONFIG, "optimizers": {"adamw": CONFIG["optimizers"]["adamw"]}})
+    b = first_round(alone, _write(tmp_path, _trials(alone, loss)))["best"]["adamw"]
+    assert b["weight_decay"] > 0 and b["wd0_column"] is None
+
+
 def test_selection_reads_the_mean_over_tuning_seeds_and_a_diverged_seed_disqualifies():
     cfg = validate_config({**CONFIG, "optimizers": {"adam": {"lr": LRS}}})
     trials = pd.DataFrame(
@@ -207,7 +230,11 @@ def test_specs_say_what_a_run_evaluates():
     assert tuning["evaluate"] == {"curve": [], "final": ["val", "test"]}
     assert tuning["train"]["eval_interval"] == 0 and tuning["hparams"]["weight_decay"] == 5.0
     ev = train_spec(cfg, Run("adamw", 2e-3, 5.0, 0, decay_embeddings=True))
-    assert ev["evaluate"] == {"curve": ["test"], "final": ["val", "test", "train"]}
+    assert ev["evaluate"] == {
+        "curve": ["test"],
+        "final": ["val", "test", "train"],
+        "whole": ["test"],  # reported numbers: the whole test split, no sampling noise
+    }
     assert ev["train"]["decay_embeddings"] is True and "decay_timescale" not in ev["hparams"]
     assert "weight_decay" not in train_spec(cfg, Run("adam", 1e-3, 0.0, 0))["hparams"]
 

@@ -142,6 +142,14 @@ def test_shard_writer_and_reader_round_trip(tmp_path):
         assert np.array_equal(row_x, stream[begin : begin + 16])
         assert np.array_equal(row_y, stream[begin + 1 : begin + 17])
     assert len(set(data.fixed_starts(16 * 30).tolist())) == 30
+    # the whole split: back-to-back windows predict every token once, but each shard's first
+    # token and a remainder shorter than one context
+    _, targets = data.batch(data.tiling_starts())
+    predicted = targets.flatten().numpy()
+    assert len(predicted) == 4 * (499 // 16) * 16 + (344 // 16) * 16
+    shard = [(499 // 16) * 16] * 4 + [(344 // 16) * 16]
+    expected = np.concatenate([stream[500 * k + 1 : 500 * k + 1 + n] for k, n in enumerate(shard)])
+    assert np.array_equal(predicted, expected)
 
 
 def test_vocab_padding_does_not_change_the_loss_of_real_tokens():

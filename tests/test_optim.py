@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from helpers import model_config
@@ -229,6 +230,18 @@ def test_schedule_warmup_then_cosine_to_floor():
     assert [lr_multiplier(s, total, warm, "constant", 0.1) for s in range(warm, total)] == [1.0] * (
         total - warm
     )
+
+
+def test_linear_and_warmup_stable_decay_schedules_end_at_the_floor():
+    total, warm = 100, 10
+    lin = [lr_multiplier(s, total, warm, "linear", 0.0) for s in range(total)]
+    assert lin[10] == pytest.approx(1.0) and lin[-1] == pytest.approx(0.0)
+    # a straight line: equal steps down after warmup
+    assert np.allclose(np.diff(lin[10:]), -1 / (total - 1 - warm))
+    wsd = [lr_multiplier(s, total, warm, "wsd", 0.1) for s in range(total)]
+    assert wsd[10:80] == [1.0] * 70  # stable until the last 20 % of the steps
+    assert wsd[-1] == pytest.approx(0.1)
+    assert np.allclose(np.diff(wsd[80:]), -0.9 / 19)
 
 
 def _wrap(p):

@@ -151,16 +151,20 @@ def test_spikes():
     "lo, hi, kind, margin, target, expected",
     [
         (0.02, 0.05, "greater", 0.01, 0.0, "reproduced"),
-        (-0.05, -0.02, "greater", 0.01, 0.0, "not reproduced"),
+        (-0.05, -0.02, "greater", 0.01, 0.0, "contradicted"),  # the other way, beyond -m
         (-0.002, 0.004, "greater", 0.01, 0.0, "not reproduced"),  # no effect of meaningful size
-        (0.003, 0.008, "greater", 0.01, 0.0, "not reproduced"),  # real, but below the margin
+        (-0.008, -0.001, "greater", 0.01, 0.0, "not reproduced"),  # wrong sign, but inside ±m
+        (0.003, 0.008, "greater", 0.01, 0.0, "real but smaller than claimed"),
         (0.005, 0.02, "greater", 0.01, 0.0, "inconclusive"),  # straddles the margin
         (-0.02, 0.05, "greater", 0.01, 0.0, "inconclusive"),
+        (-0.02, 0.005, "greater", 0.01, 0.0, "inconclusive"),  # straddles -m
+        (0.4, 0.5, "greater", 0.1, 0.25, "reproduced"),  # the target shifts every threshold
+        (0.27, 0.34, "greater", 0.1, 0.25, "real but smaller than claimed"),
         (-0.004, 0.006, "equal", 0.01, 0.0, "reproduced"),
-        (0.02, 0.04, "equal", 0.01, 0.0, "not reproduced"),
+        (0.02, 0.04, "equal", 0.01, 0.0, "contradicted"),
         (-0.02, 0.004, "equal", 0.01, 0.0, "inconclusive"),
         (-1.2, -0.9, "equal", 0.25, -1.0, "reproduced"),
-        (-0.3, 0.1, "equal", 0.25, -1.0, "not reproduced"),
+        (-0.3, 0.1, "equal", 0.25, -1.0, "contradicted"),
         (float("nan"), 1.0, "greater", 0.0, 0.0, "inconclusive"),
     ],
 )

@@ -153,12 +153,13 @@ def extension_groups(config: dict) -> dict[str, list[Run]]:
     return groups
 
 
-def edges(g: Grid, lr: float, decay: float) -> dict[str, str | None]:
-    """On which edge of each extendable axis a cell lies ("low", "high" or None)."""
+def edges(g: Grid, lr: float, decay: float | None) -> dict[str, str | None]:
+    """On which edge of each extendable axis a cell lies ("low", "high" or None). A cell of the
+    wd = 0 column (``decay`` None) lies on no decay edge: the column is the decay axis's end."""
     out = {}
     for axis, values, v in (("lr", g.lrs, lr), ("decay", g.decays, decay)):
         side = None
-        if g.extendable(axis):
+        if g.extendable(axis) and v is not None:
             side = "low" if v <= values[0] else "high" if v >= values[-1] else None
         out[axis] = side
     return out
@@ -242,9 +243,11 @@ def train_spec(config: dict, run: Run) -> dict:
     train = {k: v for k, v in config["train"].items() if k != "tensorboard"}
     train["decay_embeddings"] = run.decay_embeddings
     tuning = run.seed in config["study"]["tuning_seeds"]
-    evaluate = {"curve": ["test"], "final": ["val", "test", "train"]}
+    # A reported run is scored on the whole test split at the end (no evaluation-sampling noise);
+    # its curve and the tuning trials use the cheaper fixed subset of train.eval_tokens.
+    evaluate = {"curve": ["test"], "final": ["val", "test", "train"], "whole": ["test"]}
     if tuning:  # a tuning trial: selection reads its final validation loss, the grids its test
-        evaluate["final"] = ["val", "test"]
+        evaluate = {"curve": ["test"], "final": ["val", "test"]}
         if not config["study"]["tuning_curves"]:
             train["eval_interval"] = 0
             evaluate["curve"] = []

@@ -60,3 +60,12 @@ def families() -> dict[str, list[str]]:
     for name, o in OPTIMIZERS.items():
         out.setdefault(o.family, []).append(name)
     return out
+
+
+def decay_free_member(name: str) -> str | None:
+    """The member of ``name``'s family without decay (Adam for AdamW and Adam+L2, SGD for the
+    SGD family), whose cells are the family's wd = 0 column; None for that member itself."""
+    if OPTIMIZERS[name].decay is None:
+        return None
+    family = OPTIMIZERS[name].family
+    return next(o for o in families()[family] if OPTIMIZERS[o].decay is None)

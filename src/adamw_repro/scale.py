@@ -59,7 +59,7 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     data_tokens = train["data_tokens"] or meta["train_tokens"]
     epochs = steps.tokens / data_tokens
     checks = regime.set_index("check")
-    gate = checks.loc["decay gate"] if "decay gate" in checks.index else None
+    gate = checks.loc["decay helps"] if "decay helps" in checks.index else None
     # the headline is the study's own LH2 measurement (Adam+L2 − AdamW, paired by seed)
     lh2 = ledger.set_index("id").loc["LH2"] if "LH2" in set(ledger["id"]) else None
     tau = _timescale(runs)
@@ -120,7 +120,9 @@ def claim_u8a(studies: pd.DataFrame, margin: float) -> dict:
     rule = (
         f"reproduced if the slope's 95% interval lies above {margin:g} nats per decade of "
         f"parameters (the smallest effect of interest per tenfold size) and stays so after "
-        f"Holm's correction; not reproduced if it lies below {margin:g}; otherwise inconclusive"
+        f"Holm's correction; real but smaller than claimed if it lies between 0 and {margin:g}; "
+        f"not reproduced if it lies inside 0 ± {margin:g}; contradicted if it lies below "
+        f"{-margin:g}; otherwise inconclusive"
     )
     row = _row(
         "U8a", "Limitation: AdamW brings less benefit to small models", USER,

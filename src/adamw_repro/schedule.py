@@ -26,18 +26,31 @@ def budget(train: dict, block_size: int) -> Budget:
     return Budget(per_step, total, min(total - 1, round(train["warmup_fraction"] * total)))
 
 
+# Fraction of the steps that the warmup-stable-decay schedule spends cooling down.
+WSD_COOLDOWN = 0.2
+
+
 def lr_multiplier(
     step: int, total_steps: int, warmup_steps: int, schedule: str, min_ratio: float
 ) -> float:
-    """η_t: linear warmup over ``warmup_steps`` then cosine from 1 to ``min_ratio`` at the last
-    step (``schedule='cosine'``) or flat at 1 (``'constant'``)."""
+    """η_t: linear warmup over ``warmup_steps``, then from 1 down to ``min_ratio`` at the last
+    step by a cosine (``schedule='cosine'``) or a straight line (``'linear'``); flat at 1
+    (``'constant'``); or flat, then a straight line to ``min_ratio`` over the last
+    ``WSD_COOLDOWN`` of the steps (``'wsd'``, warmup-stable-decay)."""
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
         return 1.0
-    span = max(1, total_steps - 1 - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    start = warmup_steps
+    if schedule == "wsd":
+        start = max(warmup_steps, total_steps - round(WSD_COOLDOWN * total_steps))
+        if step < start:
+            return 1.0
+    span = max(1, total_steps - 1 - start)
+    progress = min(1.0, (step - start) / span)
+    if schedule == "cosine":
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_ratio + (1.0 - min_ratio) * (1.0 - progress)
 
 
 def multipliers(train: dict, block_size: int) -> list[float]:

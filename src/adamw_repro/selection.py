@@ -1,8 +1,11 @@
 """Pick each optimizer's configuration from its tuning trials, on validation loss only.
 
 A cell's score is its mean final validation loss over the tuning seeds (a cell with a diverged
-seed counts as diverged). Ties go to the smaller learning rate, then the smaller weight decay,
-so the choice never depends on file order. Two steps, each a Snakemake checkpoint:
+seed counts as diverged). A decaying optimizer's candidates include its family's wd = 0 column
+(the decay-free member's cells: Adam's for AdamW and Adam+L2), so tuned AdamW and tuned Adam+L2
+are never worse on validation than tuned Adam, and "tuned against tuned" compares like with
+like. Ties go to the smaller learning rate, then the smaller weight decay, so the choice never
+depends on file order. Two steps, each a Snakemake checkpoint:
 
 ``edges``   after the first round: each optimizer's best cell, and the extension groups needed
             where it lies on an edge of its grid;
@@ -20,6 +23,7 @@ import pandas as pd
 
 from . import atomic
 from .design import edges, extension_groups, grid, is_tuned, needed_extensions
+from .registry import decay_free_member
 from .stats import cell_means
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
@@ -54,14 +58,26 @@ def decay_values(config: dict) -> dict[tuple[str, float, float], float]:
     return lookup
 
 
+def wd0_column(config: dict, optimizer: str) -> str | None:
+    """The optimizer whose cells are ``optimizer``'s wd = 0 candidates, if it is in the study."""
+    base = decay_free_member(optimizer)
+    return base if base in config["optimizers"] else None
+
+
 def best_cells(config: dict, cells: pd.DataFrame) -> dict:
-    """{optimizer: its best finished cell (lr, weight_decay, decay, final_val_loss, trials,
-    diverged_trials) or None if every cell diverged}; ``cells`` from ``scores``."""
+    """{optimizer: its best finished candidate (lr, weight_decay, decay, final_val_loss, trials,
+    diverged_trials, wd0_column) or None if every candidate diverged}; ``cells`` from
+    ``scores``. A pick from the wd = 0 column has weight_decay 0 and decay None."""
     decay = decay_values(config)
     out = {}
     for o in config["optimizers"]:
         mine = cells[cells["optimizer"] == o]
-        ok = mine[~mine["diverged"]].sort_values(["value", "lr", "weight_decay"], kind="mergesort")
+        base = wd0_column(config, o)
+        column = cells[cells["optimizer"] == base].assign(weight_decay=0.0) if base else None
+        candidates = pd.concat([mine, column]) if base else mine
+        ok = candidates[~candidates["diverged"]].sort_values(
+            ["value", "lr", "weight_decay"], kind="mergesort"
+        )
         if ok.empty:
             out[o] = None
             continue
@@ -70,10 +86,11 @@ def best_cells(config: dict, cells: pd.DataFrame) -> dict:
         out[o] = {
             "lr": lr,
             "weight_decay": wd,
-            "decay": decay[o, lr, wd],
+            "decay": decay[o, lr, wd] if wd > 0 or base is None else None,
             "final_val_loss": float(b["value"]),
             "trials": int(len(mine)),
             "diverged_trials": int(mine["diverged"].sum()),
+            "wd0_column": base,
         }
     return out
 

@@ -130,6 +130,16 @@ class TokenData:
     def random_starts(self, seed: int, step: int, n: int) -> np.ndarray:
         return np.random.default_rng([seed, step]).integers(0, self.n_windows, size=n)
 
+    def tiling_starts(self) -> np.ndarray:
+        """Back-to-back windows over every segment: each token of the split is predicted once
+        (but the first of each segment, and a remainder shorter than one context)."""
+        T = self.block_size
+        starts = [
+            offset + np.arange((len(seg) - 1) // T) * T
+            for offset, seg in zip(self.offsets[:-1], self.segments, strict=True)
+        ]
+        return np.concatenate(starts).astype(np.int64)
+
     def fixed_starts(self, n_tokens: int) -> np.ndarray:
         """Evenly spaced windows covering the data: the same evaluation subset for every run."""
         n = max(1, min(n_tokens // self.block_size, self.n_windows))

@@ -302,31 +302,45 @@ def count_spikes(losses, threshold: float = 0.1) -> int:
     return spikes
 
 
+REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE = (
+    "reproduced",
+    "real but smaller than claimed",
+    "not reproduced",
+    "contradicted",
+    "inconclusive",
+)
+
+
 def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0) -> str:
     """The claims ledger's decision rule, applied to an effect's 95 % interval [lo, hi]; the
-    margin is the smallest effect of interest, stated before the study.
+    margin m is the smallest effect of interest, stated before the study.
 
-    ``greater``: the claim predicts an effect above target. Reproduced if the whole interval
-    lies above target + margin (an effect of at least the size that matters); not reproduced if
-    it lies below target + margin (any effect is smaller than that, or goes the other way);
-    inconclusive if it straddles target + margin.
-    ``equal``: the claim predicts effect ≈ target. Reproduced if the interval lies within
-    target ± margin; not reproduced if it lies entirely outside; inconclusive otherwise.
+    ``greater`` (the claim predicts an effect above target t): reproduced if the interval lies
+    above t + m; real but smaller than claimed if it lies above t and below t + m; not
+    reproduced if it lies inside t ± m (no effect of a size that matters, either way);
+    contradicted if it lies below t − m (an effect of that size the other way); otherwise
+    inconclusive.
+    ``equal`` (the claim predicts effect ≈ t): reproduced if the interval lies inside t ± m;
+    contradicted if it lies entirely outside; otherwise inconclusive.
     """
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        return "inconclusive"
+        return INCONCLUSIVE
     if kind == "greater":
         if lo > target + margin:
-            return "reproduced"
-        if hi < target + margin:
-            return "not reproduced"
-        return "inconclusive"
+            return REPRODUCED
+        if lo > target and hi < target + margin:
+            return SMALLER
+        if lo > target - margin and hi < target + margin:
+            return NOT_REPRODUCED
+        if hi < target - margin:
+            return CONTRADICTED
+        return INCONCLUSIVE
     if kind == "equal":
         if target - margin < lo and hi < target + margin:
-            return "reproduced"
+            return REPRODUCED
         if hi <= target - margin or lo >= target + margin:
-            return "not reproduced"
-        return "inconclusive"
+            return CONTRADICTED
+        return INCONCLUSIVE
     raise ValueError(f"unknown claim kind {kind!r}")
 
 

@@ -8,7 +8,9 @@ preemption, ``scancel``) writes a checkpoint before exiting. A non-finite loss e
 diverged; its outputs are still written so the DAG goes on.
 
 What a run evaluates is in its spec: ``evaluate.curve`` lists the splits scored every
-``train.eval_interval`` steps, ``evaluate.final`` those scored at the end. Splits: ``val``
+``train.eval_interval`` steps, ``evaluate.final`` those scored at the end; a split also in
+``evaluate.whole`` is scored at the end on all of it rather than on the ``train.eval_tokens``
+windows the curve uses (the reported test numbers then carry no sampling noise). Splits: ``val``
 (selection), ``test`` (reported numbers) and ``train`` (fixed windows of the training data the run
 saw, for the generalization gap).
 """
@@ -158,6 +160,9 @@ class Setup:
             "test": TokenData(data_paths["test"], T),
         }
         self.windows = {name: d.fixed_starts(t.eval_tokens) for name, d in self.data.items()}
+        self.whole = {
+            name: self.data[name].tiling_starts() for name in spec["evaluate"].get("whole", [])
+        }
         torch.manual_seed(self.seed)
         self.model = build_model(self.mcfg, attention=t.attention).to(self.device)
         self.optimizer = build_optimizer(
@@ -180,13 +185,16 @@ class Setup:
             for m in range(t.grad_accum)
         ]
 
-    def evaluation(self, step: int, splits) -> dict:
-        """Loss (and accuracy) on the fixed windows of ``splits``."""
+    def evaluation(self, step: int, splits, final: bool = False) -> dict:
+        """Loss (and accuracy) on the fixed windows of ``splits`` (at the ``final`` evaluation,
+        on the whole of each split in ``evaluate.whole``)."""
         rec = {"step": step, "tokens": step * self.steps.tokens_per_step}
         t, V = self.tcfg, self.mcfg.vocab_size
         for name in splits:
             r = evaluate(
-                self.model, self.data[name], self.windows[name], t.batch_size, V, self.device,
+                self.model, self.data[name],
+                self.whole[name] if final and name in self.whole else self.windows[name],
+                t.batch_size, V, self.device,
                 self.precision.name,
             )  # fmt: skip
             key = "train_eval" if name == "train" else name
@@ -284,7 +292,7 @@ def train_run(
                 sys.exit(143)
     progress.close()
     if not state.diverged:
-        state.history.append(run.evaluation(state.step, spec["evaluate"]["final"]))
+        state.history.append(run.evaluation(state.step, spec["evaluate"]["final"], final=True))
         events.add(state.history[-1])
     events.close()
     return finish(run, state, out_dir, ckpt, time.time() - t_start)
