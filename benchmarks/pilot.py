@@ -58,7 +58,11 @@ def one_run(job) -> dict:
 
     keep_freed_memory()
     spec, data, out = job
-    s = train_run(spec, data["paths"], data["meta"], out, out + ".pt", threads=1)
+    done = Path(out, "summary.json")
+    if done.exists() and json.loads(done.read_text())["run_id"] == spec["run_id"]:
+        s = json.loads(done.read_text())  # finished by an earlier, interrupted pilot
+    else:
+        s = train_run(spec, data["paths"], data["meta"], out, out + ".pt", threads=1)
     curve = [
         json.loads(line)
         for line in Path(out, "metrics.jsonl").read_text().splitlines()

@@ -6,7 +6,7 @@ Each cell of the map is the default study's setting with one factor changed, the
 theory says decay's effect depends on: the share of parameters that are decayed (depth and width
 at a fixed vocabulary, the tied embedding decayed or not), epochs over the training subset, the
 number of steps T, and the learning-rate schedule. In every cell Adam runs at four learning rates
-and AdamW at three learning rates times two decay timescales (τ = T/4 and T); the cell then gets
+and AdamW at three learning rates times two decay timescales (τ = T/4 and T), and the cell gets
 
   gain        tuned Adam − tuned AdamW (validation loss, each at its own best setting; AdamW's
               candidates include its wd = 0 column, Adam itself, so the gain is >= 0),
@@ -14,9 +14,11 @@ and AdamW at three learning rates times two decay timescales (τ = T/4 and T); t
               decay change the loss at all (two-sided),
   s_per_run   median wall seconds of one run (1 thread), for the study's time budget.
 
-Seeds are the pilot's (9000+, never an evaluation or tuning seed) and only the validation split is
-read. One seed per cell: the paired seed-to-seed sd of a loss difference was 0.003-0.005 nats in
-the v2 pilot, small against the 0.03-nat gain this map looks for. The per-run rows go to
+Adam's grid is extended by one factor-2 step where its best learning rate is an end, and AdamW
+runs at Adam's best learning rate and its two neighbours. Seeds are the pilot's (9000+, never an
+evaluation or tuning seed) and only the validation split is read. One seed per cell: the paired
+seed-to-seed sd of a loss difference was 0.003-0.005 nats in the v2 pilot, small against the
+0.03-nat gain this map looks for. The per-run rows go to
 ``<out>/runs.csv`` and the map to ``<out>/map.csv``; the committed copy of the map is
 ``benchmarks/pilot_map.csv``, which the paper draws in its regime section.
 """
@@ -30,6 +32,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -52,13 +55,14 @@ CELLS = [
     ("decayed share", "width 256", {"model": {"n_embd": 256}}),
     ("epochs", "48 epochs (6.4k tokens)", {"train": {"data_tokens": 6400}}),
     ("epochs", "3 epochs (102k tokens)", {"train": {"data_tokens": 102400}}),
+    ("epochs", "1.5 epochs (205k tokens)", {"train": {"data_tokens": 204800}}),
+    ("epochs", "1 epoch (307k tokens)", {"train": {"data_tokens": 307200}}),
     ("steps", "T = 600 (24 epochs)", {"train": {"tokens": 614400}}),
     ("schedule", "linear to zero", {"train": {"schedule": "linear", "min_lr_ratio": 0.0}}),
     ("schedule", "constant, 20 % cool-down", {"train": {"schedule": "wsd", "min_lr_ratio": 0.0}}),
 ]
-ADAM_LRS = [1e-3, 2e-3, 4e-3, 8e-3]
-ADAMW_LRS = [2e-3, 4e-3, 8e-3]
-TAUS = [0.25, 1.0]  # in units of T
+ADAM_LRS = [1e-3, 2e-3, 4e-3, 8e-3]  # extended by one factor-2 step where the best is an end
+TAUS = [0.25, 1.0]  # in units of T; AdamW runs at Adam's best lr and its two neighbours
 
 
 def overlay(cfg: dict, change: dict) -> dict:
@@ -68,21 +72,42 @@ def overlay(cfg: dict, change: dict) -> dict:
     return out
 
 
-def cell_jobs(cfg: dict, cell: str, data: dict, out: Path, seed: int) -> list:
+def tag_of(cell: str) -> str:
+    """The cell's folder name under ``<out>/runs``."""
+    for old, new in ((" ", "_"), (",", ""), ("%", "pc"), ("(", ""), (")", "")):
+        cell = cell.replace(old, new)
+    return cell
+
+
+def jobs_for(cfg, cell, data, out, seed, optimizer, lrs, taus=(0.0,)) -> list:
     T = budget(cfg["train"], cfg["model"]["block_size"]).total_steps
-    tag = (
-        cell.replace(" ", "_").replace(",", "").replace("%", "pc").replace("(", "").replace(")", "")
-    )
     n = cfg["train"]["data_tokens"]
-    specs = [spec_for(cfg, "adam", lr, 0.0, seed, n, tag) for lr in ADAM_LRS]
-    for lr, tau in itertools.product(ADAMW_LRS, TAUS):
-        wd = float(f"{1 / (lr * tau * T):.4g}")
-        specs.append(spec_for(cfg, "adamw", lr, wd, seed, n, tag))
-    rows = []
-    for s in specs:
-        s["cell"] = cell
-        rows.append((s, data, str(out / "runs" / s["run_id"])))
-    return rows
+    jobs = []
+    for lr, tau in itertools.product(lrs, taus):
+        wd = float(f"{1 / (lr * tau * T):.4g}") if tau else 0.0
+        spec = spec_for(cfg, optimizer, lr, wd, seed, n, tag_of(cell))
+        jobs.append(({**spec, "cell": cell}, data, str(out / "runs" / spec["run_id"])))
+    return jobs
+
+
+def run_all(jobs: list, workers: int) -> list[dict]:
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(one_run, jobs))
+    return [
+        {
+            "cell": spec["cell"],
+            "optimizer": spec["optimizer"],
+            "lr": spec["hparams"]["lr"],
+            "weight_decay": spec["hparams"].get("weight_decay", 0.0),
+            **{k: r[k] for k in ("final_val", "best_val", "train", "norm", "wall")},
+        }
+        for (spec, _, _), r in zip(jobs, results, strict=True)
+    ]
+
+
+def best_lr(rows: list[dict], cell: str) -> float:
+    adam = [r for r in rows if r["cell"] == cell and r["optimizer"] == "adam"]
+    return min(adam, key=lambda r: (r["final_val"], r["lr"]))["lr"]
 
 
 def summarize(runs: pd.DataFrame, cells: dict) -> pd.DataFrame:
@@ -90,10 +115,10 @@ def summarize(runs: pd.DataFrame, cells: dict) -> pd.DataFrame:
     for (axis, cell), g in runs.groupby(["axis", "cell"], sort=False):
         adam = g[g.optimizer == "adam"].set_index("lr")["final_val"]
         adamw = g[g.optimizer == "adamw"]
-        best_lr = adam.idxmin()
+        lr = adam.idxmin()
         tuned_adamw = min(adamw["final_val"].min(), adam.min())
-        at_lr = adamw[adamw.lr == best_lr]["final_val"]
-        acts = (at_lr - adam[best_lr]).abs().max() if len(at_lr) else float("nan")
+        at_lr = adamw[np.isclose(adamw.lr, lr)]["final_val"]
+        acts = (at_lr - adam[lr]).abs().max() if len(at_lr) else float("nan")
         cfg = cells[cell]
         rows.append(
             {
@@ -102,7 +127,7 @@ def summarize(runs: pd.DataFrame, cells: dict) -> pd.DataFrame:
                 "decayed_share": g["decayed_share"].iloc[0],
                 "epochs": g["epochs"].iloc[0],
                 "T": g["T"].iloc[0],
-                "adam_best_lr": best_lr,
+                "adam_best_lr": lr,
                 "adam_val": adam.min(),
                 "adamw_val": tuned_adamw,
                 "gain": adam.min() - tuned_adamw,
@@ -137,7 +162,7 @@ def main() -> None:
     args = ap.parse_args()
     base = study_configs(validate_config(yaml.safe_load(Path(args.config).read_text())))[""]
     data = prepare(base, args.out)
-    cells, work, meta = {}, [], {}
+    cells, meta = {}, {}
     for axis, cell, change in CELLS:
         if args.cells and cell not in args.cells:
             continue
@@ -151,22 +176,28 @@ def main() -> None:
             "epochs": b.tokens / cfg["train"]["data_tokens"],
             "T": b.total_steps,
         }
-        work += cell_jobs(cfg, cell, data, args.out, PILOT_SEEDS[0])
-    print(f"{len(cells)} cells, {len(work)} runs", flush=True)
-    with ProcessPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(one_run, work))
-    rows = []
-    for (spec, _, _), r in zip(work, results, strict=True):
-        rows.append(
-            {
-                **meta[spec["cell"]],
-                "cell": spec["cell"],
-                "optimizer": spec["optimizer"],
-                "lr": spec["hparams"]["lr"],
-                "weight_decay": spec["hparams"].get("weight_decay", 0.0),
-                **{k: r[k] for k in ("final_val", "best_val", "train", "norm", "wall")},
-            }
-        )
+    seed = PILOT_SEEDS[0]
+    go = lambda jobs: run_all(jobs, args.jobs)  # noqa: E731
+    # 1. Adam over the lr grid, one step further where its best lies at an end
+    rows = go([j for c, cfg in cells.items()
+               for j in jobs_for(cfg, c, data, args.out, seed, "adam", ADAM_LRS)])  # fmt: skip
+    more = []
+    for c, cfg in cells.items():
+        lr = best_lr(rows, c)
+        if lr in (ADAM_LRS[0], ADAM_LRS[-1]):
+            more += jobs_for(
+                cfg, c, data, args.out, seed, "adam", [lr / 2 if lr == ADAM_LRS[0] else lr * 2]
+            )
+    rows += go(more)
+    # 2. AdamW at Adam's best lr and its two neighbours, at each τ
+    decayed = []
+    for c, cfg in cells.items():
+        lr = best_lr(rows, c)
+        decayed += jobs_for(cfg, c, data, args.out, seed, "adamw", [lr / 2, lr, lr * 2], TAUS)
+    rows += go(decayed)
+    print(f"{len(cells)} cells, {len(rows)} runs", flush=True)
+    for r in rows:
+        r |= meta[r["cell"]]
     runs = pd.DataFrame(rows)
     runs.to_csv(args.out / "runs.csv", index=False)
     m = summarize(runs, cells)

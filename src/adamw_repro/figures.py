@@ -235,6 +235,13 @@ def basin_valleys(runs, curves, study):
 class Figure:
     draw: object
     caption: str  # LaTeX
+    needs: tuple[str, ...] = ()  # drawn only if the study has one of these optimizers
+
+
+def figures_for(config: dict) -> list[str]:
+    """The figures a study draws: every one whose optimizers it has."""
+    have = set(config["optimizers"])
+    return [name for name, f in FIGURES.items() if not f.needs or have & set(f.needs)]
 
 
 FIGURES = {
@@ -250,6 +257,7 @@ FIGURES = {
         heatmaps_sgd,
         "Test loss over the tuning grids of SGD with an $L_2$ penalty and SGDW, mean over the "
         "tuning seeds, shared colour scale.",
+        needs=("sgd_l2", "sgdw"),
     ),
     "basin_valleys": Figure(
         basin_valleys,
@@ -370,6 +378,40 @@ LADDER_FIGURES = {
 }
 
 
+def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
+    """The pilot's map (benchmarks/pilot_map.py): per cell, decay's tuned-vs-tuned gain, the
+    size of decay's effect at a fixed learning rate, and the seconds per run; the study's
+    regime highlighted."""
+    cells = cells.iloc[::-1]  # first cell on top
+    y = np.arange(len(cells))
+    colors = ["#d62728" if c == chosen else "0.55" for c in cells["cell"]]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 0.32 * len(cells) + 1.2), sharey=True,
+                             gridspec_kw={"width_ratios": [3, 3, 2]})  # fmt: skip
+    panels = (
+        ("gain", "tuned Adam − tuned AdamW\n(validation loss, nats)", 3 * margin),
+        ("acts", "largest |AdamW(τ) − Adam|\nat Adam's lr (nats)", margin),
+        ("s_per_run", "seconds per run\n(1 thread)", None),
+    )
+    for ax, (col, label, line) in zip(axes, panels, strict=True):
+        ax.barh(y, cells[col], color=colors)
+        if line is not None:
+            ax.axvline(line, color="k", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+    axes[0].set_yticks(y, [f"{a}: {c}" for a, c in zip(cells["axis"], cells["cell"], strict=True)])
+    fig.tight_layout()
+    return fig
+
+
+PILOT_CAPTION = (
+    "Where decay matters on this budget: the pilot map (benchmarks/pilot\_map.py, pilot seed "
+    "9000, validation split only), each cell the default study's setting with one factor "
+    "changed. Left: decay's gain, tuned Adam against tuned AdamW (AdamW's candidates include "
+    "wd = 0); the dashed line is three times the smallest effect of interest. Middle: how much "
+    "AdamW's decay grid moves the loss at Adam's best learning rate, against the margin. "
+    "Right: cost. Red: the regime this study runs."
+)
+
+
 def save(fig, pdf_path: str | Path) -> None:
     """PDF and PNG side by side, without timestamps so reruns give identical bytes."""
     pdf_path = Path(pdf_path)
@@ -384,14 +426,24 @@ def save(fig, pdf_path: str | Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(FIGURES | LADDER_FIGURES))
-    ap.add_argument("--runs", required=True, help="runs.csv (a ladder's joined runs.csv)")
+    ap.add_argument("figure", choices=sorted(FIGURES | LADDER_FIGURES) + ["pilot_map"])
+    ap.add_argument("--runs", help="runs.csv (a ladder's joined runs.csv)")
+    ap.add_argument("--pilot-map", help="the pilot map's CSV (the pilot_map figure)")
+    ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
+    ap.add_argument("--margin", type=float, help="the smallest effect of interest (pilot_map)")
     ap.add_argument("--curves", help="curves.csv (a study's figures)")
     ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
     ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
     ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
     args = ap.parse_args(argv)
     sns.set_theme(context="paper", style="whitegrid")
+    if args.figure == "pilot_map":
+        if not (args.pilot_map and args.margin is not None):
+            ap.error("pilot_map needs --pilot-map and --margin")
+        save(pilot_map(pd.read_csv(args.pilot_map), args.chosen, args.margin), args.out)
+        return
+    if not args.runs:
+        ap.error(f"{args.figure} needs --runs")
     runs = pd.read_csv(args.runs)
     if args.figure in LADDER_FIGURES:
         if not args.ladder_studies:

@@ -314,6 +314,14 @@ def measure_ko1(ev: Evidence) -> Measurement:
         [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
     )
     t = t[exposure >= need]
+    # The law is an equilibrium over timescales: one τ (one lr·wd) cannot separate it from a
+    # per-lr norm. Cells of a τ grid share lr·wd along a row, so count distinct products.
+    timescales = (t["lr"] * t["weight_decay"]).round(12).nunique()
+    if timescales < 2:
+        raise Untested(
+            f"{len(t)} AdamW runs lasted {need:g} decay time constants, at {timescales} "
+            "timescale(s); the fit needs two or more"
+        )
     n = ev.norms.merge(t[["run_id", "lr", "weight_decay"]], on="run_id", suffixes=("", "_r"))
     if not ev.config["train"]["decay_embeddings"]:
         n = n[~n["param"].str.contains(r"\.wte\.|\.wpe\.", regex=True)]
@@ -322,8 +330,10 @@ def measure_ko1(ev: Evidence) -> Measurement:
     if not np.isfinite(fit["slope"]):
         raise Untested(f"only {fit['cells']} AdamW cells lasted {need:g} decay time constants")
     detail = (
-        f"b = {fit['slope']:.2f} over {fit['cells']} cells with Σ lr_t·wd ≥ {need:g} and "
-        f"{n['param'].nunique()} decayed matrices each"
+        f"b = {fit['slope']:.2f} over {fit['cells']} cells at {timescales} timescales with "
+        f"Σ lr_t·wd ≥ {need:g}, {n['param'].nunique()} decayed matrices each; the law assumes "
+        "scale-invariant weights, which no matrix of a pre-LN GPT-2 is exactly (each feeds the "
+        "residual stream or attention logits unnormalized), so it is fitted to all of them"
     )
     return Measurement(
         fit["slope"], fit["ci_lo"], fit["ci_hi"], "bootstrap over cells", fit["cells"], detail

@@ -22,7 +22,7 @@ import jinja2
 import pandas as pd
 
 from . import atomic, provenance
-from .figures import FIGURES, LADDER_FIGURES
+from .figures import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, escape, num, sci
 from .ledger import VERDICTS
 from .registry import OPTIMIZERS
@@ -129,6 +129,26 @@ def build_context(
         "precisions": precision_counts(timing),
         "prov": prov,
         "ladder": None,
+    }
+
+
+def pilot_map_context(cells: pd.DataFrame, config: dict, path: str) -> dict:
+    """The pilot map's figure and the numbers the regime section quotes from it."""
+    chosen = config["paper"]["pilot_map"]["chosen"]
+    if chosen not in set(cells["cell"]):
+        raise SystemExit(
+            f"paper.pilot_map.chosen: {chosen!r} is not a cell of the map "
+            f"({', '.join(cells['cell'])})"
+        )
+    target = 3 * config["study"]["margin"]
+    return {
+        "path": Latex(path),
+        "caption": Latex(PILOT_CAPTION),
+        "cells": _records(cells),
+        "chosen": _records(cells[cells["cell"] == chosen])[0],
+        "target": target,
+        "reach": [c for c in _records(cells) if c["gain"] >= target],
+        "best": _records(cells.sort_values("gain", ascending=False).head(1))[0],
     }
 
 
@@ -247,6 +267,8 @@ def main(argv=None) -> None:
     ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
     ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
     ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
+    ap.add_argument("--pilot-map", help="the pilot map's figure PDF (paper.pilot_map)")
+    ap.add_argument("--pilot-map-csv", help="the pilot map's CSV")
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
     ap.add_argument("--out", required=True, help="the PDF")
     args = ap.parse_args(argv)
@@ -270,6 +292,11 @@ def main(argv=None) -> None:
         name: {"path": Latex(os.path.relpath(f, build)), "caption": Latex(FIGURES[name].caption)}
         for name, f in ((Path(f).stem, f) for f in args.figures)
     }
+    context["pilot_map"] = None
+    if args.pilot_map:
+        context["pilot_map"] = pilot_map_context(
+            pd.read_csv(args.pilot_map_csv), context["config"], os.path.relpath(args.pilot_map, build)
+        )
     if args.ladder_studies:
         ladder = ladder_context(
             pd.read_csv(args.ladder_studies),

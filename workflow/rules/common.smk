@@ -8,6 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
+from adamw_repro.figures import figures_for
 from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
@@ -177,7 +178,9 @@ def get_code(module):
 
 
 def get_figures(ext):
-    return expand(f"results/{S}figures/{{figure}}.{ext}", figure=FIGURES, ext=ext, allow_missing=True)
+    """The main study's figures (those whose optimizers it has)."""
+    names = figures_for(STUDIES[MAIN_STUDY])
+    return expand(f"results/{S}figures/{{figure}}.{ext}", figure=names, ext=ext, allow_missing=True)
 
 
 LADDER_TABLES = ("studies", "ledger", "ledgers")
@@ -190,6 +193,22 @@ def get_ladder_inputs():
     tables = {f"ladder_{t}": f"results/ladder/{t}.csv" for t in LADDER_TABLES}
     figures = expand("results/ladder/figures/{f}.pdf", f=LADDER_FIGURES)
     return tables | {"ladder_figures": figures}
+
+
+PILOT_MAP = STUDIES[MAIN_STUDY]["paper"]["pilot_map"] if STUDIES[MAIN_STUDY]["paper"]["pilot_map"].get("csv") else None
+
+
+def get_pilot_map_inputs():
+    """The paper's pilot-map figure and its CSV, if the profile names a map."""
+    if not PILOT_MAP:
+        return {}
+    return {"pilot_map": "results/paper/pilot_map.pdf", "pilot_map_csv": REPO / PILOT_MAP["csv"]}
+
+
+def get_pilot_map_args(wildcards, input):
+    if "pilot_map" not in input.keys():
+        return ""
+    return shlex.join(["--pilot-map", input.pilot_map, "--pilot-map-csv", input.pilot_map_csv])
 
 
 def get_ladder_args(wildcards, input):

@@ -24,3 +24,24 @@ rule figure:
     shell:
         "python -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
         " --curves {input.curves} --study {params.study:q} --out {output.pdf} > {log} 2>&1"
+
+
+# The pilot map that chose the regime (paper.pilot_map), drawn from its committed CSV.
+if PILOT_MAP:
+
+    rule pilot_map_figure:
+        input:
+            csv=REPO / PILOT_MAP["csv"],
+            code=get_code("figures"),
+        output:
+            "results/paper/pilot_map.pdf",
+        params:
+            chosen=PILOT_MAP["chosen"],
+            margin=STUDIES[MAIN_STUDY]["study"]["margin"],
+        conda:
+            CONDA_ENV
+        log:
+            "logs/paper/pilot_map.log",
+        shell:
+            "python -m adamw_repro.figures pilot_map --pilot-map {input.csv} --chosen {params.chosen:q}"
+            " --margin {params.margin} --out {output} > {log} 2>&1"
