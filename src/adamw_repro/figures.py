@@ -403,7 +403,7 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
 
 
 PILOT_CAPTION = (
-    "Where decay matters on this budget: the pilot map (benchmarks/pilot\_map.py, pilot seed "
+    "Where decay matters on this budget: the pilot map (benchmarks/pilot\\_map.py, pilot seed "
     "9000, validation split only), each cell the default study's setting with one factor "
     "changed. Left: decay's gain, tuned Adam against tuned AdamW (AdamW's candidates include "
     "wd = 0); the dashed line is three times the smallest effect of interest. Middle: how much "

@@ -294,9 +294,9 @@ def main(argv=None) -> None:
     }
     context["pilot_map"] = None
     if args.pilot_map:
-        context["pilot_map"] = pilot_map_context(
-            pd.read_csv(args.pilot_map_csv), context["config"], os.path.relpath(args.pilot_map, build)
-        )
+        cells = pd.read_csv(args.pilot_map_csv)
+        figure = os.path.relpath(args.pilot_map, build)
+        context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
     if args.ladder_studies:
         ladder = ladder_context(
             pd.read_csv(args.ladder_studies),
