@@ -5,9 +5,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from helpers import REPO
 
 
+@pytest.mark.slow  # runs Snakemake or the benchmarks
 def test_quick_benchmark_measures_every_group(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--quick", "--out", str(tmp_path)],

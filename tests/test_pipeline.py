@@ -17,7 +17,7 @@ from helpers import REPO, snakemake
 
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, tuning_runs
-from adamw_repro.figures import FIGURES
+from adamw_repro.figures import FIGURES, figures_for
 from adamw_repro.ledger import CLAIMS, VERDICTS
 from adamw_repro.provenance import config_hash
 
@@ -203,8 +203,11 @@ def test_report_and_lint(smoke_run):
     config = work / "config.yaml"
     smoke(work, config, "--report", str(work / "report.html"))
     html = (work / "report.html").read_text()
-    assert "claims ledger" in html and "decay gate" in html  # captions from workflow/report
-    assert "data:image/png;base64" in html or "data:" in html  # self-contained
+    assert "claims ledger" in html and "decay helps" in html  # captions from workflow/report
+    # self-contained: the paper and every figure embedded as data, not linked
+    assert "data:application/pdf;charset=utf8;filename=paper.pdf;base64," in html
+    for name in figures_for(validate_config(yaml.safe_load(config.read_text()))):
+        assert f"data:image/png;charset=utf8;filename={name}.png;base64," in html, name
     lint = smoke(work, config, "--lint")
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 

@@ -70,6 +70,7 @@ def test_two_studies_may_not_share_a_name():
         validate_config({**BASE, "studies": [{"name": "a"}, {"name": "a"}]})
 
 
+@pytest.mark.slow  # runs Snakemake or the benchmarks
 def test_snakemake_stops_on_a_bad_overlay_before_any_job(tmp_path, repo):
     import yaml
     from helpers import snakemake
@@ -272,18 +273,19 @@ def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
     assert rows["headline"].tolist() == pytest.approx([0.01, 0.04])
 
 
-def test_a_ladder_of_three_studies_on_the_default_grid_plans_in_under_ten_seconds(tmp_path, repo):
+@pytest.mark.slow  # runs Snakemake
+def test_a_ladder_of_three_studies_on_the_default_grid_plans(tmp_path, repo):
+    """The DAG of three studies × the default grid builds; how fast is bench.py's business
+    (a wall-clock limit here would be flaky on a loaded 2-core machine)."""
     import sys
-    import time
 
     from helpers import snakemake
 
     sys.path.insert(0, str(repo / "benchmarks"))
-    from bench import ladder_of_three  # the benchmark suite plans the same ladder
+    from bench import ladder_of_three  # the benchmark suite plans and times the same ladder
 
     path = ladder_of_three(tmp_path / "ladder3.yaml")
-    start = time.perf_counter()
     proc = snakemake(tmp_path, "-n", "--quiet", "--configfile", str(path))
-    seconds = time.perf_counter() - start
-    print(f"planning 3 studies x the default grid: {seconds:.1f} s")
-    assert seconds < 10, proc.stdout[-2000:]
+    jobs = {ln.split()[0]: int(ln.split()[1]) for ln in proc.stdout.splitlines()
+            if len(ln.split()) == 2 and ln.split()[1].isdigit()}  # fmt: skip
+    assert jobs.get("paper") == 1 and jobs.get("ladder") == 1, proc.stdout[-2000:]

@@ -55,6 +55,7 @@ FAKE_SLURM = {
 }
 
 
+@pytest.mark.slow  # runs Snakemake or the benchmarks
 def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_attempt(tmp_path):
     """The slurm profile and the config's resources.train section become sbatch arguments;
     each retry asks for attempt × resources.train.runtime minutes. (Fake sbatch/squeue record
@@ -108,6 +109,7 @@ def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_at
             assert "--cpus-per-task=1" in args
 
 
+@pytest.mark.slow  # runs Snakemake or the benchmarks
 def test_paper_profile_plans_the_full_ladder_on_gpus_without_data_or_gpu(tmp_path):
     out = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "paper.yaml")).stdout
     table = {}
