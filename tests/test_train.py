@@ -149,6 +149,52 @@ def test_killed_job_of_several_runs_keeps_the_finished_ones(token_files, tmp_pat
     assert json.loads((tmp_path / "out1/summary.json").read_text())["resumed_from_steps"]
 
 
+@pytest.mark.parametrize("when", ["curve", "final"])
+def test_sigterm_during_an_evaluation_stops_the_job_cleanly(
+    token_files, tmp_path, monkeypatch, when
+):
+    """A SIGTERM that arrives while a run evaluates: during a curve evaluation the run
+    checkpoints after its next step and exits; during its final evaluation the run finishes (it
+    is kept) and the job exits before the next run. Before, the second case was forgotten: the
+    next run installed a fresh SIGTERM flag and the job trained on until SIGKILL."""
+    from adamw_repro import checkpoint, train
+
+    monkeypatch.setattr(checkpoint, "_PREEMPTION", None)  # a flag of this test's own
+    specs = [make_spec(seed=0, eval_interval=10), make_spec(seed=1, eval_interval=10)]
+    refs = [run(spec, token_files, tmp_path / f"ref{k}") for k, spec in enumerate(specs)]
+    real, sent = train.Setup.evaluation, []
+
+    def evaluation(self, step, splits, final=False):
+        target = final if when == "final" else (not final and step == 10)
+        if target and not sent:  # once, in the first run, as SLURM's would arrive
+            sent.append(step)
+            signal.raise_signal(signal.SIGTERM)
+        return real(self, step, splits, final)
+
+    monkeypatch.setattr(train.Setup, "evaluation", evaluation)
+    runs = [(spec, str(tmp_path / f"out{k}"), str(tmp_path / f"ckpt{k}.pt"), None)
+            for k, spec in enumerate(specs)]  # fmt: skip
+    with pytest.raises(SystemExit) as e:
+        train.train_runs(runs, data_paths(token_files), token_files["meta"])
+    assert e.value.code == 143
+    first = Path(tmp_path / "ckpt0.finished/summary.json")
+    if when == "final":  # the first run is complete and kept, the second never started
+        assert first.exists() and not Path(tmp_path / "ckpt1.pt").exists()
+    else:  # checkpointed just after the evaluation's step
+        assert not first.exists()
+        assert torch.load(tmp_path / "ckpt0.pt", weights_only=True)["loop"]["step"] == 11
+    monkeypatch.setattr(train.Setup, "evaluation", real)
+    monkeypatch.setattr(checkpoint, "_PREEMPTION", None)
+    train.train_runs(runs, data_paths(token_files), token_files["meta"])
+    for k in range(2):
+        out = tmp_path / f"out{k}"
+        assert (
+            json.loads((out / "summary.json").read_text())["final_val_loss"]
+            == refs[k]["final_val_loss"]
+        )
+        assert without_timing(metrics(out)) == without_timing(metrics(tmp_path / f"ref{k}"))
+
+
 def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
     spec = make_spec(tokens=4 * 16 * 40, keep_checkpoint=True)
     run(spec, token_files, tmp_path / "a", ckpt=tmp_path / "shared.pt")

@@ -90,7 +90,9 @@ def load_checkpoint(path: Path, model, optimizer, spec_hash: str, device: str) -
 
 
 class Preemption:
-    """Remembers a SIGTERM, so the loop can checkpoint at the end of the step and exit."""
+    """Remembers a SIGTERM, so the loop can checkpoint at the end of the step and exit. One per
+    process (``preemption()``): a SIGTERM that arrives during a run's final evaluation, or
+    between two runs of a job, must still stop the job, not be forgotten by the next run."""
 
     def __init__(self):
         self.requested = False
@@ -98,6 +100,17 @@ class Preemption:
 
     def _handle(self, signum, frame):
         self.requested = True
+
+
+_PREEMPTION: Preemption | None = None
+
+
+def preemption() -> Preemption:
+    """This process's SIGTERM flag, installed on first use."""
+    global _PREEMPTION
+    if _PREEMPTION is None:
+        _PREEMPTION = Preemption()
+    return _PREEMPTION
 
 
 def is_finished(stage: Path, spec: dict, meta: dict) -> bool:

@@ -33,9 +33,9 @@ import torch.nn.functional as F
 from . import atomic, provenance
 from .checkpoint import (
     LoopState,
-    Preemption,
     is_finished,
     load_checkpoint,
+    preemption,
     run_hash,
     save_checkpoint,
 )
@@ -249,7 +249,7 @@ def train_run(
         if run.precision.warning:
             print(f"[{run_id}] {run.precision.warning}", file=sys.stderr, flush=True)
     print(f"[{run_id}] precision: {run.precision.reason}", flush=True)
-    preemption, progress = Preemption(), Progress(run_id, T, state.step)
+    preempt, progress = preemption(), Progress(run_id, T, state.step)
     events = EventLog(tensorboard, state.step, state.history)
     loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
     t_interval = time.perf_counter()
@@ -278,11 +278,11 @@ def train_run(
             t_interval, state.steps_in_interval = time.perf_counter(), 0
         progress.update(state.step, rec)
         due = state.step % t.checkpoint_interval == 0 and state.step < T
-        if preemption.requested or (due and not state.diverged):
+        if preempt.requested or (due and not state.diverged):
             state.loss_sum = loss_sum.item()
             elapsed = replace(state, elapsed_s=state.elapsed_s + time.time() - t_start)
             save_checkpoint(ckpt, elapsed, model, optimizer, run.spec_hash)
-            if preemption.requested:
+            if preempt.requested:
                 progress.close()
                 events.close()
                 print(
@@ -410,6 +410,12 @@ def train_runs(
             print(f"[{spec['run_id']}] finished before this job was interrupted; kept", flush=True)
             continue
         train_run(spec, data_paths, meta_path, str(stage), ckpt, threads, events)
+        if preemption().requested and k < len(runs):  # arrived during its final evaluation
+            print(
+                f"[job] SIGTERM: {spec['run_id']} finished and kept; exiting before the next run",
+                flush=True,
+            )
+            sys.exit(143)
     for (_, out_dir, _, _), stage in zip(runs, staged, strict=True):
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
