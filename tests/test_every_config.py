@@ -440,3 +440,35 @@ def test_the_generator_covers_every_optimizer_alone_and_each_family_dropped():
         assert "+".join(o for o in ALL if o != drop) + " tuned 2 seed(s)" in CONFIGS, drop
     assert "adam+adam_l2+adamw tuned 2 seed(s)" in CONFIGS  # the SGD family dropped
     assert len(CONFIGS) >= 50
+
+
+@pytest.mark.parametrize("profile", ["smoke", "config", "ladder", "paper"])
+def test_every_profiles_method_section_says_what_its_config_does(profile, tmp_path):
+    """The data and tokenizer sentences come from the config: GPT-2's tokenizer on a hub corpus
+    for the paper profile, a BPE trained on the split for the others (a ladder's main study)."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / f"config/{profile}.yaml").read_text())
+    main = next(iter(study_configs(validate_config(raw)).values()))
+    main = {k: v for k, v in main.items() if k != "studies"}
+    main["_diverge"] = []
+    run_stages(tmp_path, main)
+    tex = (tmp_path / "build/paper.tex").read_text()
+    method = tex[tex.index("\\section{Method}") : tex.index("\\paragraph{Model.}")]
+    text = " ".join(method.split())
+    if main["tokenizer"]["kind"] == "gpt2":
+        assert (
+            "GPT-2's own byte-level BPE tokenizer" in text and "trained on the training" not in text
+        )
+        assert main["tokenizer"]["name"] in text
+    else:
+        assert "tokenizer with 512 tokens is trained on the training split only" in text
+    if main["corpus"]["source"] == "hub":
+        hub = main["corpus"]["hub"]
+        assert f"The {hub['dataset']} ({hub['name']}) corpus" in text
+        assert f"blocks of {hub['block_docs']:,}".replace(",", "{,}") in text
+        assert "consecutive documents" in text and "consecutive lines" not in text
+    else:
+        assert "King James Bible" in text and "consecutive lines" in text
+    if main["train"]["data_tokens"]:
+        assert f"{main['train']['data_tokens']:,}".replace(",", "{,}") + " training tokens" in text

@@ -59,11 +59,13 @@ def environment(template_dir: str | Path) -> jinja2.Environment:
 
 
 def corpus_name(corpus: dict) -> str:
+    """The corpus as the paper names it, from its config section."""
     if corpus["source"] == "file":
         return Path(corpus["path"]).name
-    return {"kjv": "King James Bible", "stdlib": "Python standard library"}.get(
-        corpus["source"], corpus["source"]
-    )
+    if corpus["source"] == "hub":
+        hub = corpus["hub"]
+        return hub["dataset"] + (f" ({hub['name']})" if hub.get("name") else "")
+    return {"kjv": "King James Bible", "stdlib": "Python standard library"}[corpus["source"]]
 
 
 def sig(x, digits: int = 3) -> Latex:
