@@ -316,7 +316,8 @@ def measure_ko1(ev: Evidence) -> Measurement:
     t = t[exposure >= need]
     # The law is an equilibrium over timescales: one τ (one lr·wd) cannot separate it from a
     # per-lr norm. Cells of a τ grid share lr·wd along a row, so count distinct products.
-    timescales = (t["lr"] * t["weight_decay"]).round(12).nunique()
+    # (weight decays are rounded to 4 significant digits per lr, so compare λ on a log scale)
+    timescales = np.log10(t["lr"] * t["weight_decay"]).round(2).nunique()
     if timescales < 2:
         raise Untested(
             f"{len(t)} AdamW runs lasted {need:g} decay time constants, at {timescales} "
