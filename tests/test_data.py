@@ -99,24 +99,3 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: corpus too short: the train split has"), last
     assert not out.exists() or not any(out.iterdir())
-
-
-def test_data_tokens_above_the_training_split_is_refused_at_the_data_stage(tmp_path):
-    """train.data_tokens larger than the split used to train on the whole split silently while
-    the paper counted epochs from the configured number."""
-    for split, line in (("train", "In the beginning God created.\n"), ("val", "And God said.\n"),
-                        ("test", "And there was light.\n")):  # fmt: skip
-        (tmp_path / f"{split}.txt").write_text(line * 200)
-    out = tmp_path / "tokens"
-    args = [sys.executable, "-m", "adamw_repro.tokens"]
-    for split in ("train", "val", "test"):
-        args += [f"--{split}-text", str(tmp_path / f"{split}.txt")]
-        args += [f"--out-{split}", str(out / split)]
-    args += ["--tokenizer", json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8})]
-    args += ["--data-tokens", "10000000"]
-    args += ["--out-tokenizer", str(out / "tok.json"), "--out-meta", str(out / "meta.json")]
-    proc = subprocess.run(args, capture_output=True, text=True)
-    assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: train.data_tokens: 10,000,000 is more than the training"), last
-    assert "split's" in last and not (out / "meta.json").exists() and not (out / "train").exists()

@@ -195,6 +195,17 @@ def test_sigterm_during_an_evaluation_stops_the_job_cleanly(
         assert without_timing(metrics(out)) == without_timing(metrics(tmp_path / f"ref{k}"))
 
 
+def test_data_tokens_above_the_training_split_is_refused_before_any_step(token_files, tmp_path):
+    """It used to train on the whole split silently while the paper counted epochs from the
+    configured number."""
+    n = json.loads(Path(token_files["meta"]).read_text())["train_tokens"]
+    with pytest.raises(SystemExit) as e:
+        run(make_spec(data_tokens=n + 1, data_chunks=4), token_files, tmp_path / "out")
+    assert str(e.value).startswith(f"error: train.data_tokens: {n + 1:,} is more than the")
+    assert f"split's {n:,} tokens" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out/ckpt.pt").exists()
+
+
 def test_checkpoint_of_another_config_is_not_resumed(token_files, tmp_path):
     spec = make_spec(tokens=4 * 16 * 40, keep_checkpoint=True)
     run(spec, token_files, tmp_path / "a", ckpt=tmp_path / "shared.pt")

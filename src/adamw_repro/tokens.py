@@ -111,9 +111,6 @@ def main(argv=None) -> None:
     ap.add_argument("--tokenizer", required=True, help="the tokenizer config section, as JSON")
     ap.add_argument("--min-train-tokens", type=int, default=1, help="tokens one batch needs")
     ap.add_argument("--min-heldout-tokens", type=int, default=1, help="tokens one sequence needs")
-    ap.add_argument(
-        "--data-tokens", type=int, default=0, help="train.data_tokens the split must hold"
-    )
     ap.add_argument("--out-tokenizer", required=True)
     ap.add_argument("--out-meta", required=True)
     args = ap.parse_args(argv)
@@ -144,15 +141,6 @@ def main(argv=None) -> None:
             raise SystemExit(
                 f"error: corpus too short: the {split} split has {n:,} tokens, "
                 f"one {unit} needs {need:,}"
-            )
-        if split == "train" and args.data_tokens > n:
-            for out in outs.values():
-                shutil.rmtree(out, ignore_errors=True)
-            # the run would train on the whole split while the paper counts epochs (and the
-            # ladder τ in epochs) from the configured number: refused, not clamped
-            raise SystemExit(
-                f"error: train.data_tokens: {args.data_tokens:,} is more than the training "
-                f"split's {n:,} tokens; set it to at most {n:,} (or 0 for the whole split)"
             )
         meta[f"{split}_tokens"] = n
         meta[f"{split}_bytes"] = texts[split].stat().st_size

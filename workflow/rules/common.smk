@@ -153,12 +153,6 @@ def get_min_tokens(split):
     return tokens
 
 
-def get_data_tokens(wildcards):
-    """The largest train.data_tokens of the studies that read this data folder (0: all)."""
-    owner = wildcards.get("study", "")
-    return max(cfg["train"]["data_tokens"] for n, cfg in STUDIES.items() if DATA_OF[n] == owner)
-
-
 def get_data_resources(key):
     return lambda wildcards: get_config(wildcards)["resources"]["data"][key]
 

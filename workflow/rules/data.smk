@@ -31,7 +31,6 @@ rule tokenize:
         tokenizer=get_section("tokenizer"),
         min_train=get_min_tokens("train"),
         min_heldout=get_min_tokens("heldout"),
-        data_tokens=get_data_tokens,
     resources:
         mem_mb=get_data_resources("mem_mb"),
         runtime=get_data_resources("runtime"),
@@ -45,6 +44,5 @@ rule tokenize:
         "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
         " --test-text {input.test} --tokenizer {params.tokenizer:q}"
         " --min-train-tokens {params.min_train} --min-heldout-tokens {params.min_heldout}"
-        " --data-tokens {params.data_tokens}"
         " --out-tokenizer {output.tokenizer} --out-train {output.train} --out-val {output.val}"
         " --out-test {output.test} --out-meta {output.meta} > {log} 2>&1"
