@@ -198,7 +198,9 @@ def test_sigterm_during_an_evaluation_stops_the_job_cleanly(
 def test_data_tokens_above_the_training_split_is_refused_before_any_step(token_files, tmp_path):
     """It used to train on the whole split silently while the paper counted epochs from the
     configured number."""
-    n = json.loads(Path(token_files["meta"]).read_text())["train_tokens"]
+    from adamw_repro.shards import TokenData
+
+    n = TokenData(token_files["train"], 16).n_tokens
     with pytest.raises(SystemExit) as e:
         run(make_spec(data_tokens=n + 1, data_chunks=4), token_files, tmp_path / "out")
     assert str(e.value).startswith(f"error: train.data_tokens: {n + 1:,} is more than the")

@@ -154,14 +154,15 @@ class Setup:
         self.spec_hash = run_hash(spec, meta)
         self.steps = budget(spec["train"], self.mcfg.block_size)
         T = self.mcfg.block_size
-        if t.data_tokens > meta["train_tokens"]:
+        split_tokens = TokenData(data_paths["train"], T).n_tokens
+        if t.data_tokens > split_tokens:
             # the run would train on the whole split while the paper counts epochs (and the
             # ladder τ in epochs) from the configured number: refused before any step, not
             # clamped. Checked here, not in the data stage: a new parameter of the tokenize rule
             # would retokenize, and so retrain, every finished study.
             raise SystemExit(
                 f"error: train.data_tokens: {t.data_tokens:,} is more than the training split's "
-                f"{meta['train_tokens']:,} tokens; set it to at most that (or 0 for all of it)"
+                f"{split_tokens:,} tokens; set it to at most that (or 0 for all of it)"
             )
         self.data = {
             "train": TokenData(data_paths["train"], T, t.data_tokens, t.data_chunks),
