@@ -187,10 +187,10 @@ def test_wa2_tells_a_constant_timescale_in_epochs_from_one_in_steps():
     studies["tau_steps"] = studies["tau_epochs"] * studies["data_tokens"] / 1024
     wa2, wa2s = claims_wa2(studies, 0.25)
     assert wa2["verdict"] == "reproduced" and abs(wa2["effect"]) < 0.1
-    assert wa2s["verdict"] == "not reproduced" and wa2s["effect"] == pytest.approx(1, abs=0.1)
+    assert wa2s["verdict"] == "contradicted" and wa2s["effect"] == pytest.approx(1, abs=0.1)
     assert wa2s["measurement"] == "WA2"  # one measurement, two readings
     steps, _ = ladder(lambda c, n: 0.0, tau_steps=300.0)
-    assert claims_wa2(steps, 0.25)[0]["verdict"] == "not reproduced"
+    assert claims_wa2(steps, 0.25)[0]["verdict"] == "contradicted"
 
 
 def test_wa2_is_untestable_where_decay_did_not_act():
