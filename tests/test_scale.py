@@ -285,7 +285,8 @@ def test_a_ladder_of_three_studies_on_the_default_grid_plans(tmp_path, repo):
     from bench import ladder_of_three  # the benchmark suite plans and times the same ladder
 
     path = ladder_of_three(tmp_path / "ladder3.yaml")
-    proc = snakemake(tmp_path, "-n", "--quiet", "--configfile", str(path))
-    jobs = {ln.split()[0]: int(ln.split()[1]) for ln in proc.stdout.splitlines()
+    proc = snakemake(tmp_path, "-n", "--configfile", str(path))
+    out = proc.stdout + proc.stderr
+    jobs = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()
             if len(ln.split()) == 2 and ln.split()[1].isdigit()}  # fmt: skip
-    assert jobs.get("paper") == 1 and jobs.get("ladder") == 1, proc.stdout[-2000:]
+    assert jobs.get("paper") == 1 and jobs.get("ladder") == 1, out[-2000:]
