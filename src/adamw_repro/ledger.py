@@ -610,9 +610,8 @@ def holm_family(rows: list[dict]) -> list[dict]:
     ]  # fmt: skip
 
 
-def adjusted_verdict(lo, hi, claim: Claim, margin: float, p_holm: float) -> str:
-    """The verdict by the interval, with "reproduced" kept only if Holm's p is below α."""
-    v = verdict(lo, hi, claim.kind, margin, claim.target)
+def after_holm(v: str, p_holm: float) -> str:
+    """A verdict after Holm's correction: "reproduced" stays only if the adjusted p is below α."""
     return INCONCLUSIVE if v == REPRODUCED and not p_holm < ALPHA else v
 
 
@@ -622,7 +621,7 @@ def _holm(rows: list[dict]) -> None:
     family = holm_family(rows)
     for r, adjusted in zip(family, holm([r["p"] for r in family]), strict=True):
         r["p_holm"] = adjusted
-        if r["verdict"] == REPRODUCED and adjusted >= ALPHA:
+        if after_holm(r["verdict"], adjusted) != r["verdict"]:
             r["verdict"] = INCONCLUSIVE
             r["detail"] += "; its interval clears the margin, but not after Holm's correction"
     by_id = {r["id"]: r for r in rows}
@@ -657,7 +656,7 @@ def leave_one_out(rows, measured, claims, margins) -> None:
                 v = verdict(q["ci_lo"], q["ci_hi"], c.kind, margin, c.target)
             else:
                 p_holm = holm([*ps[:i], p_above(d, c.target + margin), *ps[i + 1 :]])[i]
-                v = adjusted_verdict(q["ci_lo"], q["ci_hi"], c, margin, p_holm)
+                v = after_holm(verdict(q["ci_lo"], q["ci_hi"], c.kind, margin, c.target), p_holm)
             if v != r["verdict"]:
                 flips.append(f"{v} without seed #{k + 1}")
         r["robustness"] = (
