@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 from helpers import REPO
 
-from adamw_repro import aggregate, figures, ledger, paper, selection, tables
+from adamw_repro import aggregate, figures, ledger, paper, scale, selection, tables
 from adamw_repro.config import study_configs, validate_config
+from adamw_repro.figures import LADDER_FIGURES
 from adamw_repro.design import all_runs, extension_groups, total_steps, tuning_runs
 from adamw_repro.ledger import VERDICTS
 from adamw_repro.registry import OPTIMIZERS
@@ -118,7 +119,10 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
     steps = total_steps(config)
     decay = 0.0 if run.weight_decay == 0 else math.log10(run.weight_decay) + 3
     loss = 5 + 0.2 * (math.log10(run.lr) + 1.7) ** 2 + 0.02 * decay**2 - 0.02 * (decay != 0)
-    loss += 0.003 * noise(run.run_id)
+    m = config["model"]
+    n_params = 12 * m["n_layer"] * m["n_embd"] ** 2 + (512 + m["block_size"]) * m["n_embd"]
+    study = (config["corpus"]["source"], n_params, config["train"]["data_tokens"])
+    loss += 0.003 * noise(run.run_id, *study) - 0.01 * math.log10(n_params) * (decay != 0)
     diverged = run.optimizer in diverge
     final = None if diverged else loss
     norms = {f"transformer.h.0.{m}.weight": 10.0 / (1 + run.weight_decay) for m in MATRICES}
@@ -146,7 +150,7 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
         "final_param_norms": norms,
         "steps": steps,
         "tokens": steps * 256,
-        "n_params": 29152,
+        "n_params": n_params,
         "flops_per_token": 187200,
         "config_hash": "synthetic",
         "tokens_per_s": 30000.0,
@@ -198,6 +202,13 @@ def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     with the arguments the Snakefile gives it. Returns the ledger rows by claim."""
     diverge = set(raw.pop("_diverge"))
     (cfg,) = study_configs(validate_config(raw)).values()
+    out = study_stages(root, cfg, diverge)
+    paper_stage(root, cfg, out, compile_pdf)
+    return {r["id"]: r for r in pd.read_csv(out["ledger"]).to_dict("records")}
+
+
+def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
+    """One study's stages after training, up to its tables; returns the tables' paths."""
     conf = json.dumps(cfg, sort_keys=True)
     tables_dir, study = root / "results/tables", root / "results/study"
     tables_dir.mkdir(parents=True)
@@ -298,8 +309,14 @@ def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
             out["search_tex"],
         ]
     )
-    meta = root / "meta.json"
-    meta.write_text(json.dumps(META))
+    out["meta"] = str(root / "meta.json")
+    Path(out["meta"]).write_text(json.dumps(META))
+    return out
+
+
+def paper_stage(root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args=()) -> None:
+    """The study's figures (when compiling) and its paper, with a ladder's arguments if any."""
+    conf = json.dumps(cfg, sort_keys=True)
     names = figures.figures_for(cfg)
     pdfs = [root / f"results/figures/{n}.pdf" for n in names]
     if compile_pdf:
@@ -325,7 +342,7 @@ def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
         "--bib",
         str(REPO / "paper/references.bib"),
         "--meta",
-        str(meta),
+        out["meta"],
         "--runs",
         out["runs"],
         "--table",
@@ -350,12 +367,45 @@ def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
         str(root / "build"),
         "--out",
         str(root / "paper.pdf"),
+        *ladder_args,
     ]
     if compile_pdf:
         paper.main(args)
     else:  # render the LaTeX the PDF would be compiled from (compiling every one takes minutes)
         render_only(args)
-    return {r["id"]: r for r in pd.read_csv(out["ledger"]).to_dict("records")}
+
+
+def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
+    """Every study's stages, the cross-study stage (scale.py) and the ladder's paper, as the
+    Snakefile runs them. Returns the cross-study ledger rows by claim."""
+    diverge = set(raw.pop("_diverge"))
+    configs = study_configs(validate_config(raw))
+    outs = {name: study_stages(root / name, cfg, diverge) for name, cfg in configs.items()}
+    keep = ("corpus", "model", "train", "study")
+    ladder_dir = root / "results/ladder"
+    ladder_dir.mkdir(parents=True)
+    tables = {t: str(ladder_dir / f"{t}.csv") for t in ("studies", "ledger", "ledgers", "runs")}
+    scale.main(
+        [
+            "--configs",
+            json.dumps([[n, {k: c[k] for k in keep}] for n, c in configs.items()], sort_keys=True),
+            *("--runs", *(o["runs"] for o in outs.values())),
+            *("--ledgers", *(o["ledger"] for o in outs.values())),
+            *("--regimes", *(o["regime"] for o in outs.values())),
+            *("--metas", *(o["meta"] for o in outs.values())),
+            *itertools.chain.from_iterable((f"--out-{t}", p) for t, p in tables.items()),
+        ]
+    )
+    pdfs = [str(ladder_dir / f"figures/{n}.pdf") for n in LADDER_FIGURES]
+    if compile_pdf:
+        for n, pdf in zip(LADDER_FIGURES, pdfs, strict=True):
+            figures.main(
+                [n, "--ladder-studies", tables["studies"], "--runs", tables["runs"], "--out", pdf]
+            )
+    main, cfg = next(iter(configs.items()))
+    ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]
+    paper_stage(root / main, cfg, outs[main], compile_pdf, [*ladder_args, "--ladder-figures", *pdfs])
+    return {r["id"]: r for r in pd.read_csv(tables["ledger"]).to_dict("records")}
 
 
 def render_only(args: list[str]) -> None:
@@ -394,19 +444,93 @@ CONFIGS |= {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_every_accepted_config_ends_in_a_paper(name, tmp_path):
-    rows = run_stages(tmp_path, copy.deepcopy(CONFIGS[name]))
-    tex = (tmp_path / "build/paper.tex").read_text()
+def ladder(optimizers, *studies, **changes) -> dict:
+    """A ladder of the given study overlays (each with its name) on a generated config."""
+    raw = make_config(optimizers, **changes)
+    raw["studies"] = [dict(s) for s in studies]
+    return raw
+
+
+STDLIB = {"source": "stdlib", "max_chars": 300000}
+LADDERS = {
+    "ladder of one study": ladder(ADAM, {"name": "only"}),
+    "ladder of two sizes": ladder(ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}}),
+    "ladder of three sizes": ladder(
+        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
+        {"name": "l", "model": {"n_embd": 48}},
+    ),
+    "ladder of three sizes, Adam and AdamW only": ladder(
+        ["adam", "adamw"], {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
+        {"name": "l", "model": {"n_embd": 48}},
+    ),
+    "ladder of Adam+L2 alone": ladder(
+        ["adam_l2"], {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
+    ),
+    "ladder over two corpora, matched shapes": ladder(
+        ADAM, {"name": "kjv_s"}, {"name": "kjv_m", "model": {"n_embd": 40}},
+        {"name": "std_s", "corpus": STDLIB},
+        {"name": "std_m", "corpus": STDLIB, "model": {"n_embd": 40}},
+    ),
+    "ladder over two corpora, no shape shared": ladder(
+        ["adam_l2", "adamw"], {"name": "kjv_s"}, {"name": "std_m", "corpus": STDLIB,
+                                                  "model": {"n_embd": 40}},
+    ),
+    "ladder along the data": ladder(
+        ADAM, {"name": "d1"}, {"name": "d2", "train": {"data_tokens": 6144}},
+        {"name": "d3", "train": {"data_tokens": 8192}},
+        {"name": "d4", "train": {"data_tokens": 10240}},
+    ),
+    "ladder in which AdamW always diverges": ladder(
+        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
+        {"name": "l", "model": {"n_embd": 48}}, diverge=["adamw"],
+    ),
+    "ladder of one-point grids and one seed": ladder(
+        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}}, tuned=False, seeds=(0,),
+    ),
+}  # fmt: skip
+
+
+def assert_paper_has_no_raw_missing_numbers(tex: str, name: str) -> None:
     body = tex.split("\\begin{document}")[1]
     assert "\\end{document}" in body, name
     # a missing number printed raw (Python's None or NaN) rather than as a dash or a reason
     raw = re.findall(r".{0,60}(?:\bNone\b(?! of the)|\bnan\b).{0,20}", body)
     assert not raw, raw
+
+
+def assert_missing_data_has_a_reason(rows: dict) -> None:
     for cid, r in rows.items():
         assert r["verdict"] in VERDICTS, (cid, r["verdict"])
         if r["verdict"] in ("untested", "untestable here"):
             assert isinstance(r["detail"], str) and r["detail"].strip(), cid  # with a reason
+
+
+@pytest.mark.parametrize("name", sorted(LADDERS))
+def test_every_accepted_ladder_ends_in_a_paper(name, tmp_path):
+    rows = run_ladder(tmp_path, copy.deepcopy(LADDERS[name]))
+    main = next(p for p in tmp_path.iterdir() if (p / "build/paper.tex").exists())
+    tex = (main / "build/paper.tex").read_text()
+    assert_paper_has_no_raw_missing_numbers(tex, name)
+    assert_missing_data_has_a_reason(rows)
+    assert set(rows) == {"U8a", "U8c", "WA2", "WA2s"}
+    for cid, r in rows.items():
+        assert cid in tex, cid  # every cross-study claim reaches the paper
+
+
+def test_a_ladder_without_adam_l2_reads_untested_where_it_crashed_before(tmp_path):
+    """Regression (issue 22): Adam and AdamW only used to crash the cross-study stage after all
+    the training, on a NaN compared with 2; U8a and U8c now say what they lack."""
+    rows = run_ladder(tmp_path, copy.deepcopy(LADDERS["ladder of three sizes, Adam and AdamW only"]))
+    assert rows["U8a"]["verdict"] == rows["U8c"]["verdict"] == "untested"
+    assert "Adam+L2" in rows["U8a"]["detail"]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_every_accepted_config_ends_in_a_paper(name, tmp_path):
+    rows = run_stages(tmp_path, copy.deepcopy(CONFIGS[name]))
+    tex = (tmp_path / "build/paper.tex").read_text()
+    assert_paper_has_no_raw_missing_numbers(tex, name)
+    assert_missing_data_has_a_reason(rows)
 
 
 def test_a_claim_without_its_optimizers_reads_untested_with_the_reason(tmp_path):
@@ -431,6 +555,22 @@ def test_a_handful_compile_to_a_pdf(name, tmp_path):
         pytest.skip("latexmk is not installed")
     run_stages(tmp_path, copy.deepcopy(CONFIGS[name]), compile_pdf=True)
     assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.slow  # draws the ladder's figures and runs latexmk
+def test_a_ladder_over_two_corpora_compiles_to_a_pdf(tmp_path):
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk is not installed")
+    run_ladder(tmp_path, copy.deepcopy(LADDERS["ladder over two corpora, matched shapes"]), True)
+    assert (tmp_path / "kjv_s/paper.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_the_generated_ladders_have_one_two_three_and_four_studies_over_both_corpora():
+    sizes = {len(raw["studies"]) for raw in LADDERS.values()}
+    assert {1, 2, 3, 4} <= sizes
+    corpora = {s.get("corpus", BASE["corpus"])["source"] for raw in LADDERS.values()
+               for s in raw["studies"]}  # fmt: skip
+    assert corpora == {"kjv", "stdlib"}
 
 
 def test_the_generator_covers_every_optimizer_alone_and_each_family_dropped():

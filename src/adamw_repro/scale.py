@@ -105,7 +105,10 @@ def _row(id, text, source, quantity, figure, rule, **fields) -> dict:
 
 
 def _per_study(studies: pd.DataFrame, column: str, fmt: str) -> str:
-    return ", ".join(f"{r.study} {getattr(r, column):{fmt}}" for r in studies.itertuples())
+    def value(x: float) -> str:
+        return f"{x:{fmt}}" if math.isfinite(x) else "not measured"
+
+    return ", ".join(f"{r.study} {value(getattr(r, column))}" for r in studies.itertuples())
 
 
 def _study_fit(studies: pd.DataFrame, X, names) -> dict | None:
@@ -229,9 +232,13 @@ def claims_wa2(studies: pd.DataFrame, slope_margin: float) -> list[dict]:
         )  # fmt: skip
         fit_on = interior_gated if len(interior_gated) >= MIN_GATED else usable
         fit = _tau_slope(fit_on, unit)
+        slope = (
+            f"slope {fit['coef']:+.2f} [{fit['ci_lo']:+.2f}, {fit['ci_hi']:+.2f}]"
+            if math.isfinite(fit["coef"])
+            else "no slope (it needs two data sizes with an interior optimum)"
+        )
         summary = (
-            f"slope {fit['coef']:+.2f} [{fit['ci_lo']:+.2f}, {fit['ci_hi']:+.2f}] over "
-            f"{len(fit_on)} studies with an interior optimum; best τ in {unit}: "
+            f"{slope} over {len(fit_on)} studies with an interior optimum; best τ in {unit}: "
             + _per_study(studies, f"tau_{unit}", ".3g")
         )
         if len(interior_gated) < MIN_GATED:
