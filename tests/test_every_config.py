@@ -25,8 +25,8 @@ from helpers import REPO
 
 from adamw_repro import aggregate, figures, ledger, paper, scale, selection, tables
 from adamw_repro.config import study_configs, validate_config
-from adamw_repro.figures import LADDER_FIGURES
 from adamw_repro.design import all_runs, extension_groups, total_steps, tuning_runs
+from adamw_repro.figures import LADDER_FIGURES
 from adamw_repro.ledger import VERDICTS
 from adamw_repro.registry import OPTIMIZERS
 
@@ -404,7 +404,8 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
             )
     main, cfg = next(iter(configs.items()))
     ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]
-    paper_stage(root / main, cfg, outs[main], compile_pdf, [*ladder_args, "--ladder-figures", *pdfs])
+    ladder_args += ["--ladder-figures", *pdfs]
+    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_args)
     return {r["id"]: r for r in pd.read_csv(tables["ledger"]).to_dict("records")}
 
 
@@ -513,14 +514,15 @@ def test_every_accepted_ladder_ends_in_a_paper(name, tmp_path):
     assert_paper_has_no_raw_missing_numbers(tex, name)
     assert_missing_data_has_a_reason(rows)
     assert set(rows) == {"U8a", "U8c", "WA2", "WA2s"}
-    for cid, r in rows.items():
+    for cid in rows:
         assert cid in tex, cid  # every cross-study claim reaches the paper
 
 
 def test_a_ladder_without_adam_l2_reads_untested_where_it_crashed_before(tmp_path):
     """Regression (issue 22): Adam and AdamW only used to crash the cross-study stage after all
     the training, on a NaN compared with 2; U8a and U8c now say what they lack."""
-    rows = run_ladder(tmp_path, copy.deepcopy(LADDERS["ladder of three sizes, Adam and AdamW only"]))
+    raw = copy.deepcopy(LADDERS["ladder of three sizes, Adam and AdamW only"])
+    rows = run_ladder(tmp_path, raw)
     assert rows["U8a"]["verdict"] == rows["U8c"]["verdict"] == "untested"
     assert "Adam+L2" in rows["U8a"]["detail"]
 
