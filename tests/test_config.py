@@ -67,17 +67,56 @@ BAD = [
     ),
     (with_("tokenizer.vocab_size", 70000), "tokenizer.vocab_size", "70000"),
     (with_("optimizers", {}), "optimizers", "empty"),
-]
+    (with_("optimizers.adamw.lr", []), "optimizers.adamw.lr", "non-empty"),
+    (with_("optimizers.adamw.momentum", 0.9), "optimizers.adamw", "'momentum' was unexpected"),
+    (with_("study.margin", -0.01), "study.margin", "-0.01"),
+    (with_("study.slope_margin", float("nan")), "study.slope_margin", "not a finite number"),
+    (with_("study.tuning_seeds", [1, 1]), "study.tuning_seeds", "non-unique"),
+    (with_("study.bootstrap_samples", 0), "study.bootstrap_samples", "minimum of 100"),
+    (with_("model.dropout", 1.5), "model.dropout", "1.5"),
+    (with_("train.warmup_fraction", 1.5), "train.warmup_fraction", "1.5"),
+    (with_("train.eval_tokens", 0), "train.eval_tokens", "0"),
+    (with_("train.grad_clip", -1), "train.grad_clip", "-1"),
+    (with_("train.data_tokens", -5), "train.data_tokens", "-5"),
+    (with_("seeds", [0.5]), "seeds.0", "not of type 'integer'"),
+    (with_("tokenizer.kind", "sentencepiece"), "tokenizer.kind", "sentencepiece"),
+    (with_("results", {}), "config", "'results' was unexpected"),
+    # a ladder's studies: each overlay is validated as a config of its own
+    (with_("studies", [{"name": "a"}, {"name": "a"}]), "studies", "'a' is given twice"),
+    (with_("studies", [{"name": "s", "modle": {}}]), "studies.0", "'modle' was unexpected"),
+    (with_("studies", [{"name": "big", "model": {"n_head": 3}}]), "studies.big",
+     "model.n_head: 3 does not divide"),
+    (with_("studies", [{"name": "typo", "model": {"n_layers": 4}}]), "studies.typo",
+     "model: Additional properties"),
+    (with_("studies", [{"name": "fast", "optimizers": {"adamw": {"lr": [-1e-3]}}}]),
+     "studies.fast", "optimizers.adamw.lr"),
+    (with_("studies", [{"name": "Big"}]), "studies.0.name", "'Big' does not match"),
+    (with_("studies", [{"name": "ladder"}]), "studies.0.name", "'ladder' should not be valid"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("cfg, key, detail", BAD, ids=[f"{k}:{d}" for _, k, d in BAD])
-def test_bad_config_names_the_key(cfg, key, detail):
+def test_bad_config_names_the_key_and_writes_nothing(cfg, key, detail, tmp_path, monkeypatch):
+    """Read from a file as the Snakefile reads it, in an empty working directory: one line that
+    names the key, and no file beside the config (Snakemake itself is run on two of these in
+    test_snakemake_stops_before_any_job_with_one_line and test_scale)."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as e:
-        validate_config(cfg)
+        load_config(path)
     msg = str(e.value)
     assert msg.startswith(f"{key}: "), msg
     assert detail in msg
     assert "\n" not in msg
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.yaml"]
+
+
+def test_the_bad_config_table_spans_types_ranges_unknown_keys_and_studies():
+    keys = {k for _, k, _ in BAD}
+    assert len(BAD) >= 30
+    assert {"studies", "study.margin", "optimizers.adamw.lr", "seeds", "config"} <= keys
+    assert any(k.startswith("studies.") for k in keys)
 
 
 def test_defaults_are_filled_and_input_is_not_mutated():
