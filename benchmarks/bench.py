@@ -31,13 +31,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.flops import flops_per_token, measured_matmul_flops  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
-from adamw_repro.optim import build_optimizer  # noqa: E402
+from adamw_repro.data.shards import TokenData  # noqa: E402
 from adamw_repro.provenance import cpu_model  # noqa: E402
-from adamw_repro.runtime import cpu_bf16_speedup, keep_freed_memory, resolve_precision  # noqa: E402
-from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import train_step  # noqa: E402
+from adamw_repro.training.flops import flops_per_token, measured_matmul_flops  # noqa: E402
+from adamw_repro.training.model import ModelConfig, build_model, count_params  # noqa: E402
+from adamw_repro.training.optim import build_optimizer  # noqa: E402
+from adamw_repro.training.runtime import cpu_bf16_speedup, keep_freed_memory, resolve_precision  # noqa: E402
+from adamw_repro.training.train import train_step  # noqa: E402
+
+TRAIN = "adamw_repro.training.train"  # the training module, imported by a fresh process
 
 ROWS: list[dict] = []
 # The CPU kind every figure was measured on (filled in by main): its model, torch's kernel level
@@ -78,8 +80,8 @@ def our_loop(
     activation="gelu_pytorch_tanh",
     threads=1,
 ) -> dict:
-    """The training step of ``adamw_repro.train`` (same model, optimizer, batching, clipping),
-    timed per step."""
+    """The training step of ``adamw_repro.training.train`` (same model, optimizer, batching,
+    clipping), timed per step."""
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_model(cfg, attention=attention, activation=activation)
@@ -266,9 +268,10 @@ def run_parity(args, tmp: Path) -> None:
     import contextlib
     import io
 
-    import adamw_repro.train as train
-    from adamw_repro import corpus, model, tokens
+    import adamw_repro.training.train as train
+    from adamw_repro.data import corpus, tokens
     from adamw_repro.design import Run, train_spec
+    from adamw_repro.training import model
 
     cfg = load_config(REPO / "config" / "config.yaml")
     parts = corpus.split_text(
@@ -309,7 +312,7 @@ import json, resource, sys, time
 sys.path.insert(0, {bench!r})
 import bench
 if {alloc}:
-    from adamw_repro.runtime import keep_freed_memory
+    from adamw_repro.training.runtime import keep_freed_memory
     keep_freed_memory()
 cfg, batch = bench.profile_config({profile!r})
 data = bench.TokenData(bench.synthetic_tokens(bench.Path({tmp!r}) / "lever.bin", cfg.vocab_size),
@@ -477,14 +480,14 @@ def run_startup(args, tmp: Path) -> None:
     times = []
     for _ in range(1 if args.quick else 5):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import adamw_repro.train"], check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-c", f"import {TRAIN}"], check=True, cwd=REPO)
         times.append(time.perf_counter() - t)
-    record("startup", "python -c 'import adamw_repro.train'", "seconds", statistics.median(times))
+    record("startup", f"python -c 'import {TRAIN}'", "seconds", statistics.median(times))
 
 
 def run_evaluation(args, tmp: Path) -> None:
     """One evaluation pass (validation loss and accuracy) over the profile's eval_tokens."""
-    from adamw_repro.train import evaluate
+    from adamw_repro.training.train import evaluate
 
     name = "smoke" if args.quick else "config"
     cfg, batch = profile_config(name)

@@ -24,14 +24,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from adamw_repro import corpus, tokens  # noqa: E402
 from adamw_repro.config import load_config  # noqa: E402
-from adamw_repro.flops import device_peak_flops, flops_per_token  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model, count_params  # noqa: E402
-from adamw_repro.optim import build_optimizer  # noqa: E402
-from adamw_repro.runtime import resolve_precision  # noqa: E402
-from adamw_repro.shards import TokenData  # noqa: E402
-from adamw_repro.train import train_step  # noqa: E402
+from adamw_repro.data import corpus, tokens  # noqa: E402
+from adamw_repro.data.shards import TokenData  # noqa: E402
+from adamw_repro.training.flops import device_peak_flops, flops_per_token  # noqa: E402
+from adamw_repro.training.model import ModelConfig, build_model, count_params  # noqa: E402
+from adamw_repro.training.optim import build_optimizer  # noqa: E402
+from adamw_repro.training.runtime import resolve_precision  # noqa: E402
+from adamw_repro.training.train import train_step  # noqa: E402
 
 
 def setup(tiny: bool):

@@ -26,10 +26,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from adamw_repro import corpus, tokens  # noqa: E402
 from adamw_repro.config import study_configs, validate_config  # noqa: E402
+from adamw_repro.data import corpus, tokens  # noqa: E402
+from adamw_repro.data.shards import ShardWriter  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
-from adamw_repro.shards import ShardWriter  # noqa: E402
 
 PILOT_SEEDS = [9000, 9001, 9002, 9003, 9004, 9005]
 
@@ -53,8 +53,8 @@ def prepare(cfg: dict, out: Path) -> dict:
 
 
 def one_run(job) -> dict:
-    from adamw_repro.runtime import keep_freed_memory
-    from adamw_repro.train import train_run
+    from adamw_repro.training.runtime import keep_freed_memory
+    from adamw_repro.training.train import train_run
 
     keep_freed_memory()
     spec, data, out = job

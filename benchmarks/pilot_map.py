@@ -43,9 +43,9 @@ sys.path.insert(0, str(REPO / "src"))
 from pilot import PILOT_SEEDS, one_run, prepare, spec_for  # noqa: E402
 
 from adamw_repro.config import study_configs, validate_config  # noqa: E402
-from adamw_repro.model import ModelConfig, build_model  # noqa: E402
-from adamw_repro.optim import param_groups  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
+from adamw_repro.training.model import ModelConfig, build_model  # noqa: E402
+from adamw_repro.training.optim import param_groups  # noqa: E402
 
 # (axis, cell, overlay on the default study). Every cell changes one factor of the default.
 CELLS = [

@@ -4,7 +4,7 @@ import os
 import pytest
 from helpers import REPO
 
-from adamw_repro import corpus, tokens
+from adamw_repro.data import corpus, tokens
 
 
 @pytest.fixture(scope="session", autouse=True)

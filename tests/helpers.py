@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import validate_config
 from adamw_repro.design import make_run, train_spec
-from adamw_repro.model import ModelConfig
+from adamw_repro.training.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

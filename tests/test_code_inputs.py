@@ -1,5 +1,6 @@
 """A stage's code inputs follow its imports: editing any module it runs reruns it."""
 
+import ast
 import json
 import os
 import subprocess
@@ -11,18 +12,28 @@ from helpers import REPO
 from adamw_repro.provenance import package_imports
 
 PACKAGE = REPO / "src" / "adamw_repro"
-STAGES = ["selection", "aggregate", "ledger", "tables", "figures", "paper", "scale"]
+STAGES = [
+    "analysis.selection",
+    "analysis.aggregate",
+    "analysis.ledger",
+    "report.tables",
+    "report.figures",
+    "report.paper",
+    "analysis.scale",
+]
 
 
 def names(module):
-    return {p.stem for p in package_imports(module)}
+    """Dotted names inside the package (``analysis.ledger``) of a stage's code inputs."""
+    return {".".join(p.relative_to(PACKAGE).with_suffix("").parts) for p in package_imports(module)}
 
 
 def test_the_modules_that_had_drifted_from_hand_written_lists_are_inputs():
-    assert {"ledger", "evidence", "stats", "optim"} <= names("ledger")
-    assert {"scale", "ledger", "evidence"} <= names("scale")
-    assert {"figures", "stats"} <= names("figures")
-    assert {"aggregate", "design", "selection"} <= names("aggregate")
+    a = "analysis."
+    assert {a + "ledger", a + "evidence", a + "stats", "training.optim"} <= names(a + "ledger")
+    assert {a + "scale", a + "ledger", a + "evidence"} <= names(a + "scale")
+    assert {"report.figures", a + "stats"} <= names("report.figures")
+    assert {a + "aggregate", "design", a + "selection"} <= names(a + "aggregate")
     assert names("registry") == {"registry"}  # imports nothing of the package
 
 
@@ -32,8 +43,8 @@ def test_every_package_module_a_stage_loads_is_among_its_code_inputs(stage):
     come on top, so the static list may hold more, never less)."""
     code = (
         f"import sys, json, adamw_repro.{stage}; "
-        "print(json.dumps(sorted(m.split('.')[1] for m in sys.modules "
-        "if m.startswith('adamw_repro.'))))"
+        "print(json.dumps(sorted(m.partition('.')[2] for m in sys.modules "
+        "if m.startswith('adamw_repro.') and not hasattr(sys.modules[m], '__path__'))))"
     )
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -44,4 +55,12 @@ def test_every_package_module_a_stage_loads_is_among_its_code_inputs(stage):
 
 def test_every_file_is_a_module_of_the_package():
     for stage in STAGES:
-        assert all(p.parent == PACKAGE and p.exists() for p in package_imports(stage))
+        assert all(PACKAGE in p.parents and p.exists() for p in package_imports(stage))
+
+
+def test_subpackages_hold_no_code_of_their_own():
+    """Their ``__init__`` files are not code inputs (editing a docstring reruns nothing), so
+    they may hold a docstring and nothing else."""
+    for init in PACKAGE.glob("*/__init__.py"):
+        body = ast.parse(init.read_text()).body
+        assert len(body) == 1 and isinstance(body[0], ast.Expr), init

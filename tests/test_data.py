@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from adamw_repro import corpus, tokens
+from adamw_repro.data import corpus, tokens
 
 
 def test_kjv_loads_offline_with_every_verse():
@@ -87,7 +87,7 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     (tmp_path / "val.txt").write_text("And God said.\n")
     (tmp_path / "test.txt").write_text("And there was light.\n")
     out = tmp_path / "tokens"
-    args = [sys.executable, "-m", "adamw_repro.tokens"]
+    args = [sys.executable, "-m", "adamw_repro.data.tokens"]
     for split in ("train", "val", "test"):
         args += [f"--{split}-text", str(tmp_path / f"{split}.txt")]
         args += [f"--out-{split}", str(out / split)]

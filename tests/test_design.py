@@ -6,6 +6,8 @@ import json
 import pandas as pd
 import pytest
 
+from adamw_repro.analysis.selection import best_cells, first_round, select
+from adamw_repro.analysis.stats import cell_means
 from adamw_repro.config import ConfigError, validate_config
 from adamw_repro.design import (
     Run,
@@ -21,8 +23,6 @@ from adamw_repro.design import (
     training_jobs,
     tuning_runs,
 )
-from adamw_repro.selection import best_cells, first_round, select
-from adamw_repro.stats import cell_means
 
 LRS = [1e-3, 2e-3, 4e-3]
 CONFIG = {

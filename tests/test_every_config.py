@@ -23,12 +23,13 @@ import pandas as pd
 import pytest
 from helpers import REPO
 
-from adamw_repro import aggregate, figures, ledger, paper, scale, selection, tables
+from adamw_repro.analysis import aggregate, ledger, scale, selection
+from adamw_repro.analysis.ledger import VERDICTS
 from adamw_repro.config import study_configs, validate_config
 from adamw_repro.design import all_runs, extension_groups, total_steps, tuning_runs
-from adamw_repro.figures import LADDER_FIGURES
-from adamw_repro.ledger import VERDICTS
 from adamw_repro.registry import OPTIMIZERS
+from adamw_repro.report import figures, paper, tables
+from adamw_repro.report.figures import LADDER_FIGURES
 
 GRIDS = {
     "adam": {"lr": [0.01, 0.02]},

@@ -13,11 +13,11 @@ import pytest
 import torch
 from helpers import REPO, model_config
 
-from adamw_repro import corpus, tokens
 from adamw_repro.config import load_config
-from adamw_repro.hub import gpt2_tokenizer
-from adamw_repro.model import ModelConfig, build_model, lm_loss
-from adamw_repro.shards import ShardWriter, TokenData, shard_paths
+from adamw_repro.data import corpus, tokens
+from adamw_repro.data.hub import gpt2_tokenizer
+from adamw_repro.data.shards import ShardWriter, TokenData, shard_paths
+from adamw_repro.training.model import ModelConfig, build_model, lm_loss
 
 DOCS = [f"Document {i} about photosynthesis.\nIt has two lines, number {i}." for i in range(40)]
 
@@ -88,7 +88,7 @@ def test_hub_loader_streams_a_local_file_of_the_same_format_into_document_blocks
             "format": "parquet",
         },
     }
-    args = [sys.executable, "-m", "adamw_repro.corpus", "--corpus", json.dumps(cfg)]
+    args = [sys.executable, "-m", "adamw_repro.data.corpus", "--corpus", json.dumps(cfg)]
     for split in ("train", "val", "test"):
         args += [f"--{split}", str(tmp_path / f"{split}.txt")]
     subprocess.run(args, check=True, capture_output=True)

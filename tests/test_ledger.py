@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from adamw_repro.analysis.evidence import Evidence, Measurement, regime_checks
+from adamw_repro.analysis.ledger import CLAIMS, _holm, build_ledger, leave_one_out, rule_text
 from adamw_repro.config import validate_config
 from adamw_repro.design import grid
-from adamw_repro.evidence import Evidence, Measurement, regime_checks
-from adamw_repro.ledger import CLAIMS, _holm, build_ledger, leave_one_out, rule_text
-from adamw_repro.optim import decay_gradient_dependence
+from adamw_repro.training.optim import decay_gradient_dependence
 
 LRS = [1e-3 * 2**k for k in range(5)]
 SEEDS = list(range(8))
@@ -284,7 +284,7 @@ def test_embedding_decay_is_reported_as_a_factor_of_the_headline():
 
 
 def test_every_claim_points_at_a_figure_the_registry_draws():
-    from adamw_repro.figures import FIGURES
+    from adamw_repro.report.figures import FIGURES
 
     assert {c.figure for c in CLAIMS if c.figure} <= set(FIGURES)
     assert len({c.id for c in CLAIMS}) == len(CLAIMS)

@@ -8,14 +8,14 @@ import torch
 from helpers import model_config
 from torch import nn
 
-from adamw_repro.model import build_model, lm_loss
-from adamw_repro.optim import (
+from adamw_repro.schedule import lr_multiplier
+from adamw_repro.training.model import build_model, lm_loss
+from adamw_repro.training.optim import (
     SGDW,
     build_optimizer,
     l2_equals_decoupled_without_momentum,
     param_groups,
 )
-from adamw_repro.schedule import lr_multiplier
 
 LR, WD, B1, B2, EPS = 1e-2, 0.1, 0.9, 0.95, 1e-8
 

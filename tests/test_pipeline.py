@@ -16,11 +16,11 @@ import torch
 import yaml
 from helpers import REPO, snakemake
 
+from adamw_repro.analysis.ledger import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, tuning_runs
-from adamw_repro.figures import figures_for
-from adamw_repro.ledger import CLAIMS, VERDICTS
 from adamw_repro.provenance import config_hash
+from adamw_repro.report.figures import figures_for
 
 pytestmark = pytest.mark.slow
 

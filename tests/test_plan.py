@@ -7,9 +7,9 @@ import pytest
 import yaml
 from helpers import REPO
 
-from adamw_repro import plan
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, tuning_runs
+from adamw_repro.training import plan
 
 
 @pytest.fixture

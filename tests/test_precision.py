@@ -7,10 +7,10 @@ import json
 import pytest
 from helpers import data_paths, make_spec
 
-from adamw_repro import runtime
-from adamw_repro.paper import precision_counts
-from adamw_repro.runtime import BF16_MIN_SPEEDUP, choose_precision
-from adamw_repro.train import train_run
+from adamw_repro.report.paper import precision_counts
+from adamw_repro.training import runtime
+from adamw_repro.training.runtime import BF16_MIN_SPEEDUP, choose_precision
+from adamw_repro.training.train import train_run
 
 # bf16 over fp32 matmul speed measured on the kinds of CPU seen so far (benchmarks/NOTES.md)
 AVX2, AVX512_WITHOUT_BF16, AVX512_BF16 = 0.011, 0.23, 4.2
@@ -99,7 +99,7 @@ def test_explicit_bf16_on_an_emulating_cpu_warns_once_at_the_start(
 def test_a_resumed_run_keeps_the_precision_it_started_in(token_files, tmp_path, monkeypatch):
     """A checkpoint written in bf16, resumed on a machine where auto means fp32: the run ends
     in bf16, bit-identical to an uninterrupted bf16 run."""
-    from adamw_repro import train
+    from adamw_repro.training import train
 
     spec = make_spec(precision="auto", tokens=4 * 16 * 20)  # a checkpoint every 10 steps
     paths, meta = data_paths(token_files), token_files["meta"]

@@ -8,10 +8,10 @@ import pytest
 import torch
 from helpers import data_paths, make_spec
 
-from adamw_repro.latex import Latex, escape
-from adamw_repro.paper import compile_pdf
-from adamw_repro.selection import scores
-from adamw_repro.train import train_run
+from adamw_repro.analysis.selection import scores
+from adamw_repro.report.latex import Latex, escape
+from adamw_repro.report.paper import compile_pdf
+from adamw_repro.training.train import train_run
 
 
 @pytest.mark.skipif(

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from adamw_repro.analysis.scale import build, claim_u8a, claim_u8c, claims_wa2
+from adamw_repro.analysis.stats import best_timescale, ols
 from adamw_repro.config import load_config, study_configs, validate_config
-from adamw_repro.scale import build, claim_u8a, claim_u8c, claims_wa2
-from adamw_repro.stats import best_timescale, ols
 
 BASE = {
     "model": {"n_layer": 2, "n_head": 4, "n_embd": 128},
@@ -224,7 +224,7 @@ def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
     """Studies listed out of alphabetical order: each row keeps its own config and tables."""
     import json
 
-    from adamw_repro import scale
+    from adamw_repro.analysis import scale
 
     studies = [{"name": "zeta", "train": {"data_tokens": 25600}}, {"name": "alpha"}]
     cfg = validate_config({**BASE, "train": {"tokens": 1024 * 200, "data_tokens": 102400},

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from adamw_repro.stats import (
+from adamw_repro.analysis.stats import (
     basin_fit,
     basin_tilt,
     count_spikes,

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import data_paths, make_spec, without_timing
 
-from adamw_repro.train import train_run
+from adamw_repro.training.train import train_run
 
 
 def run(spec, token_files, out, ckpt=None, threads=1):
@@ -63,7 +63,7 @@ def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
 def test_training_subset_is_spread_over_the_whole_split(token_files, tmp_path):
     """train.data_tokens keeps evenly spaced chunks of the split, never its first pages: the
     windows a run trains on come from its first and its last tenth alike."""
-    from adamw_repro.shards import TokenData
+    from adamw_repro.data.shards import TokenData
 
     full = np.fromfile(token_files["train"], dtype=np.uint16)
     sub = TokenData(token_files["train"], 16, subset_tokens=2000, subset_chunks=10)
@@ -85,8 +85,9 @@ def _start(spec, token_files, out):
 
 
 def _start_job(runs, token_files):
-    """``python -m adamw_repro.train`` as a rule calls it, for runs of (spec, out_dir, ckpt)."""
-    args = [sys.executable, "-m", "adamw_repro.train"]
+    """``python -m adamw_repro.training.train`` as a rule calls it, for runs of (spec, out_dir,
+    ckpt)."""
+    args = [sys.executable, "-m", "adamw_repro.training.train"]
     for spec, out, ckpt in runs:
         args += ["--spec", json.dumps(spec), "--out-dir", str(out), "--checkpoint", str(ckpt)]
     for split in ("train", "val", "test"):
@@ -157,7 +158,7 @@ def test_sigterm_during_an_evaluation_stops_the_job_cleanly(
     checkpoints after its next step and exits; during its final evaluation the run finishes (it
     is kept) and the job exits before the next run. Before, the second case was forgotten: the
     next run installed a fresh SIGTERM flag and the job trained on until SIGKILL."""
-    from adamw_repro import checkpoint, train
+    from adamw_repro.training import checkpoint, train
 
     monkeypatch.setattr(checkpoint, "_PREEMPTION", None)  # a flag of this test's own
     specs = [make_spec(seed=0, eval_interval=10), make_spec(seed=1, eval_interval=10)]
@@ -198,7 +199,7 @@ def test_sigterm_during_an_evaluation_stops_the_job_cleanly(
 def test_data_tokens_above_the_training_split_is_refused_before_any_step(token_files, tmp_path):
     """It used to train on the whole split silently while the paper counted epochs from the
     configured number."""
-    from adamw_repro.shards import TokenData
+    from adamw_repro.data.shards import TokenData
 
     n = TokenData(token_files["train"], 16).n_tokens
     with pytest.raises(SystemExit) as e:
@@ -226,7 +227,7 @@ def test_a_checkpoint_write_that_fails_part_way_leaves_the_previous_one_intact(
 ):
     """The disk fills (or the job is killed) while the step-20 checkpoint is written: the
     step-10 one is still there, whole, and the run resumes from it."""
-    from adamw_repro import checkpoint
+    from adamw_repro.training import checkpoint
 
     spec = make_spec(tokens=4 * 16 * 30)
     ckpt = tmp_path / "run.pt"
@@ -337,7 +338,7 @@ def test_tensorboard_curve_of_a_resumed_run_has_each_step_once(tmp_path):
     purges what came after the checkpoint, keeps the checkpoint's own record, and goes on."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from adamw_repro.runtime import EventLog
+    from adamw_repro.training.runtime import EventLog
 
     def rec(step, lost=False):
         return {"step": step, "tokens": 64 * step, "train_loss": 9.0 if lost else 5.0 - step / 100}

@@ -10,33 +10,51 @@ import platform
 import subprocess
 import sys
 from importlib import metadata
+from importlib.util import resolve_name
 from pathlib import Path
 
 PACKAGES = ("torch", "transformers", "tokenizers", "numpy", "snakemake")
 
 
 def package_imports(module: str) -> list[Path]:
-    """The files of this package that ``module`` (``"ledger"``) runs: itself and every package
-    module it imports, transitively, read from the source (imports inside functions too), so a
-    rule's code inputs follow the imports and cannot drift from them."""
-    package = Path(__file__).parent
+    """The files of this package that ``module`` (``"analysis.ledger"``) runs: itself and every
+    package module it imports, transitively, read from the source (imports inside functions
+    too), so a rule's code inputs follow the imports and cannot drift from them."""
+    root = Path(__file__).parent
+
+    def source(name: str) -> Path | None:  # "analysis.ledger" -> .../analysis/ledger.py
+        path = root.joinpath(*name.split("."))
+        candidates = (path.with_suffix(".py"), path / "__init__.py")
+        return next((f for f in candidates if f.exists()), None)
+
     seen, todo = set(), [module]
     while todo:
         name = todo.pop()
-        if name in seen or not (package / f"{name}.py").exists():
+        path = source(name) if name else None
+        if name in seen or path is None:
             continue
         seen.add(name)
-        for node in ast.walk(ast.parse((package / f"{name}.py").read_text())):
-            if not isinstance(node, ast.ImportFrom):
-                continue
-            if node.level == 1:  # from .x import y, from . import x
-                inner = node.module or ""
-            elif node.level == 0 and (node.module or "").split(".")[0] == package.name:
-                inner = node.module.partition(".")[2]  # from adamw_repro.x import y
+        here = f"{root.name}.{name}" if path.name != "__init__.py" else f"{root.name}.{name}.x"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                stated = "." * node.level + (node.module or "")
+                target = resolve_name(stated, here.rpartition(".")[0]) if node.level else stated
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                target, names = None, []
+                todo += [_inner(a.name, root.name) for a in node.names]
             else:
                 continue
-            todo += [inner.split(".")[0]] if inner else [a.name for a in node.names]
-    return sorted(package / f"{name}.py" for name in seen)
+            if target is not None:
+                inner = _inner(target, root.name)
+                todo += [inner] + [f"{inner}.{n}".lstrip(".") for n in names]
+    return sorted(source(name) for name in seen)
+
+
+def _inner(dotted: str, package: str) -> str:
+    """``adamw_repro.analysis.ledger`` -> ``analysis.ledger``; "" for other packages."""
+    head, _, rest = dotted.partition(".")
+    return rest if head == package else ""
 
 
 def config_hash(cfg) -> str:

@@ -2,7 +2,7 @@ rule aggregate:
     input:
         summaries=get_study_summaries,
         selection=rules.select_hparams.output[0],
-        code=get_code("aggregate"),
+        code=get_code("analysis.aggregate"),
     output:
         runs=report(f"results/{S}tables/runs.csv", caption="../report/runs.rst", category="Tables"),
         curves=f"results/{S}tables/curves.csv",
@@ -18,7 +18,7 @@ rule aggregate:
     benchmark:
         f"results/{S}benchmarks/aggregate.tsv"
     shell:
-        "python -m adamw_repro.aggregate --summaries {input.summaries} --config {params.config:q}"
+        "python -m adamw_repro.analysis.aggregate --summaries {input.summaries} --config {params.config:q}"
         " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
         " --out-norms {output.norms} --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
 
@@ -28,7 +28,7 @@ rule ledger:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
         norms=rules.aggregate.output.norms,
-        code=get_code("ledger"),
+        code=get_code("analysis.ledger"),
     output:
         stats=report(f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"),
         ledger=report(f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
@@ -42,7 +42,7 @@ rule ledger:
     benchmark:
         f"results/{S}benchmarks/ledger.tsv"
     shell:
-        "python -m adamw_repro.ledger --config {params.config:q} --runs {input.runs}"
+        "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
         " --curves {input.curves} --norms {input.norms} --out-stats {output.stats}"
         " --out-ledger {output.ledger} --out-regime {output.regime} > {log} 2>&1"
 
@@ -51,7 +51,7 @@ rule results_table:
     input:
         runs=rules.aggregate.output.runs,
         selection=rules.select_hparams.output[0],
-        code=get_code("tables"),
+        code=get_code("report.tables"),
     output:
         csv=report(f"results/{S}tables/results.csv", caption="../report/results.rst", category="Tables"),
         tex=f"results/{S}tables/results.tex",
@@ -68,6 +68,6 @@ rule results_table:
     benchmark:
         f"results/{S}benchmarks/results_table.tsv"
     shell:
-        "python -m adamw_repro.tables --runs {input.runs} --config {params.config:q}"
+        "python -m adamw_repro.report.tables --runs {input.runs} --config {params.config:q}"
         " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"
         " --out-search-csv {output.search_csv} --out-search-tex {output.search_tex} > {log} 2>&1"

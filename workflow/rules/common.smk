@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
-from adamw_repro.figures import figures_for
+from adamw_repro.report.figures import figures_for
 from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
@@ -67,8 +67,8 @@ def is_run_done(study, run):
 
 def print_plan():
     """Before the first job: what will be trained, in which precision, and about how long it
-    takes on this machine (adamw_repro.plan)."""
-    from adamw_repro.plan import announce
+    takes on this machine (adamw_repro.training.plan)."""
+    from adamw_repro.training.plan import announce
 
     try:
         cores = workflow.cores

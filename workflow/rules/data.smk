@@ -16,7 +16,7 @@ rule split_corpus:
     benchmark:
         f"results/{S}benchmarks/split_corpus.tsv"
     shell:
-        "python -m adamw_repro.corpus --corpus {params.corpus:q} --train {output.train}"
+        "python -m adamw_repro.data.corpus --corpus {params.corpus:q} --train {output.train}"
         " --val {output.val} --test {output.test} > {log} 2>&1"
 
 
@@ -41,7 +41,7 @@ rule tokenize:
     benchmark:
         f"results/{S}benchmarks/tokenize.tsv"
     shell:
-        "python -m adamw_repro.tokens --train-text {input.train} --val-text {input.val}"
+        "python -m adamw_repro.data.tokens --train-text {input.train} --val-text {input.val}"
         " --test-text {input.test} --tokenizer {params.tokenizer:q}"
         " --min-train-tokens {params.min_train} --min-heldout-tokens {params.min_heldout}"
         " --out-tokenizer {output.tokenizer} --out-train {output.train} --out-val {output.val}"

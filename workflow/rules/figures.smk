@@ -1,11 +1,11 @@
-from adamw_repro.figures import FIGURES
+from adamw_repro.report.figures import FIGURES
 
 
 rule figure:
     input:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
-        code=get_code("figures"),  # restyling a figure redraws it, never retrains
+        code=get_code("report.figures"),  # restyling a figure redraws it, never retrains
     output:
         pdf=f"results/{S}figures/{{figure}}.pdf",
         png=report(
@@ -22,7 +22,7 @@ rule figure:
     benchmark:
         f"results/{S}benchmarks/figures/{{figure}}.tsv"
     shell:
-        "python -m adamw_repro.figures {wildcards.figure} --runs {input.runs}"
+        "python -m adamw_repro.report.figures {wildcards.figure} --runs {input.runs}"
         " --curves {input.curves} --study {params.study:q} --out {output.pdf} > {log} 2>&1"
 
 
@@ -32,7 +32,7 @@ if PILOT_MAP:
     rule pilot_map_figure:
         input:
             csv=REPO / PILOT_MAP["csv"],
-            code=get_code("figures"),
+            code=get_code("report.figures"),
         output:
             "results/paper/pilot_map.pdf",
         params:
@@ -43,5 +43,5 @@ if PILOT_MAP:
         log:
             "logs/paper/pilot_map.log",
         shell:
-            "python -m adamw_repro.figures pilot_map --pilot-map {input.csv} --chosen {params.chosen:q}"
+            "python -m adamw_repro.report.figures pilot_map --pilot-map {input.csv} --chosen {params.chosen:q}"
             " --margin {params.margin} --out {output} > {log} 2>&1"

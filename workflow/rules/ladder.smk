@@ -1,7 +1,7 @@
 # The cross-study stage of a ladder: after every study's ledger, one table of all studies, their
 # joined ledgers and runs, and the claims that need several studies (scale.py); its figures read
 # only these tables.
-from adamw_repro.figures import LADDER_FIGURES
+from adamw_repro.report.figures import LADDER_FIGURES
 
 
 localrules:
@@ -15,7 +15,7 @@ rule ladder:
         ledgers=expand(rules.ledger.output.ledger, study=STUDIES),
         regimes=expand(rules.ledger.output.regime, study=STUDIES),
         metas=[get_data_file(rules.tokenize.output.meta, study) for study in STUDIES],
-        code=get_code("scale"),
+        code=get_code("analysis.scale"),
     output:
         studies=report("results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"),
         ledger=report("results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"),
@@ -34,7 +34,7 @@ rule ladder:
     benchmark:
         "results/ladder/benchmarks/ladder.tsv"
     shell:
-        "python -m adamw_repro.scale --configs {params.configs:q} --runs {input.runs}"
+        "python -m adamw_repro.analysis.scale --configs {params.configs:q} --runs {input.runs}"
         " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
         " --out-studies {output.studies} --out-ledger {output.ledger}"
         " --out-ledgers {output.ledgers} --out-runs {output.runs} > {log} 2>&1"
@@ -44,7 +44,7 @@ rule ladder_figure:
     input:
         studies=rules.ladder.output.studies,
         runs=rules.ladder.output.runs,
-        code=get_code("figures"),
+        code=get_code("report.figures"),
     output:
         pdf="results/ladder/figures/{ladder_figure}.pdf",
         png=report(
@@ -59,5 +59,5 @@ rule ladder_figure:
     benchmark:
         "results/ladder/benchmarks/figures/{ladder_figure}.tsv"
     shell:
-        "python -m adamw_repro.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
+        "python -m adamw_repro.report.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
         " --runs {input.runs} --out {output.pdf} > {log} 2>&1"

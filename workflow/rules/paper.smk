@@ -4,7 +4,7 @@ rule paper:
     input:
         template=REPO / "paper" / "paper.tex.j2",
         bib=REPO / "paper" / "references.bib",
-        code=get_code("paper"),
+        code=get_code("report.paper"),
         meta=get_data_file(rules.tokenize.output.meta, MAIN_STUDY),
         runs=in_study(rules.aggregate.output.runs, MAIN_STUDY),
         timing=in_study(rules.aggregate.output.timing, MAIN_STUDY),
@@ -31,6 +31,6 @@ rule paper:
     benchmark:
         "results/benchmarks/paper.tsv"
     shell:
-        "python -m adamw_repro.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
+        "python -m adamw_repro.report.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --search {input.search} --figures {input.figures} --timing {input.timing}"
         " --provenance {input.provenance} {params.ladder} {params.pilot_map} --build-dir results/paper/build --out {output} > {log} 2>&1"

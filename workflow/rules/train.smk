@@ -29,7 +29,7 @@ for study, study_config in STUDIES.items():
             benchmark:
                 get_job_file(f"results/{S}benchmarks/train", study, job, "tsv")
             shell:
-                "python -m adamw_repro.train {params.runs} --train-tokens {input.train}"
+                "python -m adamw_repro.training.train {params.runs} --train-tokens {input.train}"
                 " --val-tokens {input.val} --test-tokens {input.test} --meta {input.meta}"
                 " --threads {threads} > {log} 2>&1"
 
@@ -37,7 +37,7 @@ for study, study_config in STUDIES.items():
 checkpoint find_edges:
     input:
         summaries=get_tuning_summaries,
-        code=get_code("selection"),
+        code=get_code("analysis.selection"),
     output:
         f"results/{S}study/first_round.json",
     params:
@@ -49,7 +49,7 @@ checkpoint find_edges:
     benchmark:
         f"results/{S}benchmarks/find_edges.tsv"
     shell:
-        "python -m adamw_repro.selection edges --config {params.config:q}"
+        "python -m adamw_repro.analysis.selection edges --config {params.config:q}"
         " --summaries {input.summaries} --out {output} > {log} 2>&1"
 
 
@@ -57,7 +57,7 @@ checkpoint select_hparams:
     input:
         summaries=get_searched_summaries,
         first_round=rules.find_edges.output[0],
-        code=get_code("selection"),
+        code=get_code("analysis.selection"),
     output:
         f"results/{S}study/selection.json",
     params:
@@ -69,6 +69,6 @@ checkpoint select_hparams:
     benchmark:
         f"results/{S}benchmarks/select_hparams.tsv"
     shell:
-        "python -m adamw_repro.selection select --config {params.config:q}"
+        "python -m adamw_repro.analysis.selection select --config {params.config:q}"
         " --summaries {input.summaries} --first-round {input.first_round}"
         " --out {output} > {log} 2>&1"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
-from .config import decay_key
-from .design import extension_groups, grid
+from .. import atomic
+from ..config import decay_key
+from ..design import extension_groups, grid
+from ..registry import optimizer_order
 from .latex import Latex, escape, num, sci
-from .registry import optimizer_order
 
 
 def results_table(runs: pd.DataFrame) -> pd.DataFrame:

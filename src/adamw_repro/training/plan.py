@@ -16,8 +16,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from . import atomic
-from .design import (
+from .. import atomic
+from ..design import (
     SIDES,
     ablation_runs,
     all_runs,
@@ -27,8 +27,8 @@ from .design import (
     train_spec,
     tuning_runs,
 )
-from .provenance import config_hash
-from .schedule import budget
+from ..provenance import config_hash
+from ..schedule import budget
 
 # Importing torch and transformers in each training process: 4.2-5.4 s (benchmarks/NOTES.md).
 JOB_START_S = 5.0

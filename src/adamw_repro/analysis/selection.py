@@ -21,9 +21,9 @@ from dataclasses import replace
 
 import pandas as pd
 
-from . import atomic
-from .design import edges, extension_groups, grid, is_tuned, needed_extensions
-from .registry import decay_free_member
+from .. import atomic
+from ..design import edges, extension_groups, grid, is_tuned, needed_extensions
+from ..registry import decay_free_member
 from .stats import cell_means
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]

@@ -2,7 +2,7 @@
 figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). ``FIGURES`` is
 the one list of figures: the Snakemake rule, the paper template and the ledger read it.
 
-    python -m adamw_repro.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
+    python -m adamw_repro.report.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
         --out results/figures/heatmaps_adam.pdf
 """
 
@@ -23,9 +23,9 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
-from . import atomic  # noqa: E402
-from .registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
-from .stats import basin_fit, cell_means  # noqa: E402
+from .. import atomic  # noqa: E402
+from ..analysis.stats import basin_fit, cell_means  # noqa: E402
+from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
 

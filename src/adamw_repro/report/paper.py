@@ -21,12 +21,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from . import atomic, provenance
+from .. import atomic, provenance
+from ..analysis.ledger import VERDICTS
+from ..registry import OPTIMIZERS
+from ..schedule import budget
 from .figures import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, escape, num, sci
-from .ledger import VERDICTS
-from .registry import OPTIMIZERS
-from .schedule import budget
 
 
 def environment(template_dir: str | Path) -> jinja2.Environment:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from .registry import DECAYING, OPTIMIZERS
+from ..registry import DECAYING, OPTIMIZERS
 
 
 class SGDW(torch.optim.SGD):

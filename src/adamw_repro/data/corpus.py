@@ -22,7 +22,7 @@ import json
 import sysconfig
 from pathlib import Path
 
-from . import atomic
+from .. import atomic
 
 
 class CorpusError(ValueError):

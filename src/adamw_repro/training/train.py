@@ -30,7 +30,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import atomic, provenance
+from .. import atomic, provenance
+from ..data.shards import TokenData
+from ..schedule import budget, lr_multiplier
 from .checkpoint import (
     LoopState,
     is_finished,
@@ -52,8 +54,6 @@ from .runtime import (
     resolve_precision,
     to_device,
 )
-from .schedule import budget, lr_multiplier
-from .shards import TokenData
 
 SPLITS = ("val", "test", "train")
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import atomic
-from .design import roles
-from .registry import OPTIMIZERS
+from .. import atomic
+from ..design import roles
+from ..registry import OPTIMIZERS
 from .selection import decay_values
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .schedule import decay_exposure
+from ..schedule import decay_exposure
 from .stats import basin_fit, paired
 
 OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting

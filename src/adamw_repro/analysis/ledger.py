@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from .. import atomic
+from ..registry import LABELS
+from ..schedule import decay_exposure
 from .evidence import Evidence, Measurement, Untested, regime_checks, seed_effect
-from .registry import LABELS
-from .schedule import decay_exposure
 from .stats import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -232,7 +232,9 @@ claim(
     "otherwise",
 )
 def measure_lh4(ev: Evidence) -> Measurement:
-    from .optim import l2_equals_decoupled_without_momentum  # torch: the ledger stage only
+    from ..training.optim import (
+        l2_equals_decoupled_without_momentum,  # torch: the ledger stage only
+    )
 
     exact = l2_equals_decoupled_without_momentum()
     detail = [f"momentum-free runs differ by at most {exact:.2g} (relative)"]
@@ -383,7 +385,7 @@ def measure_u1(ev: Evidence) -> Measurement:
     "of the ratio of the two gradients' root mean squares (10^4)",
 )
 def measure_u2(ev: Evidence) -> Measurement:
-    from .optim import decay_gradient_dependence  # torch: the ledger stage only
+    from ..training.optim import decay_gradient_dependence  # torch: the ledger stage only
 
     r = decay_gradient_dependence(eps=0.0)
     target = r["gradient_rms_ratio"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from . import atomic
+from .. import atomic
 from .corpus import EOT, SPLITS
 from .shards import DTYPE, ShardWriter, shard_paths
 

@@ -31,9 +31,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import atomic
+from .. import atomic
+from ..schedule import budget
 from .ledger import ALPHA, USER, WA
-from .schedule import budget
 from .stats import best_timescale, cell_means, holm, ols, p_beyond, verdict
 
 MIN_GATED = 3  # studies whose decay gate passed, needed before WA2 gets a verdict

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from . import atomic, provenance
+from .. import atomic, provenance
 
 
 def run_hash(spec: dict, meta: dict) -> str:

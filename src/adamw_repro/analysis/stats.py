@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .registry import optimizer_order
+from ..registry import optimizer_order
 
 CONFIDENCE = 0.95
 CELL = ("lr", "weight_decay", "decay")  # a tuning cell, its decay in config units

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from . import atomic
-from .provenance import cpu_model
+from .. import atomic
+from ..provenance import cpu_model
 
 
 def keep_freed_memory() -> None:
