@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "src"))
 from adamw_repro.config import load_config  # noqa: E402
 from adamw_repro.data import corpus, tokens  # noqa: E402
 from adamw_repro.data.shards import TokenData  # noqa: E402
+from adamw_repro.design import run_hparams  # noqa: E402
 from adamw_repro.training.flops import device_peak_flops, flops_per_token  # noqa: E402
 from adamw_repro.training.model import ModelConfig, build_model, count_params  # noqa: E402
 from adamw_repro.training.optim import build_optimizer  # noqa: E402
@@ -62,9 +63,7 @@ def step_fn(model, opt, data, mcfg, batch, device, fwd):
 def throughput(mcfg, batch, data, device, compile_, steps):
     torch.manual_seed(0)
     model = build_model(mcfg).to(device)
-    opt = build_optimizer(
-        "adamw", model, {"lr": 6e-4, "weight_decay": 0.1, "betas": (0.9, 0.95)}, fused=True
-    )
+    opt = build_optimizer("adamw", model, run_hparams("adamw", 6e-4, 0.1), fused=True)
     step = step_fn(
         model, opt, data, mcfg, batch, device, torch.compile(model) if compile_ else model
     )
@@ -111,9 +110,7 @@ def main():
         throughput(mcfg, batch, data, device, compile_, args.steps)
     torch.manual_seed(0)
     model = build_model(mcfg).to(device)
-    opt = build_optimizer(
-        "adamw", model, {"lr": 6e-4, "weight_decay": 0.1, "betas": (0.9, 0.95)}, fused=True
-    )
+    opt = build_optimizer("adamw", model, run_hparams("adamw", 6e-4, 0.1), fused=True)
     step = step_fn(
         model, opt, data, mcfg, batch, device, model if args.no_compile else torch.compile(model)
     )

@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO / "src"))
 from adamw_repro.config import study_configs, validate_config  # noqa: E402
 from adamw_repro.data import corpus, tokens  # noqa: E402
 from adamw_repro.data.shards import ShardWriter  # noqa: E402
+from adamw_repro.design import run_hparams  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
 
 PILOT_SEEDS = [9000, 9001, 9002, 9003, 9004, 9005]
@@ -83,11 +84,7 @@ def one_run(job) -> dict:
 
 def spec_for(cfg, optimizer, lr, wd, seed, data_tokens, tag) -> dict:
     train = {**cfg["train"], "data_tokens": data_tokens}
-    hp = {"lr": lr, "betas": [0.9, 0.95], "eps": 1e-8}
-    if optimizer.startswith("sgd"):
-        hp = {"lr": lr, "momentum": 0.9}
-    if optimizer not in ("adam", "sgd"):
-        hp["weight_decay"] = wd
+    hp = run_hparams(optimizer, lr, wd)
     return {
         "run_id": f"{tag}/{optimizer}/lr{lr:g}_wd{wd:g}/seed{seed}",
         "optimizer": optimizer,

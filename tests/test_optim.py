@@ -8,6 +8,7 @@ import torch
 from helpers import model_config
 from torch import nn
 
+from adamw_repro.design import run_hparams
 from adamw_repro.schedule import lr_multiplier
 from adamw_repro.training.model import build_model, lm_loss
 from adamw_repro.training.optim import (
@@ -38,35 +39,26 @@ THETA = [0.5, -2.0, 3.0, 0.1]
 GRAD = [1e-3, -4.0, 0.2, 0.0]
 
 
-@pytest.mark.parametrize("fused", [False, True])
-def test_adam_l2_step_is_adam_on_gradient_plus_l2_term(fused):
-    p = one_param(THETA, GRAD)
-    opt = build_optimizer(
-        "adam_l2",
-        _wrap(p),
-        {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS},
-        fused=fused,
-    )
-    theta, g = p.detach().clone(), p.grad.clone()
-    opt.step()
-    expected = adam_reference(theta, g + WD * theta)
-    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+ADAM_HP = {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS}
 
 
 @pytest.mark.parametrize("fused", [False, True])
-def test_adamw_step_is_decoupled_formula(fused):
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("adam_l2", lambda theta, g: adam_reference(theta, g + WD * theta)),  # L2 in the gradient
+        ("adamw", lambda theta, g: adam_reference(theta, g) - LR * WD * theta),  # decoupled
+        ("adam", adam_reference),  # no decay, whatever weight_decay says
+    ],
+)
+def test_one_adam_step_matches_its_closed_form(name, expected, fused):
+    """AdamW: θ ← θ − lr·wd·θ − lr·m̂/(√v̂ + ε), the decay never seen by the moments; Adam+L2:
+    Adam on the gradient plus wd·θ (L&H Alg. 2 and its L2 variant)."""
     p = one_param(THETA, GRAD)
-    opt = build_optimizer(
-        "adamw",
-        _wrap(p),
-        {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS},
-        fused=fused,
-    )
+    opt = build_optimizer(name, _wrap(p), ADAM_HP, fused=fused)
     theta, g = p.detach().clone(), p.grad.clone()
     opt.step()
-    # theta <- theta - lr*wd*theta - lr * m_hat / (sqrt(v_hat) + eps): decay never sees the gradient
-    expected = adam_reference(theta, g) - LR * WD * theta
-    torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(p.detach(), expected(theta, g), rtol=1e-12, atol=1e-12)
 
 
 def test_adam_l2_and_adamw_differ_in_how_decay_scales_with_gradient_history():
@@ -76,9 +68,7 @@ def test_adam_l2_and_adamw_differ_in_how_decay_scales_with_gradient_history():
     shrink = {}
     for name in ("adam_l2", "adamw", "adam"):
         p = one_param(theta, grad)
-        opt = build_optimizer(
-            name, _wrap(p), {"lr": LR, "weight_decay": WD, "betas": (B1, B2), "eps": EPS}
-        )
+        opt = build_optimizer(name, _wrap(p), ADAM_HP)
         opt.step()
         shrink[name] = p.detach().flatten()
     decay_l2 = shrink["adam"] - shrink["adam_l2"]  # displacement caused by the decay alone
@@ -141,7 +131,7 @@ def test_adamw_independent_decays_by_the_schedule_only(fused):
     the decay not multiplied by the learning rate α (here η = 0.5: the loop sets lr = α·η)."""
     lam, eta = 0.02, 0.5
     p = one_param(THETA, GRAD)
-    hp = {"lr": LR, "weight_decay": lam, "betas": (B1, B2), "eps": EPS}
+    hp = {**ADAM_HP, "weight_decay": lam}
     opt = build_optimizer("adamw_independent", _wrap(p), hp, fused=fused)
     for group in opt.param_groups:
         group["lr"] = LR * eta
@@ -159,7 +149,7 @@ def test_zero_weight_decay_gives_bit_identical_adam_trajectories(fused):
         torch.manual_seed(0)
         model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
         initial = torch.cat([p.detach().flatten() for p in model.parameters()])
-        opt = build_optimizer(name, model, {"lr": 1e-2, "weight_decay": 0.0}, fused=fused)
+        opt = build_optimizer(name, model, run_hparams(name, 1e-2, 0.0), fused=fused)
         gen = torch.Generator().manual_seed(1)
         for _ in range(5):
             x = torch.randint(0, 64, (2, 8), generator=gen)
@@ -198,16 +188,16 @@ def test_decay_groups_exclude_biases_and_layernorm(decay_embeddings):
 def test_adam_without_decay_ignores_a_configured_weight_decay():
     model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
     for name in ("adam", "sgd"):
-        opt = build_optimizer(name, model, {"lr": 1e-3, "weight_decay": 0.5})
+        opt = build_optimizer(name, model, {**run_hparams(name, 1e-3), "weight_decay": 0.5})
         assert all(g["weight_decay"] == 0.0 for g in opt.param_groups)
 
 
 def test_adam_l2_uses_coupled_decay_in_torch():
     model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
-    opt = build_optimizer("adam_l2", model, {"lr": 1e-3, "weight_decay": 0.5})
+    opt = build_optimizer("adam_l2", model, run_hparams("adam_l2", 1e-3, 0.5))
     assert type(opt) is torch.optim.Adam
     assert all(g["decoupled_weight_decay"] is False for g in opt.param_groups)
-    assert isinstance(build_optimizer("sgdw", model, {"lr": 1e-3, "weight_decay": 0.5}), SGDW)
+    assert isinstance(build_optimizer("sgdw", model, run_hparams("sgdw", 1e-3, 0.5)), SGDW)
 
 
 def test_unknown_optimizer_is_refused():

@@ -19,12 +19,13 @@ from helpers import REPO, snakemake
 from adamw_repro.analysis.ledger import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, tuning_runs
-from adamw_repro.provenance import config_hash
+from adamw_repro.provenance import config_hash, package_imports
 from adamw_repro.report.figures import figures_for
 
 pytestmark = pytest.mark.slow
 
 NASTY = r"a_b%{}\input{/etc/passwd}"
+PACKAGE = REPO / "src" / "adamw_repro"
 
 
 def smoke(workdir, configfile, *extra, **kwargs):
@@ -190,22 +191,81 @@ def test_strings_from_config_render_literally_and_nothing_reaches_the_network(sm
     assert not attempts.exists(), attempts.read_text()
 
 
-def test_editing_figure_code_replans_figures_and_paper_but_no_training(smoke_run):
+def planned_jobs(workdir, snakefile, config, *extra):
+    """The rules a dry run of ``snakefile`` in ``workdir`` would run, one name each."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(workdir), "-n"]
+    cmd += ["--quiet", "rules", *extra, "--configfile", str(config)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    # the rows of each "Job stats" table, between its dashes and its total ("all" is the target)
+    rows = re.findall(r"^-+\s+-+\n(.*?)^total\s", out, flags=re.M | re.S)
+    return {ln.split()[0] for block in rows for ln in block.splitlines()} - {"all"}
+
+
+def rule_modules(repo: Path) -> dict[str, str]:
+    """Each named rule of the workflow and the package module its shell command runs."""
+    out = {}
+    for smk in (repo / "workflow/rules").glob("*.smk"):
+        blocks = re.split(r"^\s*(?:rule|checkpoint) (\w+):", smk.read_text(), flags=re.M)
+        for name, body in zip(blocks[1::2], blocks[2::2], strict=True):
+            if m := re.search(r"python -m adamw_repro\.([\w.]+)", body):
+                out[name] = m.group(1)
+    return out
+
+
+def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_run, tmp_path):
+    """In a copy of the repository, one package module edited at a time: a dry run plans
+    exactly the rules whose module imports it (``provenance.package_imports``; a test above
+    checks that this covers what Python loads) and everything downstream of them (a dry run
+    with those rules forced), and never a data or training job: editing that code retrains
+    nothing (docs/running.md)."""
     work, _ = smoke_run
-    config = work / "config.yaml"
-    code = REPO / "src/adamw_repro/figures.py"
-    original = code.read_bytes()
-    try:  # an edit (Snakemake ignores a bare touch: it compares checksums of small inputs)
-        code.write_bytes(original + b"\n# restyled\n")
-        plan = smoke(work, config, "-n", "--quiet", "rules").stdout
-    finally:
-        code.write_bytes(original)
-    jobs = {
-        ln.split()[0] for ln in plan.splitlines() if ln.strip() and ln.split()[0].isidentifier()
-    }
-    assert "figure" in jobs and "paper" in jobs
-    assert not jobs & {"tokenize", "split_corpus", "aggregate", "ledger"}, plan
-    assert not [j for j in jobs if j.startswith(("train", "tune_"))], plan
+    repo, cut = tmp_path / "repo", tmp_path / "work"
+    repo.mkdir()
+    for part in ("Snakefile", "environment.yml", "src", "workflow", "paper", "config", "profiles"):
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, repo / part, **({"symlinks": True} if copy is shutil.copytree else {}))
+    shutil.copytree(work, cut, symlinks=True, ignore=shutil.ignore_patterns("guard"))
+    config = cut / "config.yaml"
+    snakefile = repo / "Snakefile"
+    # the copy's code inputs are new paths: the analysis stages rerun once, training does not
+    run = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "-d", str(cut), "--cores", "2"]
+    subprocess.run([*run, "--configfile", str(config)], check=True, capture_output=True)
+    assert planned_jobs(cut, snakefile, config) == set()
+    listed = subprocess.run(
+        [*run, "--list-rules", "--configfile", str(config)], capture_output=True, text=True
+    ).stdout.split()
+    entries = {rule: m for rule, m in rule_modules(repo).items() if rule in listed}
+    assert {"find_edges", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(entries)
+    imports = {m: {p.relative_to(PACKAGE) for p in package_imports(m)} for m in entries.values()}
+    quiet = {"split_corpus": "data", "tokenize": "data"}  # data and training: never rerun
+    package = repo / "src/adamw_repro"
+    modules = sorted(p for p in package.rglob("*.py") if p.name != "__init__.py")
+    assert len(modules) >= 25
+    expected_for, seen = {}, {}
+    for path in modules:
+        name = ".".join(path.relative_to(package).with_suffix("").parts)
+        importers = sorted(
+            rule for rule, entry in entries.items()
+            if rule not in quiet and path.relative_to(package) in imports[entry]
+        )  # fmt: skip
+        key = tuple(importers)
+        if key not in expected_for:
+            forced = ["--forcerun", *importers] if importers else []
+            expected_for[key] = planned_jobs(cut, snakefile, config, *forced) if forced else set()
+        original = path.read_bytes()
+        try:  # an edit (Snakemake ignores a bare touch: it compares checksums of small inputs)
+            path.write_bytes(original + b"\n# edited by the test\n")
+            jobs = planned_jobs(cut, snakefile, config)
+        finally:
+            path.write_bytes(original)
+        assert jobs == expected_for[key], (name, importers, jobs)
+        seen[name] = jobs
+        training = ("tune_", "extend_", "evaluate_")
+        assert not {j for j in jobs if j in quiet or j.startswith(training)}, (name, jobs)
+    assert planned_jobs(cut, snakefile, config) == set()  # restored: nothing left to do
+    assert seen["report.figures"] == {"figure", "paper"}
+    assert {"ledger", "figure", "find_edges", "paper"} <= seen["analysis.stats"]
+    assert seen["training.train"] == seen["data.tokens"] == set()
 
 
 def test_report_and_lint(smoke_run):
@@ -335,8 +395,10 @@ os.replace = _replace_then_die
 """
 
 
-@pytest.mark.parametrize("stage, rule", [("tokens", "tokenize"), ("aggregate", "aggregate"),
-                                         ("ledger", "ledger"), ("paper", "paper")])  # fmt: skip
+@pytest.mark.parametrize("stage, rule", [("data/tokens", "tokenize"),
+                                         ("analysis/aggregate", "aggregate"),
+                                         ("analysis/ledger", "ledger"),
+                                         ("report/paper", "paper")])  # fmt: skip
 def test_a_kill_during_any_stage_reruns_to_the_same_tables_and_paper(
     smoke_run, tmp_path, stage, rule
 ):

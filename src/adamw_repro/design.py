@@ -20,7 +20,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from .config import decay_key
+from .config import decay_key, validate_config
+from .registry import DECAYING
 from .schedule import budget
 
 ROLES = ("tuning", "evaluation", "no_decay", "adam_identity", "embeddings")
@@ -260,6 +261,18 @@ def train_spec(config: dict, run: Run) -> dict:
         "train": train,
         "evaluate": evaluate,
     }
+
+
+def run_hparams(optimizer: str, lr: float, weight_decay: float = 0.0, **given) -> dict:
+    """One run's hyperparameters as its training job receives them (``train_spec``), the
+    schema filling in what is not given (betas, eps, momentum): for probes, benchmarks and tests
+    that build an optimizer outside a study. The schema is the only place with defaults."""
+    wd = weight_decay if optimizer in DECAYING else 0.0
+    hp = {"lr": [lr], **given}
+    if optimizer in DECAYING:  # a grid holds positive decays only; the run carries its own
+        hp["weight_decay"] = [wd or 1.0]
+    cfg = validate_config({"optimizers": {optimizer: hp}, "seeds": [0]})
+    return train_spec(cfg, make_run(cfg, optimizer, lr, wd, 0))["hparams"]
 
 
 def batches(runs: list[Run], size: int, name: str) -> dict[str, list[Run]]:

@@ -26,6 +26,13 @@ def budget(train: dict, block_size: int) -> Budget:
     return Budget(per_step, total, min(total - 1, round(train["warmup_fraction"] * total)))
 
 
+def data_and_epochs(train: dict, block_size: int, meta: dict) -> tuple[int, float]:
+    """The tokens of the training subset a run cycles through (``train.data_tokens``, or the
+    whole training split of ``meta`` when that is 0) and the epochs the run makes over it."""
+    data_tokens = train["data_tokens"] or meta["train_tokens"]
+    return data_tokens, budget(train, block_size).tokens / data_tokens
+
+
 # Fraction of the steps that the warmup-stable-decay schedule spends cooling down.
 WSD_COOLDOWN = 0.2
 

@@ -1,4 +1,4 @@
-SPLITS = ("train", "val", "test")
+from adamw_repro.data.corpus import SPLITS
 
 
 rule split_corpus:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from ..schedule import decay_exposure
-from .stats import basin_fit, paired
+from .stats import BASIN_MIN_CELLS, basin_fit, paired
 
 OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
 
@@ -198,7 +198,9 @@ class Evidence:
         window = self.config["study"]["basin_window"]
         fit = basin_fit(self.tuning(optimizer), decoupled_units, window)
         if fit is None:
-            raise Untested(f"{optimizer}: fewer than 7 finished tuning cells for the basin fit")
+            raise Untested(
+                f"{optimizer}: fewer than {BASIN_MIN_CELLS} finished tuning cells for the basin fit"
+            )
         return fit
 
 

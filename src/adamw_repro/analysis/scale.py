@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..schedule import budget
+from ..schedule import budget, data_and_epochs
 from .ledger import ALPHA, USER, WA
 from .stats import best_timescale, cell_means, holm, ols, p_beyond, verdict
 
@@ -56,8 +56,7 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     """One study of the ladder in one row."""
     train, model = config["train"], config["model"]
     steps = budget(train, model["block_size"])
-    data_tokens = train["data_tokens"] or meta["train_tokens"]
-    epochs = steps.tokens / data_tokens
+    data_tokens, epochs = data_and_epochs(train, model["block_size"], meta)
     checks = regime.set_index("check")
     gate = checks.loc["decay helps"] if "decay helps" in checks.index else None
     # the headline is the study's own LH2 measurement (Adam+L2 − AdamW, paired by seed)

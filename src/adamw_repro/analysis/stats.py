@@ -154,7 +154,12 @@ def cell_means(runs: pd.DataFrame, metric: str = "final_test_loss", by=CELL) -> 
     return c
 
 
-def basin_fit(tuning: pd.DataFrame, decoupled_units: bool, window: float, min_cells: int = 7):
+BASIN_MIN_CELLS = 7  # the quadratic surface has six coefficients: one cell to spare
+
+
+def basin_fit(
+    tuning: pd.DataFrame, decoupled_units: bool, window: float, min_cells: int = BASIN_MIN_CELLS
+):
     """``basin_tilt`` over an optimizer's tuning runs: the cells whose mean test loss lies
     within ``window`` of the best (at least ``min_cells`` of them), every seed of each; decay
     in λ = lr·wd (``decoupled_units``) or wd. Also flags a best cell on an edge of the grid.

@@ -82,7 +82,7 @@ def load_text(corpus: dict) -> str:
     return text
 
 
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")  # the one list of splits: data stage, training jobs, workflow
 
 
 def block_split(block: int, heldout_fraction: float) -> str:

@@ -23,8 +23,9 @@ import pandas as pd
 
 from .. import atomic, provenance
 from ..analysis.ledger import VERDICTS
+from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
 from ..registry import OPTIMIZERS
-from ..schedule import budget
+from ..schedule import budget, data_and_epochs
 from .figures import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, escape, num, sci
 
@@ -92,7 +93,7 @@ def build_context(
         r["description"] = OPTIMIZERS[r["optimizer"]].description
     train, model = config["train"], config["model"]
     steps = budget(train, model["block_size"])
-    data_tokens = train["data_tokens"] or meta["train_tokens"]
+    data_tokens, epochs = data_and_epochs(train, model["block_size"], meta)
     tuning = runs[runs["tuning"]]
     n_params = int(runs["n_params"].iloc[0])
     checks = {r["check"]: r for r in _records(regime)}
@@ -106,7 +107,9 @@ def build_context(
         "warmup_steps": steps.warmup_steps,
         "tokens_per_step": steps.tokens_per_step,
         "data_tokens": data_tokens,
-        "epochs": steps.tokens / data_tokens,
+        "epochs": epochs,
+        "wilcoxon_min_n": WILCOXON_MIN_N,
+        "basin_min_cells": BASIN_MIN_CELLS,
         "tokens_per_param": steps.tokens / n_params,
         "n_runs": len(runs),
         "n_tuning": len(tuning),

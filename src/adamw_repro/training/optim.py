@@ -60,18 +60,17 @@ def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool) 
 
 
 def _adam_args(hp: dict, fused: bool) -> dict:
-    kw = dict(lr=float(hp["lr"]), betas=tuple(hp.get("betas", (0.9, 0.999))))
-    kw |= {"eps": float(hp.get("eps", 1e-8)), "fused" if fused else "foreach": True}
+    kw = dict(lr=float(hp["lr"]), betas=tuple(hp["betas"]), eps=float(hp["eps"]))
+    kw["fused" if fused else "foreach"] = True
     return kw
 
 
 def _sgd(groups, hp, fused):  # the decay, if any, is added to the gradient: coupled L2
-    lr, momentum = float(hp["lr"]), float(hp.get("momentum", 0.9))
-    return torch.optim.SGD(groups, lr=lr, momentum=momentum, foreach=True)
+    return torch.optim.SGD(groups, lr=float(hp["lr"]), momentum=float(hp["momentum"]), foreach=True)
 
 
 def _sgdw(groups, hp, fused):
-    return SGDW(groups, lr=float(hp["lr"]), momentum=float(hp.get("momentum", 0.9)))
+    return SGDW(groups, lr=float(hp["lr"]), momentum=float(hp["momentum"]))
 
 
 def _adam(groups, hp, fused):  # the decay, if any, is added to the gradient: coupled L2
@@ -107,11 +106,13 @@ assert FACTORIES.keys() == OPTIMIZERS.keys()
 def build_optimizer(
     name: str, model: nn.Module, hp: dict, decay_embeddings: bool = True, fused: bool = False
 ) -> torch.optim.Optimizer:
-    """Build optimizer ``name`` with hyperparameters ``hp`` (lr, weight_decay, momentum, betas,
-    eps). ``fused`` selects torch's single-kernel Adam/AdamW (CPU and CUDA)."""
+    """Build optimizer ``name`` with hyperparameters ``hp``: all that it takes (lr, and
+    weight_decay, momentum, betas, eps where it has them), as a run spec carries them; the
+    config schema holds the defaults (``design.run_hparams`` fills them in outside a study).
+    ``fused`` selects torch's single-kernel Adam/AdamW (CPU and CUDA)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose from {sorted(OPTIMIZERS)}")
-    wd = float(hp.get("weight_decay", 0.0)) if name in DECAYING else 0.0
+    wd = float(hp["weight_decay"]) if name in DECAYING else 0.0
     return FACTORIES[name](param_groups(model, wd, decay_embeddings), hp, fused)
 
 

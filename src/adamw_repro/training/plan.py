@@ -23,6 +23,7 @@ from ..design import (
     all_runs,
     extension_groups,
     needed_extensions,
+    run_hparams,
     selected_runs,
     train_spec,
     tuning_runs,
@@ -88,7 +89,7 @@ def measure_tokens_per_s(config: dict, precision: str, device: str, steps: int =
     cfg = ModelConfig.from_dict({**config["model"], "vocab_size": vocab})
     torch.manual_seed(0)
     model = build_model(cfg, attention=t["attention"]).to(device)
-    opt = build_optimizer("adamw", model, {"lr": 1e-3, "weight_decay": 0.1}, fused=t["fused"])
+    opt = build_optimizer("adamw", model, run_hparams("adamw", 1e-3, 0.1), fused=t["fused"])
     x = torch.randint(0, vocab, (t["batch_size"], cfg.block_size + 1))
     batches = [(x[:, :-1], x[:, 1:])] * t["grad_accum"]
     times = []

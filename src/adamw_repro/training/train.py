@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import atomic, provenance
+from ..data.corpus import SPLITS
 from ..data.shards import TokenData
 from ..schedule import budget, lr_multiplier
 from .checkpoint import (
@@ -54,8 +55,6 @@ from .runtime import (
     resolve_precision,
     to_device,
 )
-
-SPLITS = ("val", "test", "train")
 
 
 @torch.no_grad()
