@@ -1,5 +1,5 @@
 """GPU check for the paper profile (run on a machine with a CUDA GPU; prints figures to keep in
-benchmarks/NOTES.md):
+docs/performance.md):
 
     python benchmarks/gpu_check.py          # ~50 steps eager and compiled, 2 minutes of training
     python benchmarks/gpu_check.py --tiny   # the same code paths with a tiny model (CPU or GPU)

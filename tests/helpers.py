@@ -8,6 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import validate_config
 from adamw_repro.design import make_run, train_spec
+from adamw_repro.registry import DECAYING
 from adamw_repro.training.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ def make_spec(optimizer="adamw", lr=3e-3, weight_decay=0.1, seed=0, **train_over
     """A validated run spec for a tiny model (an evaluation run: scored on the test split every
     ``eval_interval`` steps), as the Snakemake rule would build it."""
     hp = {"lr": lr}
-    if optimizer in ("adamw", "adam_l2", "sgdw", "sgd_l2"):
+    if optimizer in DECAYING:
         hp["weight_decay"] = weight_decay
     cfg = validate_config(
         {

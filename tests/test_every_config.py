@@ -23,10 +23,11 @@ import pandas as pd
 import pytest
 from helpers import REPO
 
-from adamw_repro.analysis import aggregate, ledger, scale, selection
-from adamw_repro.analysis.ledger import VERDICTS
+from adamw_repro.analysis import aggregate, ladder, ledger, selection
+from adamw_repro.analysis.claims import VERDICTS
 from adamw_repro.config import study_configs, validate_config
 from adamw_repro.design import all_runs, extension_groups, total_steps, tuning_runs
+from adamw_repro.provenance import study_hash
 from adamw_repro.registry import OPTIMIZERS
 from adamw_repro.report import figures, paper, tables
 from adamw_repro.report.figures import LADDER_FIGURES
@@ -377,16 +378,17 @@ def paper_stage(root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args
 
 
 def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
-    """Every study's stages, the cross-study stage (scale.py) and the ladder's paper, as the
-    Snakefile runs them. Returns the cross-study ledger rows by claim."""
+    """Every study's stages, the cross-study stage (analysis/ladder.py) and the ladder's paper,
+    as the Snakefile runs them. Returns the cross-study ledger rows by claim."""
     diverge = set(raw.pop("_diverge"))
     configs = study_configs(validate_config(raw))
     outs = {name: study_stages(root / name, cfg, diverge) for name, cfg in configs.items()}
-    keep = ("corpus", "model", "train", "study")
+    keep = ("corpus", "model", "train", "study", "seeds")
     ladder_dir = root / "results/ladder"
     ladder_dir.mkdir(parents=True)
-    tables = {t: str(ladder_dir / f"{t}.csv") for t in ("studies", "ledger", "ledgers", "runs")}
-    scale.main(
+    names = ("studies", "ledger", "fits", "ledgers", "runs")
+    tables = {t: str(ladder_dir / f"{t}.csv") for t in names}
+    ladder.main(
         [
             "--configs",
             json.dumps([[n, {k: c[k] for k in keep}] for n, c in configs.items()], sort_keys=True),
@@ -400,9 +402,8 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     pdfs = [str(ladder_dir / f"figures/{n}.pdf") for n in LADDER_FIGURES]
     if compile_pdf:
         for n, pdf in zip(LADDER_FIGURES, pdfs, strict=True):
-            figures.main(
-                [n, "--ladder-studies", tables["studies"], "--runs", tables["runs"], "--out", pdf]
-            )
+            figures.main([n, "--ladder-studies", tables["studies"], "--ladder-fits",
+                          tables["fits"], "--runs", tables["runs"], "--out", pdf])  # fmt: skip
     main, cfg = next(iter(configs.items()))
     ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]
     ladder_args += ["--ladder-figures", *pdfs]
@@ -446,7 +447,7 @@ CONFIGS |= {
 }
 
 
-def ladder(optimizers, *studies, **changes) -> dict:
+def make_ladder(optimizers, *studies, **changes) -> dict:
     """A ladder of the given study overlays (each with its name) on a generated config."""
     raw = make_config(optimizers, **changes)
     raw["studies"] = [dict(s) for s in studies]
@@ -454,40 +455,43 @@ def ladder(optimizers, *studies, **changes) -> dict:
 
 
 STDLIB = {"source": "stdlib", "max_chars": 300000}
+SIZE, DATA = {"axes": ["size"]}, {"axes": ["data"]}
+WIDTHS = (32, 40, 48, 56)
+
+
+def sizes(*widths, corpus=None, prefix="w") -> list[dict]:
+    """Size-axis studies of the given widths (on ``corpus`` if given)."""
+    return [{"name": f"{prefix}{w}", "model": {"n_embd": w}, "study": SIZE,
+             **({"corpus": corpus} if corpus else {})} for w in widths]  # fmt: skip
+
+
+def data(*tokens) -> list[dict]:
+    """Data-axis studies of the given training subsets."""
+    return [{"name": f"d{n}", "train": {"data_tokens": n}, "study": DATA} for n in tokens]
+
+
 LADDERS = {
-    "ladder of one study": ladder(ADAM, {"name": "only"}),
-    "ladder of two sizes": ladder(ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}}),
-    "ladder of three sizes": ladder(
-        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
-        {"name": "l", "model": {"n_embd": 48}},
+    "ladder of one study": make_ladder(ADAM, {"name": "only"}),
+    "size axis of two": make_ladder(ADAM, *sizes(32, 40)),
+    "size axis of four": make_ladder(ADAM, *sizes(*WIDTHS)),
+    "size axis of four, Adam and AdamW only": make_ladder(["adam", "adamw"], *sizes(*WIDTHS)),
+    "size axis of Adam+L2 alone": make_ladder(["adam_l2"], *sizes(32, 40)),
+    "size axis over two corpora, matched shapes": make_ladder(
+        ADAM, *sizes(32, 40, 48), *sizes(32, 40, 48, corpus=STDLIB, prefix="s"),
     ),
-    "ladder of three sizes, Adam and AdamW only": ladder(
-        ["adam", "adamw"], {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
-        {"name": "l", "model": {"n_embd": 48}},
+    "size axis over two corpora, no shape shared": make_ladder(
+        ["adam", "adamw"], *sizes(32), *sizes(40, corpus=STDLIB, prefix="s"),
     ),
-    "ladder of Adam+L2 alone": ladder(
-        ["adam_l2"], {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
+    "data axis of four": make_ladder(ADAM, *data(4096, 6144, 8192, 10240)),
+    "both axes, one study on both": make_ladder(
+        ["adam", "adamw"], {"name": "both", "study": {"axes": ["data", "size"]}},
+        *data(6144, 8192, 10240), *sizes(40, 48, 56),
     ),
-    "ladder over two corpora, matched shapes": ladder(
-        ADAM, {"name": "kjv_s"}, {"name": "kjv_m", "model": {"n_embd": 40}},
-        {"name": "std_s", "corpus": STDLIB},
-        {"name": "std_m", "corpus": STDLIB, "model": {"n_embd": 40}},
+    "size axis in which AdamW always diverges": make_ladder(
+        ADAM, *sizes(*WIDTHS), diverge=["adamw"],
     ),
-    "ladder over two corpora, no shape shared": ladder(
-        ["adam_l2", "adamw"], {"name": "kjv_s"}, {"name": "std_m", "corpus": STDLIB,
-                                                  "model": {"n_embd": 40}},
-    ),
-    "ladder along the data": ladder(
-        ADAM, {"name": "d1"}, {"name": "d2", "train": {"data_tokens": 6144}},
-        {"name": "d3", "train": {"data_tokens": 8192}},
-        {"name": "d4", "train": {"data_tokens": 10240}},
-    ),
-    "ladder in which AdamW always diverges": ladder(
-        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}},
-        {"name": "l", "model": {"n_embd": 48}}, diverge=["adamw"],
-    ),
-    "ladder of one-point grids and one seed": ladder(
-        ADAM, {"name": "s"}, {"name": "m", "model": {"n_embd": 40}}, tuned=False, seeds=(0,),
+    "ladder of one-point grids and one seed": make_ladder(
+        ADAM, *sizes(32, 40), *data(6144), tuned=False, seeds=(0,),
     ),
 }  # fmt: skip
 
@@ -514,18 +518,19 @@ def test_every_accepted_ladder_ends_in_a_paper(name, tmp_path):
     tex = (main / "build/paper.tex").read_text()
     assert_paper_has_no_raw_missing_numbers(tex, name)
     assert_missing_data_has_a_reason(rows)
-    assert set(rows) == {"U8a", "U8c", "WA2", "WA2s"}
+    assert set(rows) == {"U8a", "U8c", "WA2", "WA2s", "PL1"}
     for cid in rows:
         assert cid in tex, cid  # every cross-study claim reaches the paper
 
 
-def test_a_ladder_without_adam_l2_reads_untested_where_it_crashed_before(tmp_path):
-    """Regression (issue 22): Adam and AdamW only used to crash the cross-study stage after all
-    the training, on a NaN compared with 2; U8a and U8c now say what they lack."""
-    raw = copy.deepcopy(LADDERS["ladder of three sizes, Adam and AdamW only"])
-    rows = run_ladder(tmp_path, raw)
+def test_a_size_axis_without_adam_reads_untested_with_the_reason(tmp_path):
+    """Decay's benefit needs tuned Adam beside tuned AdamW: a size axis of Adam+L2 alone
+    leaves U8a and U8c untested and says what they lack (a NaN compared with 2 once crashed
+    this stage after all the training)."""
+    rows = run_ladder(tmp_path, copy.deepcopy(LADDERS["size axis of Adam+L2 alone"]))
     assert rows["U8a"]["verdict"] == rows["U8c"]["verdict"] == "untested"
-    assert "Adam+L2" in rows["U8a"]["detail"]
+    assert "decay's benefit" in rows["U8a"]["detail"]
+    assert "no data axis" in rows["WA2"]["detail"]
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -564,13 +569,16 @@ def test_a_handful_compile_to_a_pdf(name, tmp_path):
 def test_a_ladder_over_two_corpora_compiles_to_a_pdf(tmp_path):
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk is not installed")
-    run_ladder(tmp_path, copy.deepcopy(LADDERS["ladder over two corpora, matched shapes"]), True)
-    assert (tmp_path / "kjv_s/paper.pdf").read_bytes().startswith(b"%PDF")
+    run_ladder(tmp_path, copy.deepcopy(LADDERS["size axis over two corpora, matched shapes"]), True)
+    assert (tmp_path / "w32/paper.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_the_generated_ladders_have_one_two_three_and_four_studies_over_both_corpora():
+def test_the_generated_ladders_have_one_to_seven_studies_on_both_axes_and_corpora():
     sizes = {len(raw["studies"]) for raw in LADDERS.values()}
-    assert {1, 2, 3, 4} <= sizes
+    assert {1, 2, 4, 7} <= sizes
+    axes = {a for raw in LADDERS.values() for s in raw["studies"]
+            for a in s.get("study", {}).get("axes", [])}  # fmt: skip
+    assert axes == {"data", "size"}
     corpora = {s.get("corpus", BASE["corpus"])["source"] for raw in LADDERS.values()
                for s in raw["studies"]}  # fmt: skip
     assert corpora == {"kjv", "stdlib"}
@@ -615,3 +623,30 @@ def test_every_profiles_method_section_says_what_its_config_does(profile, tmp_pa
         assert "King James Bible" in text and "consecutive lines" in text
     if main["train"]["data_tokens"]:
         assert f"{main['train']['data_tokens']:,}".replace(",", "{,}") + " training tokens" in text
+
+
+def test_a_verdict_that_differs_on_another_machine_is_marked_fragile(tmp_path):
+    """paper.crosscheck: a ledger of this very study from elsewhere with one verdict changed
+    marks that verdict fragile; one from another design (its study hash) is named, not
+    compared."""
+    raw = make_config(ADAM)
+    diverge = set(raw.pop("_diverge"))
+    (cfg,) = study_configs(validate_config(raw)).values()
+    out = study_stages(tmp_path / "run", cfg, diverge)
+    theirs = pd.read_csv(out["ledger"])
+    measured = theirs[~theirs["verdict"].isin(["untested", "untestable here"])].index[0]
+    here = theirs.loc[measured, "verdict"]
+    there = "contradicted" if here != "contradicted" else "reproduced"
+    theirs.loc[measured, "verdict"] = there
+    theirs.to_csv(tmp_path / "elsewhere.csv", index=False)
+    cfg["paper"]["crosscheck"] = [
+        {"ledger": "elsewhere.csv", "label": "on machine B", "study_hash": study_hash(cfg)},
+        {"ledger": "elsewhere.csv", "label": "an older design", "study_hash": "0123456789ab"},
+    ]
+    paper_stage(tmp_path / "run", cfg, out, False, ["--repo", str(tmp_path)])
+    tex = " ".join((tmp_path / "run/build/paper.tex").read_text().split())
+    cid = theirs.loc[measured, "id"]
+    assert f"{cid} reads \\emph{{{there}}} there (\\emph{{{here}}} here)" in tex
+    assert f"{len(theirs) - 1} of its {len(theirs)} verdicts are the same there" in tex
+    assert f"fragile: {there} on machine B" in tex
+    assert "A ledger from an older design belongs to another design" in tex

@@ -13,7 +13,7 @@ import pytest
 import torch
 from helpers import REPO, model_config
 
-from adamw_repro.config import load_config
+from adamw_repro.config import load_config, study_configs
 from adamw_repro.data import corpus, tokens
 from adamw_repro.data.hub import gpt2_tokenizer
 from adamw_repro.data.shards import ShardWriter, TokenData, shard_paths
@@ -172,7 +172,7 @@ def test_vocab_padding_does_not_change_the_loss_of_real_tokens():
 
 
 def test_paper_profile_is_a_gpt2_small_replica():
-    cfg = load_config(REPO / "config" / "paper.yaml")
+    cfg = study_configs(load_config(REPO / "config" / "paper.yaml"))["gpt2_124m"]  # the main one
     m, t = cfg["model"], cfg["train"]
     assert (m["n_layer"], m["n_head"], m["n_embd"], m["block_size"]) == (12, 12, 768, 1024)
     assert ModelConfig.from_dict({**m, "vocab_size": 50257}).padded_vocab_size == 50304

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from adamw_repro.analysis.evidence import Evidence, Measurement, regime_checks
-from adamw_repro.analysis.ledger import CLAIMS, _holm, build_ledger, leave_one_out, rule_text
+from adamw_repro.analysis.claims import CLAIMS, Measurement, apply_holm, leave_one_out, rule_text
+from adamw_repro.analysis.evidence import Evidence, regime_checks
+from adamw_repro.analysis.ledger import build_ledger
 from adamw_repro.config import validate_config
 from adamw_repro.design import grid
 from adamw_repro.training.optim import decay_gradient_dependence
@@ -213,7 +214,7 @@ def test_holm_turns_an_uncorrected_significance_into_inconclusive():
     ]
     for r in rows:
         r["kind"] = "greater"
-    _holm(rows)  # the family is A, B, C (D repeats A's test and does not count)
+    apply_holm(rows)  # the family is A, B, C (D repeats A's test and does not count)
     by = {r["id"]: r for r in rows}
     assert [by[k]["p_holm"] for k in "ABC"] == pytest.approx([0.04, 0.015, 0.30])
     assert by["A"]["verdict"] == "inconclusive" and "Holm" in by["A"]["detail"]  # 0.04 ≥ 0.025
@@ -241,7 +242,7 @@ def test_the_leave_one_seed_out_mark_reads_the_verdict_after_holm():
         dict(id="U4", measurement="U4", kind="greater", rule=rule, p=0.02,
              verdict="inconclusive", detail="", robustness=""),
     ]  # fmt: skip
-    _holm(rows)
+    apply_holm(rows)
     assert rows[0]["verdict"] == "inconclusive" and rows[0]["p_holm"] == pytest.approx(0.0384)
     measured = {"LH2": Measurement(d.mean(), per_seed=d)}
     leave_one_out(rows, measured, claims, {"LH2": 0.01, "U4": 0.01})
@@ -284,8 +285,17 @@ def test_embedding_decay_is_reported_as_a_factor_of_the_headline():
 
 
 def test_every_claim_points_at_a_figure_the_registry_draws():
-    from adamw_repro.report.figures import FIGURES
+    """A study's claims at a study's figures, a ladder's at the ladder's; ids unique within a
+    scope (a study reads U8a and U8c as untested, the ladder judges them), and a shared
+    measurement is one of the same scope."""
+    from adamw_repro.analysis import ladder  # noqa: F401 (registers the ladder's claims)
+    from adamw_repro.report.figures import FIGURES, LADDER_FIGURES
 
-    assert {c.figure for c in CLAIMS if c.figure} <= set(FIGURES)
-    assert len({c.id for c in CLAIMS}) == len(CLAIMS)
-    assert all(c.same_as in {d.id for d in CLAIMS} for c in CLAIMS if c.same_as)
+    drawn = {"study": set(FIGURES), "ladder": set(LADDER_FIGURES)}
+    assert {c.scope for c in CLAIMS} == set(drawn)
+    for c in CLAIMS:
+        assert not c.figure or c.figure in drawn[c.scope], c.id
+        assert not c.same_as or c.same_as in {d.id for d in CLAIMS if d.scope == c.scope}
+    for scope in drawn:
+        ids = [c.id for c in CLAIMS if c.scope == scope]
+        assert len(set(ids)) == len(ids), scope

@@ -16,7 +16,7 @@ import torch
 import yaml
 from helpers import REPO, snakemake
 
-from adamw_repro.analysis.ledger import CLAIMS, VERDICTS
+from adamw_repro.analysis.claims import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, tuning_runs
 from adamw_repro.provenance import config_hash, package_imports
@@ -450,8 +450,9 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
 
 
 def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
-    """config/smoke_ladder.yaml: three studies in one DAG, each under its own folder, sharing one
-    data stage, then the cross-study stage and the ladder paper."""
+    """config/smoke_ladder.yaml: a data axis and a size axis of tiny studies in one DAG, each
+    study under its own folder, sharing one data stage, then the cross-study stage and the
+    ladder paper."""
     work = tmp_path / "work"
     work.mkdir()
     smoke(work, REPO / "config" / "smoke_ladder.yaml")
@@ -462,23 +463,30 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
         assert (work / f"logs/{name}/train").is_dir()
     assert sorted(p.name for p in (work / "resources").iterdir()) == [names[0]]  # shared data
     studies = pd.read_csv(work / "results/ladder/studies.csv")
-    assert list(studies["study"]) == names and studies["n_params"].is_monotonic_increasing
+    assert list(studies["study"]) == names
+    on = {
+        a: studies[studies["axes"].str.split().map(lambda x, a=a: a in x)] for a in ("data", "size")
+    }
+    assert len(on["data"]) == len(on["size"]) == 4
+    assert on["data"]["n_params_ne"].nunique() == 1 and on["data"]["steps"].nunique() == 1
+    assert on["size"]["epochs"].round(1).nunique() == 1
     for name, row in zip(names, studies.itertuples(), strict=True):
-        runs = pd.read_csv(work / f"results/{name}/tables/runs.csv")
-        ev = runs[runs["evaluation"]].set_index(["optimizer", "seed"])["final_test_loss"]
-        assert row.headline == pytest.approx((ev["adam_l2"] - ev["adamw"]).mean())
+        regime = pd.read_csv(work / f"results/{name}/tables/regime.csv").set_index("check")
+        assert row.benefit == pytest.approx(regime.loc["decay helps", "value"])
+        assert row.acts == regime.loc["decay acts", "status"]
     ledger = pd.read_csv(work / "results/ladder/ledger.csv").set_index("id")
-    assert list(ledger.index) == ["U8a", "U8c", "WA2", "WA2s"]
+    assert list(ledger.index) == ["U8a", "U8c", "WA2", "WA2s", "PL1"]
     assert set(ledger["verdict"]) <= set(VERDICTS)
     assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
-    assert ledger.loc["U8a", "n"] == 3 and ledger.loc["U8a", "verdict"] != "untested"
+    assert ledger.loc["U8a", "verdict"] != "untested" and ledger.loc["WA2", "verdict"] != "untested"
     joined = pd.read_csv(work / "results/ladder/ledgers.csv")
     assert set(joined["study"]) == set(names)
     flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
-    assert "3 studies in one workflow" in flat and "Each study's ledger" in flat
-    effect = ledger.loc["U8a", "effect"]
-    assert f"{abs(effect):.3g}" in flat and "Judged across the ladder's studies" in flat
+    assert "Scale: two axes, 7 studies in one workflow" in flat and "Each study's ledger" in flat
+    assert "On the data axis (4 studies)" in flat and "On the size axis (4 studies)" in flat
+    for cid in ledger.index:
+        assert f"{cid}: " in flat, cid
     for name in names:
         assert f"Ledger of study {name}" in flat
-    for fig in ("ladder_headline", "ladder_timescale", "ladder_heatmaps"):
+    for fig in ("ladder_size", "ladder_data", "ladder_curves"):
         assert (work / f"results/ladder/figures/{fig}.png").stat().st_size > 10_000

@@ -72,3 +72,36 @@ def test_a_run_costs_its_training_tokens_and_its_evaluation_passes(smoke):
 def test_on_a_cluster_the_plan_gives_no_time_from_this_machine(smoke, tmp_path):
     lines = plan.announce({"": smoke}, lambda s: tmp_path, lambda s, r: False, None, False)
     assert lines[-1] == "plan: training runs as cluster jobs: no time estimate from this machine"
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 32, 32, 512), (12, 12, 768, 1024, 50257)])
+def test_flops_per_token_counts_the_parameters_the_model_has(shape):
+    """The plan's torch-free count against the real model's parameters and training.flops."""
+    from helpers import model_config
+
+    from adamw_repro.training.flops import flops_per_token
+    from adamw_repro.training.model import build_model, count_params
+
+    layers, heads, width, context, vocab = shape
+    model = {"n_layer": layers, "n_head": heads, "n_embd": width, "block_size": context}
+    cfg = model_config(vocab, **model)
+    kind = {"kind": "bpe", "vocab_size": vocab} if vocab != 50257 else {"kind": "gpt2"}
+    config = validate_config({"model": {**model, "vocab_multiple": cfg.vocab_multiple},
+                              "tokenizer": kind, "optimizers": {"adam": {"lr": 1e-3}},
+                              "seeds": [0]})  # fmt: skip
+    n = count_params(build_model(cfg))
+    assert plan.flops_per_token(config) == flops_per_token(cfg, n)
+
+
+def test_a_gpu_study_gets_gpu_hours_from_its_flops(smoke, tmp_path):
+    gpu = {**smoke, "train": {**smoke["train"], "device": "cuda"}}
+    lines = plan.announce({"": gpu}, lambda s: tmp_path, lambda s, r: False, None, False)
+    known, later, maybe = plan.planned_runs(gpu, tmp_path)
+    flops = sum(
+        plan.flops_per_token(gpu) * (a + b / 3)
+        for a, b in (plan.run_cost(gpu, r) for r in known + later)
+    )
+    hours = flops / (plan.GPU_PEAK * plan.GPU_MFU) / 3600
+    line = next(ln for ln in lines if "GPU-hours" in ln)
+    assert line.startswith(f"plan: GPU studies: about {hours:,.1f} GPU-hours of training")
+    assert "EFLOP" in line and "{" not in line

@@ -12,7 +12,7 @@ from adamw_repro.training import runtime
 from adamw_repro.training.runtime import BF16_MIN_SPEEDUP, choose_precision
 from adamw_repro.training.train import train_run
 
-# bf16 over fp32 matmul speed measured on the kinds of CPU seen so far (benchmarks/NOTES.md)
+# bf16 over fp32 matmul speed measured on the kinds of CPU seen so far (docs/performance.md)
 AVX2, AVX512_WITHOUT_BF16, AVX512_BF16 = 0.011, 0.23, 4.2
 
 

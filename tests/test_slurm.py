@@ -117,13 +117,17 @@ def test_paper_profile_plans_the_full_ladder_on_gpus_without_data_or_gpu(tmp_pat
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
-    # per study, the first tuning round (4 + 3 × 16 Adam-family cells, 2 + 2 × 4 SGD-family
-    # cells); the extension round and the seed reruns are planned once the checkpoints have run
-    studies = ("gpt2_124m", "gpt2_51m", "gpt2_30m")
-    for study in studies:
-        assert sum(n for r, n in table.items() if r.startswith(f"{study}_tune_")) == 62, study
-    assert table["find_edges"] == table["select_hparams"] == len(studies)
-    # one download and tokenization of the hub corpus, shared by the three studies
+    # the first tuning round on two seeds: the main study 2 × (4 + 3 × 16 Adam-family cells
+    # + 2 + 2 × 4 SGD-family cells), the size axis's other shapes 2 × (3 + 3 × 4), the data
+    # axis's studies 2 × (1 + 8); the extension round and the seed reruns are planned once the
+    # checkpoints have run
+    cells = {"gpt2_124m": 62, "gpt2_30m": 15, "gpt2_51m": 15, "gpt2_350m": 15}
+    cells |= {f"gpt2_30m_e{e}": 9 for e in (1, 2, 4, 8, 16)}
+    for study, n in cells.items():
+        tuning = sum(k for r, k in table.items() if r.startswith(f"{study}_tune_"))
+        assert tuning == 2 * n, study
+    assert table["find_edges"] == table["select_hparams"] == len(cells)
+    # one download and tokenization of the hub corpus, shared by every study
     assert table["split_corpus"] == 1 and table["tokenize"] == 1
     assert "gpu=1" in out and "mem_mb=64000" in out and "runtime=120" in out
 

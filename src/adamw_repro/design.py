@@ -31,6 +31,14 @@ def fmt(x: float) -> str:
     return f"{x:g}"
 
 
+def non_embedding_params(model: dict) -> int:
+    """Parameters of a GPT-2 model outside its token and position embeddings (the tied output
+    layer is the token embedding): per block 12·d² + 13·d (attention, MLP, their biases and two
+    LayerNorms), and the final LayerNorm's 2·d. The size that scaling laws count."""
+    d = model["n_embd"]
+    return model["n_layer"] * (12 * d * d + 13 * d) + 2 * d
+
+
 def total_steps(config: dict) -> int:
     """T: optimizer steps of every run."""
     return budget(config["train"], config["model"]["block_size"]).total_steps

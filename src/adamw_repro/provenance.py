@@ -63,6 +63,18 @@ def config_hash(cfg) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+# The config sections that decide a study's numbers (not its paper's words or its resources).
+STUDY_SECTIONS = ("corpus", "tokenizer", "model", "train", "optimizers", "seeds", "study")
+
+
+def study_hash(cfg: dict) -> str:
+    """``config_hash`` of the sections that decide a study's numbers: two runs of one study
+    on different machines share it, whatever their papers, resources or TensorBoard say."""
+    sections = {k: cfg[k] for k in STUDY_SECTIONS}
+    sections["train"] = {k: v for k, v in cfg["train"].items() if k != "tensorboard"}
+    return config_hash(sections)
+
+
 def git_state(path: str | os.PathLike = ".") -> dict:
     """Commit of the checkout holding ``path`` and whether its tracked files were modified."""
 

@@ -205,6 +205,11 @@ def get_pilot_map_inputs():
     return {"pilot_map": "results/paper/pilot_map.pdf", "pilot_map_csv": REPO / PILOT_MAP["csv"]}
 
 
+def get_crosscheck_inputs():
+    """The ledgers of this study run elsewhere that its paper compares (paper.crosscheck)."""
+    return [REPO / c["ledger"] for c in STUDIES[MAIN_STUDY]["paper"]["crosscheck"]]
+
+
 def get_pilot_map_args(wildcards, input):
     if "pilot_map" not in input.keys():
         return ""

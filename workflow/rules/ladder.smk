@@ -1,6 +1,6 @@
-# The cross-study stage of a ladder: after every study's ledger, one table of all studies, their
-# joined ledgers and runs, and the claims that need several studies (scale.py); its figures read
-# only these tables.
+# The cross-study stage of a ladder: after every study's ledger, one table of all studies
+# (analysis/scale.py), the claims that need several studies and the lines its figures draw
+# (analysis/ladder.py), and every study's ledger and runs joined; its figures read only these.
 from adamw_repro.report.figures import LADDER_FIGURES
 
 
@@ -15,16 +15,17 @@ rule ladder:
         ledgers=expand(rules.ledger.output.ledger, study=STUDIES),
         regimes=expand(rules.ledger.output.regime, study=STUDIES),
         metas=[get_data_file(rules.tokenize.output.meta, study) for study in STUDIES],
-        code=get_code("analysis.scale"),
+        code=get_code("analysis.ladder"),
     output:
         studies=report("results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"),
         ledger=report("results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"),
+        fits="results/ladder/fits.csv",
         ledgers="results/ladder/ledgers.csv",
         runs="results/ladder/runs.csv",
     params:
         # a list, in the studies' order (a mapping's keys would be sorted by the JSON dump)
         configs=json.dumps(
-            [[name, {k: c[k] for k in ("corpus", "model", "train", "study")}] for name, c in STUDIES.items()],
+            [[name, {k: c[k] for k in ("corpus", "model", "train", "study", "seeds")}] for name, c in STUDIES.items()],
             sort_keys=True,
         ),
     conda:
@@ -34,15 +35,16 @@ rule ladder:
     benchmark:
         "results/ladder/benchmarks/ladder.tsv"
     shell:
-        "python -m adamw_repro.analysis.scale --configs {params.configs:q} --runs {input.runs}"
+        "python -m adamw_repro.analysis.ladder --configs {params.configs:q} --runs {input.runs}"
         " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
-        " --out-studies {output.studies} --out-ledger {output.ledger}"
+        " --out-studies {output.studies} --out-ledger {output.ledger} --out-fits {output.fits}"
         " --out-ledgers {output.ledgers} --out-runs {output.runs} > {log} 2>&1"
 
 
 rule ladder_figure:
     input:
         studies=rules.ladder.output.studies,
+        fits=rules.ladder.output.fits,
         runs=rules.ladder.output.runs,
         code=get_code("report.figures"),
     output:
@@ -60,4 +62,4 @@ rule ladder_figure:
         "results/ladder/benchmarks/figures/{ladder_figure}.tsv"
     shell:
         "python -m adamw_repro.report.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
-        " --runs {input.runs} --out {output.pdf} > {log} 2>&1"
+        " --ladder-fits {input.fits} --runs {input.runs} --out {output.pdf} > {log} 2>&1"

@@ -18,12 +18,14 @@ rule paper:
         figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
         **get_ladder_inputs(),
         **get_pilot_map_inputs(),
+        crosscheck=get_crosscheck_inputs(),
     output:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
     params:
         config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
         ladder=get_ladder_args,
         pilot_map=get_pilot_map_args,
+        repo=REPO,
     conda:
         CONDA_ENV
     log:
@@ -33,4 +35,5 @@ rule paper:
     shell:
         "python -m adamw_repro.report.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --search {input.search} --figures {input.figures} --timing {input.timing}"
-        " --provenance {input.provenance} {params.ladder} {params.pilot_map} --build-dir results/paper/build --out {output} > {log} 2>&1"
+        " --provenance {input.provenance} {params.ladder} {params.pilot_map} --repo {params.repo}"
+        " --build-dir results/paper/build --out {output} > {log} 2>&1"

@@ -13,33 +13,16 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from ..schedule import decay_exposure
+from .claims import Measurement, Untested
 from .stats import BASIN_MIN_CELLS, basin_fit, paired
 
 OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
-
-
-class Untested(Exception):
-    """The profile lacks what the claim needs (an optimizer, a grid, a second model size)."""
-
-
-@dataclass
-class Measurement:
-    effect: float
-    lo: float = math.nan
-    hi: float = math.nan
-    interval: str = ""
-    n: int = 0
-    detail: str = ""
-    verdict: str | None = None  # set by claims decided by a check rather than an interval
-    p: float = math.nan  # one-sided p of "effect ≤ the smallest effect of interest" (Holm)
-    per_seed: np.ndarray | None = field(default=None, repr=False)  # paired differences
 
 
 def seed_effect(values: np.ndarray, detail: str) -> Measurement:

@@ -20,9 +20,9 @@ A claim whose gate did not pass reads "untestable here": its measurement stays i
 the gate's numbers, and no verdict. ``regime.csv`` also reports the embedding decay as a factor
 of the headline comparison.
 
-Verdicts (``stats.verdict``): reproduced, real but smaller than claimed, not reproduced,
-contradicted, inconclusive; Holm's correction is applied first, and the leave-one-seed-out mark
-is computed on the adjusted verdict.
+Each claim is registered with the claims engine (``analysis.claims``), which judges a study's
+claims and a ladder's alike: the rule of its kind, Holm's correction first, then the
+leave-one-seed-out mark on the adjusted verdict.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import argparse
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,21 +38,23 @@ import pandas as pd
 from .. import atomic
 from ..registry import LABELS
 from ..schedule import decay_exposure
-from .evidence import Evidence, Measurement, Untested, regime_checks, seed_effect
-from .stats import (
+from .claims import (
     CONTRADICTED,
-    INCONCLUSIVE,
-    NOT_REPRODUCED,
     REPRODUCED,
-    SMALLER,
+    Measurement,
+    Untested,
+    build_ledger,
+    claim,
+    three_way,
+)
+from .evidence import Evidence, regime_checks, seed_effect
+from .stats import (
     bootstrap_diff,
     cell_means,
     count_spikes,
-    holm,
     log_sd_ratio,
     norm_law,
     optimizer_stats,
-    p_above,
     paired,
     verdict,
 )
@@ -65,45 +66,6 @@ LH, WA, DA, KO, USER = (
     "Kosson et al. 2024",
     "course article",
 )
-ALPHA = 0.025  # one-sided: the level at which a 95 % interval's lower end clears a threshold
-VERDICTS = (
-    REPRODUCED,
-    SMALLER,
-    NOT_REPRODUCED,
-    CONTRADICTED,
-    INCONCLUSIVE,
-    "untestable here",
-    "untested",
-)
-GATES = ("acts", "acts on norms", "helps")  # which gate a claim needs (evidence.Evidence.gate)
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    text: str
-    source: str
-    quantity: str
-    measure: Callable
-    figure: str = ""
-    kind: str = "greater"  # "greater": effect > target; "equal": effect ≈ target; or a check
-    target: float = 0.0
-    margin: str = "margin"  # which study.* margin applies
-    gated: str = ""  # the gate it needs (one of GATES), or "" for none
-    same_as: str | None = None  # shares that claim's measurement
-
-
-CLAIMS: list[Claim] = []
-
-
-def claim(id: str, text: str, source: str, quantity: str, **rule):
-    """Register the decorated function as the measurement of a claim."""
-
-    def register(measure):
-        CLAIMS.append(Claim(id, text, source, quantity, measure, **rule))
-        return measure
-
-    return register
 
 
 def _tilt_text(name: str, fit: dict, unit: str, shift: float = 0.0) -> str:
@@ -133,7 +95,8 @@ def _check(parts: list[str], conclude: str, measurement: Measurement) -> Measure
     "basin tilt d log(best decay) / d log(lr) from a quadratic surface over seed-replicated "
     "tuning cells near the optimum: AdamW in λ = lr·wd, Adam+L2 in wd",
     figure="heatmaps_adam",
-    kind="check: reproduced if AdamW's interval lies within 0 ± the slope margin and Adam+L2's "
+    kind="check",
+    rule="reproduced if AdamW's interval lies within 0 ± the slope margin and Adam+L2's "
     "lies below −(slope margin); contradicted if AdamW's lies outside 0 ± the margin or "
     "Adam+L2's inside it; otherwise inconclusive",
     margin="slope_margin",
@@ -145,12 +108,9 @@ def measure_lh1(ev: Evidence) -> Measurement:
     aligned = verdict(w["ci_lo"], w["ci_hi"], "equal", m, 0.0)
     l2_flat = verdict(l2["ci_lo"], l2["ci_hi"], "equal", m, 0.0)
     l2_tilted = l2["ci_hi"] < -m
-    if aligned == REPRODUCED and l2_tilted:
-        v = REPRODUCED
-    elif aligned == CONTRADICTED or l2_flat == REPRODUCED:
-        v = CONTRADICTED
-    else:
-        v = INCONCLUSIVE
+    v = three_way(
+        aligned == REPRODUCED and l2_tilted, aligned == CONTRADICTED or l2_flat == REPRODUCED
+    )
     texts = [_tilt_text("AdamW", w, "λ"), _tilt_text("Adam+L2", l2, "wd")]
     return _check(texts, v, Measurement(w["tilt"], w["ci_lo"], w["ci_hi"], "Fieller", w["n"]))
 
@@ -228,8 +188,8 @@ claim(
     "the paired test-loss difference SGD+L2(lr, wd) − SGDW(lr, wd/(1 − β)) over matched tuning "
     "cells",
     figure="heatmaps_sgd",
-    kind="check: reproduced if the momentum-free runs agree to 1e-9 (relative); not reproduced "
-    "otherwise",
+    kind="check",
+    rule="reproduced if the momentum-free runs agree to 1e-9 (relative); not reproduced otherwise",
 )
 def measure_lh4(ev: Evidence) -> Measurement:
     from ..training.optim import (
@@ -349,7 +309,8 @@ def measure_ko1(ev: Evidence) -> Measurement:
     USER,
     "largest absolute difference between the logged metrics of AdamW(wd = 0) and Adam at "
     "AdamW's selected lr on the same seeds",
-    kind="check: reproduced if every logged value is bit-identical",
+    kind="check",
+    rule="reproduced if every logged value is bit-identical",
 )
 def measure_u1(ev: Evidence) -> Measurement:
     ev.need("adam", "adamw")
@@ -381,7 +342,8 @@ def measure_u1(ev: Evidence) -> Measurement:
     "after 100 steps that warm up Adam's second moments (ε = 0), how far one step's decay "
     "term moves a weight whose gradients are 10^4 times smaller than another's, relative to "
     "that other weight",
-    kind="check: reproduced if AdamW's ratio is 1 (within 1 %) and Adam+L2's is within 10 % "
+    kind="check",
+    rule="reproduced if AdamW's ratio is 1 (within 1 %) and Adam+L2's is within 10 % "
     "of the ratio of the two gradients' root mean squares (10^4)",
 )
 def measure_u2(ev: Evidence) -> Measurement:
@@ -444,7 +406,8 @@ def measure_u5(ev: Evidence) -> Measurement:
     "interval); share of diverged tuning runs and loss spikes per tuning run (bootstrap "
     "intervals; the two grids have the same size and density)",
     figure="heatmaps_adam",
-    kind="check: reproduced if some interval shows AdamW more stable and none less stable; "
+    kind="check",
+    rule="reproduced if some interval shows AdamW more stable and none less stable; "
     "contradicted if some interval shows it less stable and none more; otherwise inconclusive",
     gated="helps",
 )
@@ -466,13 +429,7 @@ def measure_u6(ev: Evidence) -> Measurement:
     }
     better = [k for k, m in measures.items() if m["ci_hi"] < 0]
     worse = [k for k, m in measures.items() if m["ci_lo"] > 0]
-    v = (
-        "reproduced"
-        if better and not worse
-        else "contradicted"
-        if worse and not better
-        else "inconclusive"
-    )
+    v = three_way(bool(better and not worse), bool(worse and not better))
     parts = [
         f"{k} {m['diff']:+.3f} [{m['ci_lo']:+.3f}, {m['ci_hi']:+.3f}]" for k, m in measures.items()
     ]
@@ -519,7 +476,8 @@ def measure_u8a(ev: Evidence) -> Measurement:
     "loss lies within the margin of the best, at each optimizer's best learning rate; both "
     "grids have the same step), AdamW − Adam+L2",
     figure="heatmaps_adam",
-    kind="check: reproduced if AdamW's basin is at least one grid step narrower and lies inside "
+    kind="check",
+    rule="reproduced if AdamW's basin is at least one grid step narrower and lies inside "
     "its grid; contradicted if it is at least one step wider and Adam+L2's lies inside its "
     "grid; otherwise inconclusive (a basin that reaches a grid end is only a lower bound)",
     gated="helps",
@@ -531,12 +489,9 @@ def measure_u8b(ev: Evidence) -> Measurement:
     w, l2 = (basin_width(ev.tuning(o), ev.margin) for o in ("adamw", "adam_l2"))
     step = max(w["step"], l2["step"])
     diff = w["width"] - l2["width"]
-    if diff <= -step + 1e-9 and not w["censored"]:
-        v = REPRODUCED
-    elif diff >= step - 1e-9 and not l2["censored"]:
-        v = CONTRADICTED
-    else:
-        v = INCONCLUSIVE
+    v = three_way(
+        diff <= -step + 1e-9 and not w["censored"], diff >= step - 1e-9 and not l2["censored"]
+    )
     detail = "; ".join(
         f"{name}: {b['cells']} of {b['row']} decay cells at lr {b['lr']:g} within "
         f"{ev.margin:g} of the best, {b['width']:.2f} decades"
@@ -582,145 +537,6 @@ def measure_u8c(ev: Evidence) -> Measurement:
         f"a single study has one corpus ({ev.config['corpus']['source']}); a ladder of "
         "studies on several corpora (config/ladder.yaml) judges it in its cross-study stage"
     )
-
-
-def rule_text(claim: Claim, margin: float) -> str:
-    """The decision rule of a claim in words, from its kind and margin (``stats.verdict``)."""
-    t = claim.target
-    if claim.kind == "greater":
-        return (
-            f"reproduced if the 95% interval lies above {t + margin:g} (the smallest effect of "
-            f"interest) and stays so after Holm's correction; real but smaller than claimed if "
-            f"it lies between {t:g} and {t + margin:g}; not reproduced if it lies inside "
-            f"{t:g} ± {margin:g}; contradicted if it lies below {t - margin:g}; otherwise "
-            "inconclusive"
-        )
-    if claim.kind == "equal":
-        return (
-            f"reproduced if the 95% interval lies within {t:g} ± {margin:g}; contradicted if it "
-            "lies entirely outside; otherwise inconclusive"
-        )
-    return claim.kind.removeprefix("check: ")
-
-
-def holm_family(rows: list[dict]) -> list[dict]:
-    """The family Holm corrects: one row per measurement of an interval-above-threshold claim
-    (kind "greater") with a one-sided p-value."""
-    return [
-        r for r in rows
-        if r["kind"] == "greater" and r["measurement"] == r["id"] and math.isfinite(r["p"])
-    ]  # fmt: skip
-
-
-def after_holm(v: str, p_holm: float) -> str:
-    """A verdict after Holm's correction: "reproduced" stays only if the adjusted p is below α."""
-    return INCONCLUSIVE if v == REPRODUCED and not p_holm < ALPHA else v
-
-
-def _holm(rows: list[dict]) -> None:
-    """Holm's correction over the family: a "reproduced" whose adjusted p-value is not below α
-    becomes inconclusive. Claims sharing a measurement and a rule share the verdict."""
-    family = holm_family(rows)
-    for r, adjusted in zip(family, holm([r["p"] for r in family]), strict=True):
-        r["p_holm"] = adjusted
-        if after_holm(r["verdict"], adjusted) != r["verdict"]:
-            r["verdict"] = INCONCLUSIVE
-            r["detail"] += "; its interval clears the margin, but not after Holm's correction"
-    by_id = {r["id"]: r for r in rows}
-    for r in rows:
-        ref = by_id[r["measurement"]]
-        r.setdefault("p_holm", ref.get("p_holm", math.nan))
-        if ref is not r and ref["rule"] == r["rule"]:  # the very same test: the same verdict
-            r["verdict"], r["detail"] = ref["verdict"], ref["detail"]
-
-
-def leave_one_out(rows, measured, claims, margins) -> None:
-    """Whether each paired claim's verdict, after Holm, survives leaving out any one seed: the
-    interval, the p-value and Holm's correction (with that claim's p replaced in the family)
-    are recomputed without the seed."""
-    family = holm_family(rows)
-    ps = [r["p"] for r in family]
-    for r in rows:
-        m, c = measured.get(r["id"]), claims[r["id"]]
-        if (
-            m is None
-            or m.per_seed is None
-            or len(m.per_seed) < 3
-            or r["verdict"] not in (REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE)
-        ):
-            continue
-        margin, flips = margins[r["id"]], []
-        i = next((j for j, f in enumerate(family) if f is r), None)
-        for k in range(len(m.per_seed)):
-            d = np.delete(m.per_seed, k)
-            q = paired(d, np.zeros(len(d)))
-            if i is None:
-                v = verdict(q["ci_lo"], q["ci_hi"], c.kind, margin, c.target)
-            else:
-                p_holm = holm([*ps[:i], p_above(d, c.target + margin), *ps[i + 1 :]])[i]
-                v = after_holm(verdict(q["ci_lo"], q["ci_hi"], c.kind, margin, c.target), p_holm)
-            if v != r["verdict"]:
-                flips.append(f"{v} without seed #{k + 1}")
-        r["robustness"] = (
-            "robust to leaving out any one seed" if not flips else "; ".join(flips[:2])
-        )
-
-
-def build_ledger(ev: Evidence) -> list[dict]:
-    rows, measured = [], {}
-    claims = {c.id: c for c in CLAIMS}
-    margins = {c.id: ev.config["study"][c.margin] for c in CLAIMS}
-    for claim in CLAIMS:
-        margin = margins[claim.id]
-        row = {
-            "id": claim.id,
-            "claim": claim.text,
-            "source": claim.source,
-            "quantity": claim.quantity,
-            "figure": claim.figure,
-            "kind": claim.kind if claim.kind in ("greater", "equal") else "check",
-            "rule": rule_text(claim, margin),
-            "measurement": claim.same_as or claim.id,
-            "gated": claim.gated,
-            "effect": math.nan,
-            "ci_lo": math.nan,
-            "ci_hi": math.nan,
-            "interval": "",
-            "n": 0,
-            "p": math.nan,
-            "robustness": "",
-        }
-        try:
-            gate = ev.gate(claim.gated) if claim.gated else None
-            m = claim.measure(ev)
-        except Untested as why:
-            rows.append({**row, "verdict": "untested", "detail": str(why)})
-            continue
-        row |= {"effect": m.effect, "ci_lo": m.lo, "ci_hi": m.hi, "interval": m.interval}
-        row |= {"n": m.n}
-        if gate is not None and gate.verdict != "passed":  # the numbers stay, no verdict
-            row |= {
-                "verdict": "untestable here",
-                "detail": f"gate 'decay {claim.gated}' {gate.verdict}: {gate.detail}; measured "
-                f"regardless, without a verdict: {_summary(m)}",
-            }
-            rows.append(row)
-            continue
-        measured[claim.id] = m
-        v = m.verdict or verdict(m.lo, m.hi, claim.kind, margin, claim.target)
-        if claim.kind == "greater" and m.per_seed is not None:
-            m.p = p_above(m.per_seed, claim.target + margin)
-        row |= {"p": m.p, "verdict": v, "detail": m.detail}
-        rows.append(row)
-    _holm(rows)
-    leave_one_out(rows, measured, claims, margins)
-    return rows
-
-
-def _summary(m: Measurement) -> str:
-    interval = f" [{m.lo:.3g}, {m.hi:.3g}]" if np.isfinite(m.lo) and np.isfinite(m.hi) else ""
-    effect = f"{m.effect:.3g}{interval}; " if np.isfinite(m.effect) else ""
-    return effect + m.detail
 
 
 def main(argv=None) -> None:

@@ -234,6 +234,35 @@ def best_timescale(log_tau, loss) -> dict:
     return {"log_tau": float(-c1 / (2 * c2)), "interior": True}
 
 
+def best_timescale_interval(tuning: pd.DataFrame, n_boot: int, seed: int = 0) -> dict:
+    """``best_timescale`` of AdamW's tuning runs at one learning rate (columns ``log_tau``,
+    ``value``, ``diverged``; one row per run) from each cell's mean over its seeds, with a 95 %
+    interval from a parametric bootstrap: every cell's mean is redrawn with the seed noise
+    pooled over the cells (Student's t on the pooled degrees of freedom, since two or three
+    seeds a cell cannot show values beyond their own), and the optimum found again, best cell
+    included. Also the share of redraws whose optimum lies at a grid end. A cell with a
+    diverged seed is left out, as in ``cell_means``."""
+    cells = [g for _, g in tuning.groupby("log_tau") if not g["diverged"].astype(bool).any()]
+    out = {"log_tau": math.nan, "interior": False, "ci_lo": math.nan, "ci_hi": math.nan,
+           "edge_share": math.nan, "cells": len(cells)}  # fmt: skip
+    if not cells:
+        return out
+    x = np.array([g["log_tau"].iloc[0] for g in cells])
+    means = np.array([g["value"].mean() for g in cells])
+    out |= best_timescale(x, means)
+    dof = sum(len(g) - 1 for g in cells)
+    if dof < 1:
+        return out
+    pooled = math.sqrt(sum(((g["value"] - g["value"].mean()) ** 2).sum() for g in cells) / dof)
+    sem = pooled / np.sqrt([len(g) for g in cells])
+    draws = means + sem * np.random.default_rng(seed).standard_t(dof, (n_boot, len(cells)))
+    boots = [best_timescale(x, row) for row in draws]
+    logs = np.array([b["log_tau"] for b in boots])
+    out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(logs, [2.5, 97.5]))
+    out["edge_share"] = float(np.mean([not b["interior"] for b in boots]))
+    return out
+
+
 def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 0) -> dict:
     """Exponent b of norm ∝ (lr/wd)^b, one intercept per weight matrix (matrices differ in size)
     and one common slope, by least squares in log-log; bootstrap interval over cells (a cell's

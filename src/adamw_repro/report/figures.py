@@ -288,92 +288,123 @@ FIGURES = {
 }
 
 
-def _by_corpus(ax, studies, x: str, y: str, lo=None, hi=None, edge=None):
-    """One line per corpus; hollow markers where the study's decay gate did not pass, triangles
-    where the ``edge`` column says the value lies at an end of the grid (a bound, not a point)."""
-    for k, (corpus, g) in enumerate(studies.sort_values(x).groupby("corpus", sort=False)):
-        color = sns.color_palette()[k]
-        ax.plot(g[x], g[y], color=color, label=corpus, zorder=2)
-        if lo and hi:
-            yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
-            ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
-        passed = (g["gate"] == "passed").to_numpy()
-        at_end = g[edge].astype(bool).to_numpy() if edge else np.zeros(len(g), bool)
-        for gate, fill in ((passed, color), (~passed, "white")):
-            for where, marker in ((~at_end, "o"), (at_end, "^")):
-                m = gate & where
-                ax.scatter(g[x][m], g[y][m], facecolor=fill, edgecolor=color, marker=marker,
-                           zorder=3)  # fmt: skip
-    ax.set_xscale("log")
-    xs = sorted(studies[x].unique())  # ticks at the studies' own sizes, not at powers of ten
+def _on_axis(studies: pd.DataFrame, axis: str) -> pd.DataFrame:
+    return studies[studies["axes"].str.split().map(lambda a: axis in a)]
+
+
+def _size_ticks(ax, values):
+    """Ticks at the studies' own sizes, not at powers of ten."""
+    xs = sorted(set(values))
     ax.set_xticks(xs, [f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.3g}k" for v in xs])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.legend(title="corpus", fontsize=7)
 
 
-def ladder_headline(studies, runs):
-    fig, ax = plt.subplots(figsize=(4.6, 3.2))
-    _by_corpus(ax, studies, "n_params", "headline", "headline_lo", "headline_hi")
+def _points(ax, g, x, y, lo, hi, used, color, at_end=None):
+    """A study's value with its interval; hollow where it was not used in the fit (its gate did
+    not pass), a triangle where it lies at an end of the grid (a bound, not a point)."""
+    yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
+    ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
+    at_end = np.zeros(len(g), bool) if at_end is None else at_end
+    for fill, take in ((color, used), ("white", ~used)):
+        for where, marker in ((~at_end, "o"), (at_end, "^")):
+            m = take & where
+            ax.scatter(g[x][m], g[y][m], facecolor=fill, edgecolor=color, marker=marker, zorder=3)
+
+
+def _fit_line(ax, fits, axis, corpus, color, label=None):
+    f = fits[(fits["axis"] == axis) & (fits["corpus"] == corpus) & (fits["line"] == "fit")]
+    if not f.empty:
+        ax.plot(f["x"], f["y"], color=color, label=label, zorder=1)
+        ax.fill_between(f["x"], f["lo"], f["hi"], color=color, alpha=0.15, linewidth=0)
+
+
+def ladder_size(studies, fits, runs):
+    """Decay's benefit against size on the size axis, one colour per corpus, with the fit."""
+    on = _on_axis(studies, "size")
+    fig, ax = plt.subplots(figsize=(4.8, 3.3))
+    for k, (corpus, g) in enumerate(on.sort_values("n_params_ne").groupby("corpus", sort=False)):
+        color = sns.color_palette()[k]
+        used = (g["acts"] == "passed").to_numpy()
+        _points(ax, g, "n_params_ne", "benefit", "benefit_lo", "benefit_hi", used, color)
+        _fit_line(ax, fits, "size", corpus, color, label=corpus)
+        if not ax.get_legend_handles_labels()[1].count(corpus):
+            ax.plot([], [], color=color, label=corpus)
     ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set(xlabel="parameters (log scale)", ylabel="Adam+L2 − AdamW, final test loss (nats)")
+    ax.set_xscale("log")
+    _size_ticks(ax, on["n_params_ne"])
+    ax.set(xlabel="non-embedding parameters (log scale)",
+           ylabel="tuned Adam − tuned AdamW,\nfinal test loss (nats)")  # fmt: skip
+    ax.legend(title="corpus", fontsize=7)
     return fig
 
 
-def ladder_timescale(studies, runs):
-    fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), layout="constrained")
-    for ax, unit, label in (
-        (axes[0], "epochs", "best τ in epochs"),
-        (axes[1], "steps", "best τ in steps"),
-    ):
-        edges = studies.assign(tau_edge=~studies["tau_interior"].astype(bool))
-        _by_corpus(ax, edges, "data_tokens", f"tau_{unit}", edge="tau_edge")
-        ax.set_yscale("log")
-        ax.set(xlabel="training tokens (log scale)", ylabel=label)
+def ladder_data(studies, fits, runs):
+    """AdamW's best timescale against the training data on the data axis, with the fit and the
+    three readings' predicted slopes drawn through its middle."""
+    on = _on_axis(studies, "data")
+    fig, ax = plt.subplots(figsize=(5.4, 3.5))
+    styles = iter([(0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2))])
+    for k, (corpus, g) in enumerate(on.sort_values("data_tokens").groupby("corpus", sort=False)):
+        color = sns.color_palette()[k]
+        used = ((g["acts"] == "passed") & g["tau_interior"].astype(bool)).to_numpy()
+        at_end = ~g["tau_interior"].astype(bool).to_numpy()
+        _points(ax, g, "data_tokens", "tau_steps", "tau_lo", "tau_hi", used, color, at_end)
+        _fit_line(ax, fits, "data", corpus, color, label=f"fit ({corpus})")
+        if k == 0:
+            lines = fits[(fits["axis"] == "data") & (fits["corpus"] == corpus)]
+            for name, line in lines[lines["line"] != "fit"].groupby("line", sort=False):
+                ax.plot(line["x"], line["y"], color="0.35", linestyle=next(styles), lw=1,
+                        label=name)  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="training tokens (log scale)",
+           ylabel="best τ = 1/(lr·wd), steps (log scale)")  # fmt: skip
+    _size_ticks(ax, on["data_tokens"])
+    ax.legend(fontsize=6, loc="best")
     return fig
 
 
-def ladder_heatmaps(studies, runs):
-    """Every study's Adam+L2 and AdamW grids side by side, colour = test loss above that
-    study's best cell, one shared scale."""
-    names = list(studies["study"])
-    fig, axes = plt.subplots(
-        len(names), 2, figsize=(7.0, 2.9 * len(names)), squeeze=False, layout="constrained"
-    )
-    mesh, span = None, 0.3  # nats above the study's best cell; worse cells saturate
-    for row, name in zip(axes, names, strict=True):
-        r = runs[(runs["study"] == name) & runs["tuning"].astype(bool)]
-        best = cell_means(r[r["optimizer"].isin(["adam_l2", "adamw"])])["value"].min()
-        panels = (("adam_l2", "wd", "Adam+L2"), ("adamw", "lambda", "AdamW, λ = lr·wd"))
-        for ax, (opt, display, title) in zip(row, panels, strict=True):
-            grid = r[r["optimizer"] == opt]
-            if grid.empty:
-                _absent(ax, f"{LABELS[opt]} grid")
-                continue
-            shifted = grid.assign(final_test_loss=grid["final_test_loss"] - best)
-            mesh = _heatmap(ax, shifted, 0.0, span, display, f"{name}: {title}")
-    if mesh is not None:
-        fig.colorbar(mesh, ax=axes, label="test loss − study's best cell (nats)", shrink=0.5)
+def ladder_curves(studies, fits, runs):
+    """Each data-axis study's AdamW tuning cells at its learning rate: test loss against τ/T,
+    relative to Adam at the same learning rate (the wd = 0 column), mean over tuning seeds."""
+    on = _on_axis(studies, "data").sort_values("data_tokens")
+    fig, ax = plt.subplots(figsize=(5.0, 3.3))
+    colors = sns.color_palette("viridis", len(on))
+    for color, r in zip(colors, on.itertuples(), strict=True):
+        t = runs[(runs["study"] == r.study) & runs["tuning"].astype(bool)]
+        t = t[np.isclose(t["lr"], r.lr)]
+        base = cell_means(t[t["optimizer"] == "adam"])["value"].mean()
+        w = cell_means(t[(t["optimizer"] == "adamw") & (t["weight_decay"] > 0)])
+        w = w.assign(tau=1 / (w["lr"] * w["weight_decay"] * r.steps)).sort_values("tau")
+        ax.plot(w["tau"], w["value"] - base, marker="o", ms=3, color=color,
+                label=f"{r.epochs:.3g} epoch{'' if r.epochs == 1 else 's'}")  # fmt: skip
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set(xscale="log", xlabel="τ / T (log scale)",
+           ylabel="AdamW − Adam at the same lr,\ntest loss (nats)")  # fmt: skip
+    ax.legend(fontsize=7, title="data axis")
     return fig
 
 
 LADDER_FIGURES = {
-    "ladder_headline": Figure(
-        ladder_headline,
-        "The headline difference (tuned Adam+L2 minus tuned AdamW, final test loss) against "
-        "model size, one line per corpus, with 95\\,\\% t intervals over the evaluation seeds; "
-        "hollow markers: studies whose decay gate did not pass.",
+    "ladder_size": Figure(
+        ladder_size,
+        "The size axis: decay's benefit (tuned Adam minus tuned AdamW, final test loss) against "
+        "the non-embedding parameter count, one colour per corpus, with 95\\,\\% t intervals "
+        "over the evaluation seeds and the fit over the studies whose decay-acts gate passed "
+        "(band: the slope's 95\\,\\% interval); hollow markers: gate not passed.",
     ),
-    "ladder_timescale": Figure(
-        ladder_timescale,
-        "AdamW's best decay timescale $\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ at its selected "
-        "learning rate, in epochs (left) and in steps (right), against the training data; Wang "
-        "\\& Aitchison predict a flat left panel. Hollow markers: decay gate not passed; "
-        "triangles: the best cell lies at an end of the grid (the optimum is there or beyond).",
+    "ladder_data": Figure(
+        ladder_data,
+        "The data axis: AdamW's best timescale "
+        "$\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ in steps at one learning rate and a fixed "
+        "$T$, against the training subset, with bootstrap intervals over the tuning seeds, the "
+        "fit (band: its slope's 95\\,\\% interval) and the slopes the three readings predict, "
+        "drawn through the fit's middle. Hollow: not used "
+        "in the fit (decay-acts gate not passed, or the optimum at an end of the grid, "
+        "triangles).",
     ),
-    "ladder_heatmaps": Figure(
-        ladder_heatmaps,
-        "Each study's Adam+L2 and AdamW tuning grids (test loss above that study's best cell, "
-        "one colour scale for all; red frame: the grid's best cell).",
+    "ladder_curves": Figure(
+        ladder_curves,
+        "The data axis's AdamW tuning cells: test loss against $\\tau/T$ relative to Adam at "
+        "the same learning rate, mean over the tuning seeds, one line per training subset.",
     ),
 }
 
@@ -434,6 +465,7 @@ def main(argv=None) -> None:
     ap.add_argument("--curves", help="curves.csv (a study's figures)")
     ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
     ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
+    ap.add_argument("--ladder-fits", help="a ladder's fits.csv (its figures)")
     ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
     args = ap.parse_args(argv)
     sns.set_theme(context="paper", style="whitegrid")
@@ -446,9 +478,10 @@ def main(argv=None) -> None:
         ap.error(f"{args.figure} needs --runs")
     runs = pd.read_csv(args.runs)
     if args.figure in LADDER_FIGURES:
-        if not args.ladder_studies:
-            ap.error(f"{args.figure} needs --ladder-studies")
-        fig = LADDER_FIGURES[args.figure].draw(pd.read_csv(args.ladder_studies), runs)
+        if not (args.ladder_studies and args.ladder_fits):
+            ap.error(f"{args.figure} needs --ladder-studies and --ladder-fits")
+        studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
+        fig = LADDER_FIGURES[args.figure].draw(studies, fits, runs)
     else:
         if not (args.curves and args.study):
             ap.error(f"{args.figure} needs --curves and --study")

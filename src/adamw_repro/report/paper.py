@@ -22,7 +22,8 @@ import jinja2
 import pandas as pd
 
 from .. import atomic, provenance
-from ..analysis.ledger import VERDICTS
+from ..analysis.claims import VERDICTS
+from ..analysis.ladder import MIN_DOF, PREDICTIONS
 from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
 from ..registry import OPTIMIZERS
 from ..schedule import budget, data_and_epochs
@@ -177,17 +178,49 @@ def claims_context(claims: list[dict]) -> dict:
     }
 
 
+def crosscheck_context(claims: list[dict], config: dict, repo: Path) -> dict:
+    """This study's verdicts against its ledgers from elsewhere (``paper.crosscheck``): per
+    reference, whether it ran this very study (its study hash), and which verdicts differ; a
+    claim whose verdict differs anywhere is marked fragile."""
+    own, refs = provenance.study_hash(config), []
+    for ref in config["paper"]["crosscheck"]:
+        entry = {"label": ref["label"], "same_study": ref["study_hash"] == own, "flips": []}
+        if entry["same_study"]:
+            theirs = pd.read_csv(repo / ref["ledger"]).set_index("id")["verdict"].to_dict()
+            entry["compared"] = sum(c["id"] in theirs for c in claims)
+            entry["flips"] = [
+                {"id": c["id"], "here": c["verdict"], "there": theirs[c["id"]]}
+                for c in claims
+                if c["id"] in theirs and theirs[c["id"]] != c["verdict"]
+            ]
+        refs.append(entry)
+    fragile = {}
+    for entry in refs:
+        for f in entry["flips"]:
+            fragile.setdefault(f["id"], []).append(f"{f['there']} {entry['label']}")
+    return {"study_hash": own, "crosscheck": refs, "fragile": fragile}
+
+
 def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.DataFrame) -> dict:
-    """A ladder's cross-study section: its studies, its claims and every study's own ledger, and
-    whether size and data grew together along it (then a trend with one is a trend with both)."""
-    by_corpus = studies.groupby("corpus")
+    """A ladder's cross-study section: its studies by axis, its claims, which readings of the
+    data axis's slope its interval holds, and every study's own ledger."""
+    axes = studies["axes"].str.split()
+    claims = _records(ledger)
+    by_id = {c["id"]: c for c in claims}
+    slope = by_id.get("WA2s")  # the data axis's slope itself (WA2 and PL1 read it shifted)
+    readings = []
+    if slope and slope["ci_lo"] is not None:
+        readings = [
+            {"name": name, "slope": s, "inside": slope["ci_lo"] <= s <= slope["ci_hi"]}
+            for name, s in PREDICTIONS.items()
+        ]
     return {
         "studies": _records(studies),
+        "axis": {a: _records(studies[axes.map(lambda x, a=a: a in x)]) for a in ("data", "size")},
         "corpora": list(dict.fromkeys(studies["corpus"])),
-        "confounded": bool(
-            ((by_corpus["n_params"].nunique() > 1) & (by_corpus["data_tokens"].nunique() > 1)).any()
-        ),
-        "claims": _records(ledger),
+        "claims": claims,
+        "readings": readings,
+        "min_dof": MIN_DOF,
         "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
     }
 
@@ -272,6 +305,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
     ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
     ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
+    ap.add_argument("--repo", default=".", help="the repository (paper.crosscheck's ledgers)")
     ap.add_argument("--pilot-map", help="the pilot map's figure PDF (paper.pilot_map)")
     ap.add_argument("--pilot-map-csv", help="the pilot map's CSV")
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
@@ -316,6 +350,7 @@ def main(argv=None) -> None:
             for name, f in ((Path(f).stem, f) for f in args.ladder_figures)
         }
         context = with_ladder(context, ladder)
+    context |= crosscheck_context(context["claims"], context["config"], Path(args.repo))
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"
     atomic.write_text(tex, render(args.template, context))

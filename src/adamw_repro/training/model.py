@@ -45,7 +45,7 @@ def build_model(
     1/sqrt(2·n_layer)) with tied input/output embeddings. Seed torch before calling.
     ``attention``: "sdpa" (fused scaled-dot-product kernel) or "eager" (for comparison).
     ``activation``: GPT-2's tanh-approximated GELU as one kernel; transformers' default for GPT-2,
-    "gelu_new", computes the same formula in about eight elementwise ops (benchmarks/NOTES.md)."""
+    "gelu_new", computes the same formula in about eight elementwise ops (docs/performance.md)."""
     hf = GPT2Config(
         vocab_size=cfg.padded_vocab_size,
         n_positions=cfg.block_size,

@@ -23,6 +23,7 @@ from ..design import (
     all_runs,
     extension_groups,
     needed_extensions,
+    non_embedding_params,
     run_hparams,
     selected_runs,
     train_spec,
@@ -31,12 +32,16 @@ from ..design import (
 from ..provenance import config_hash
 from ..schedule import budget
 
-# Importing torch and transformers in each training process: 4.2-5.4 s (benchmarks/NOTES.md).
+# Importing torch and transformers in each training process: 4.2-5.4 s (docs/performance.md).
 JOB_START_S = 5.0
 # An evaluated token against a trained one (forward only against forward, backward and the
 # optimizer step): a 16,384-token evaluation pass took 0.19-0.27 s where training on as many
-# tokens took about 0.85 s (benchmarks/NOTES.md, "Start-up, evaluation and runs per job").
+# tokens took about 0.85 s (docs/performance.md, "Start-up, evaluation and runs per job").
 FORWARD_SHARE = 1 / 3
+# A GPU study's estimate: an H100's dense bf16 peak (data sheet) at the model FLOP utilisation
+# nanoGPT-style training of GPT-2 small reaches on it (about 45 %; benchmarks/gpu_check.py
+# measures it on the GPU at hand).
+GPU_PEAK, GPU_MFU = 989e12, 0.45
 
 
 def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
@@ -75,6 +80,17 @@ def run_cost(config: dict, run) -> tuple[int, int]:
     return steps.tokens, passes * t["eval_tokens"]
 
 
+def flops_per_token(config: dict) -> float:
+    """Training FLOPs per token without building the model (``training.flops``' nanoGPT
+    estimate, 6N + 12·L·H·Q·T with H·Q = the width): N counted as ``model.count_params`` does,
+    without the position embedding, the vocabulary padded as the model pads it."""
+    m = config["model"]
+    vocab = config["tokenizer"]["vocab_size"] if config["tokenizer"]["kind"] == "bpe" else 50257
+    vocab = -(-vocab // m["vocab_multiple"]) * m["vocab_multiple"]
+    n = non_embedding_params(m) + vocab * m["n_embd"]
+    return 6 * n + 12 * m["n_layer"] * m["n_embd"] * m["block_size"]
+
+
 def measure_tokens_per_s(config: dict, precision: str, device: str, steps: int = 6) -> float:
     """Training tokens/s of a study's model on this machine: median of a few steps of the real
     training step on random tokens, after one warm-up step."""
@@ -107,7 +123,7 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
     machine) an estimate of the wall time. ``results_dir(study)`` is a study's results folder,
     ``is_done(study, run)`` whether a run's summary exists; ``cores`` the cores Snakemake may
     use, ``local`` whether training jobs run on this machine."""
-    lines, runs, tokens, seconds = [], Counter(), Counter(), Counter()
+    lines, runs, tokens, seconds, flops = [], Counter(), Counter(), Counter(), Counter()
     for name, config in studies.items():
         known, later, maybe = planned_runs(config, Path(results_dir(name)))
         parts = {"todo": [r for r in known if not is_done(name, r)], "later": later, "maybe": maybe}
@@ -119,6 +135,9 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
             costs = [run_cost(config, r) for r in members]
             runs[part] += len(members)
             tokens[part] += sum(a for a, _ in costs)
+            if config["train"]["device"] == "cuda":
+                f = flops_per_token(config)
+                flops[part] += sum(f * (a + FORWARD_SHARE * b) for a, b in costs)
             if tps:
                 work = sum(a + FORWARD_SHARE * b for a, b in costs)
                 seconds[part] += work / tps + JOB_START_S * math.ceil(len(members) / per_job)
@@ -130,6 +149,16 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
     if runs["maybe"]:
         now += f", and up to {runs['maybe']} extension runs where a best cell lies on a grid edge"
     lines.insert(0, f"plan: {now}")
+    if flops:
+        hours = [sum(flops[p] for p in parts) / (GPU_PEAK * GPU_MFU) / 3600
+                 for parts in (("todo", "later"), ("todo", "later", "maybe"))]  # fmt: skip
+        few, most = (f"{h:,.1f}" if h < 10 else f"{h:,.0f}" for h in hours)
+        lines.append(
+            f"plan: GPU studies: about {few} GPU-hours of training, up to {most} with every "
+            f"extension ({sum(flops.values()) / 1e18:,.1f} EFLOP at "
+            f"most, 6N + 12·L·H·Q·T per token, at {GPU_MFU:.0%} of an H100's bf16 peak: an "
+            "estimate from FLOPs)"
+        )
     if not local:
         lines.append("plan: training runs as cluster jobs: no time estimate from this machine")
     elif seconds:
@@ -177,3 +206,30 @@ def _tokens_per_s(config: dict, label: str, lines: list[str]) -> float | None:
     if precision.warning:
         lines.append(f"plan: {label}{precision.warning}")
     return tps
+
+
+def main(argv=None) -> None:
+    """Print a profile's plan without running it: its runs and tokens, and for GPU studies the
+    GPU-hours its FLOPs come to (e.g. ``python -m adamw_repro.training.plan config/paper.yaml``)."""
+    import argparse
+
+    from ..config import load_config, study_configs
+
+    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap.add_argument("config", help="a profile, e.g. config/paper.yaml")
+    ap.add_argument("--results", default="results", help="where its results are, if anywhere")
+    args = ap.parse_args(argv)
+    studies = study_configs(load_config(args.config))
+    root = Path(args.results)
+
+    def folder(name: str) -> Path:
+        return root / name if name else root
+
+    def done(name: str, run) -> bool:
+        return (folder(name) / "runs" / run.run_id / "summary.json").exists()
+
+    print("\n".join(announce(studies, folder, done, None, False)))
+
+
+if __name__ == "__main__":
+    main()

@@ -22,7 +22,7 @@ from ..provenance import cpu_model
 def keep_freed_memory() -> None:
     """Stop glibc from returning activation buffers to the kernel after every step: with its
     default thresholds each step re-maps them (about 100 million page faults in one study). On
-    the default model this trains 1.5x faster (benchmarks/NOTES.md); elsewhere it does nothing."""
+    the default model this trains 1.5x faster (docs/performance.md); elsewhere it does nothing."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -46,7 +46,7 @@ def to_device(t: torch.Tensor, device: str) -> torch.Tensor:
 
 # `train.precision: auto` takes bf16 autocast on a CPU only where a probe measures its matmuls at
 # least this much faster than fp32's: a clear gain pays for bf16's small numerical cost (0.002
-# nats on the default, benchmarks/NOTES.md). CPU flags cannot decide it: an AVX-512 CPU without
+# nats on the default, docs/performance.md). CPU flags cannot decide it: an AVX-512 CPU without
 # bf16 instructions reports the same capability ("AVX512") and oneDNN still accepts bf16 there,
 # but emulates it. The kinds measured so far sit far from the threshold (bf16 over fp32 matmul
 # speed: AVX2 0.011-0.015, AVX-512 without bf16 instructions 0.18-0.27, with them about 4.4).
