@@ -1,5 +1,7 @@
 """The claims ledger on synthetic study tables whose answers are known."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,6 +133,38 @@ def test_a_study_that_agrees_with_loshchilov_and_hutter():
     assert "an observation, not judged" in led["LH4"]["detail"]
     assert led["U8a"]["verdict"] == "untested" and led["U8c"]["verdict"] == "untested"
     assert led["LH2"]["robustness"] == "robust to leaving out any one seed"
+    assert led["U3"]["robustness"] == led["LH2"]["robustness"]  # one test, one mark
+    assert math.isnan(led["LH3"]["p"])  # only claims tested beyond a margin carry a p
+
+
+def test_a_claim_sharing_a_test_shares_its_leave_one_out_mark_after_holm(monkeypatch):
+    """Two claims on one measurement with one rule are one test: when Holm's correction
+    downgrades it, the second's leave-one-seed-out mark is the first's (Holm included), not one
+    recomputed without the correction, which would read "reproduced without seed #k"."""
+    from adamw_repro.analysis import claims
+
+    def effect(values):
+        return lambda ev: Measurement(
+            float(np.mean(values)), *np.percentile(values, [0, 100]), "t", len(values),
+            per_seed=np.asarray(values),
+        )  # fmt: skip
+
+    a = [0.011, 0.012, 0.015, 0.025, 0.030, 0.033]  # p ≈ 0.02: not below 0.025 after Holm
+    b = [0.0105, 0.0115, 0.014, 0.024, 0.029, 0.032]  # p ≈ 0.023: Holm over the two
+    test = [
+        claims.Claim("A", "a", "s", "q", effect(a)),
+        claims.Claim("A2", "a", "s", "q", effect(a), same_as="A"),
+        claims.Claim("B", "b", "s", "q", effect(b)),
+    ]
+    monkeypatch.setattr(claims, "CLAIMS", test)
+
+    class Study:
+        config = {"study": {"margin": 0.01}}
+
+    rows = {r["id"]: r for r in claims.build_ledger(Study())}
+    assert rows["A"]["verdict"] == rows["A2"]["verdict"] == "inconclusive"
+    assert rows["A2"]["robustness"] == rows["A"]["robustness"]
+    assert "reproduced without" not in rows["A2"]["robustness"]
 
 
 GATED = {

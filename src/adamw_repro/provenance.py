@@ -69,9 +69,12 @@ STUDY_SECTIONS = ("corpus", "tokenizer", "model", "train", "optimizers", "seeds"
 
 def study_hash(cfg: dict) -> str:
     """``config_hash`` of the sections that decide a study's numbers: two runs of one study
-    on different machines share it, whatever their papers, resources or TensorBoard say."""
+    on different machines share it, whatever their papers, resources, TensorBoard or thread
+    counts say (threads, like the machine, change only the rounding)."""
     sections = {k: cfg[k] for k in STUDY_SECTIONS}
-    sections["train"] = {k: v for k, v in cfg["train"].items() if k != "tensorboard"}
+    sections["train"] = {
+        k: v for k, v in cfg["train"].items() if k not in ("tensorboard", "threads")
+    }
     return config_hash(sections)
 
 

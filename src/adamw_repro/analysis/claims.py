@@ -195,6 +195,7 @@ def leave_one_out(rows, measured, claims, margins) -> None:
         if (
             m is None
             or m.per_seed is None
+            or c.kind == "check"
             or len(m.per_seed) < 3
             or r["verdict"] not in (REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE)
         ):
@@ -272,10 +273,16 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
         v = m.verdict or judge(m.lo, m.hi, claim.kind, margin, claim.target)
         if claim.kind == "greater" and m.per_seed is not None:
             m.p = p_above(m.per_seed, claim.target + margin)
-        row |= {"p": m.p, "verdict": v, "detail": m.detail}
+        p = m.p if claim.kind in HOLM_KINDS else math.nan  # the p of a test beyond the margin
+        row |= {"p": p, "verdict": v, "detail": m.detail}
         rows.append(row)
     apply_holm(rows)
     leave_one_out(rows, measured, claims, margins)
+    by_id = {r["id"]: r for r in rows}
+    for r in rows:  # the very same test (apply_holm): the same mark, with Holm in it
+        ref = by_id[r["measurement"]]
+        if ref is not r and ref["rule"] == r["rule"]:
+            r["robustness"] = ref["robustness"]
     return rows
 
 

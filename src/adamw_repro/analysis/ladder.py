@@ -103,8 +103,8 @@ class Ladder:
     def _fit(studies: pd.DataFrame, y: str, x: str, log_y: bool = False) -> dict:
         """OLS of ``y`` on log10 ``x`` with one intercept per corpus; ``slope`` None without
         ``MIN_DOF`` residual degrees of freedom (or a second value of ``x``)."""
-        if studies.empty or studies[x].nunique() < 2:
-            return {"slope": None, "dof": len(studies) - 1, "names": []}
+        if studies.empty or studies[x].nunique() < 2:  # no slope without two values of x
+            return {"slope": None, "dof": 0, "names": []}
         X, names = _dummies(studies["corpus"], "corpus ")
         X = np.column_stack([X, np.log10(studies[x].astype(float))])
         values = studies[y].astype(float)
@@ -270,7 +270,8 @@ def measure_wa2s(lad: Ladder) -> Measurement:
     "PL1",
     "The best timescale as a fraction of the run falls with tokens per parameter as a power "
     "law, τ/T ∝ (D/N)^−0.527, read with the unique training tokens D (at a fixed T and model: "
-    "slope −0.527)",
+    "slope −0.527; an extrapolation: the law was fitted to single-epoch runs, where the tokens "
+    "seen and the unique ones are the same, and read with the tokens seen it predicts WA2s's 0)",
     BERGSMA,
     SLOPE,
     figure="ladder_data",

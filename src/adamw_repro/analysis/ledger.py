@@ -459,7 +459,7 @@ def measure_u7(ev: Evidence) -> Measurement:
     "U8a",
     "Limitation: AdamW brings less benefit to small models",
     USER,
-    "AdamW − Adam+L2 difference at several model sizes",
+    "decay's benefit (tuned Adam − tuned AdamW) at several model sizes",
 )
 def measure_u8a(ev: Evidence) -> Measurement:
     raise Untested(
@@ -530,7 +530,7 @@ def basin_width(tuning: pd.DataFrame, margin: float) -> dict:
     "U8c",
     "Limitation: AdamW's gains vary across data sets",
     USER,
-    "AdamW − Adam+L2 difference on two corpora",
+    "decay's benefit (tuned Adam − tuned AdamW) on two corpora",
 )
 def measure_u8c(ev: Evidence) -> Measurement:
     raise Untested(

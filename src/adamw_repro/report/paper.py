@@ -207,9 +207,9 @@ def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.Data
     axes = studies["axes"].str.split()
     claims = _records(ledger)
     by_id = {c["id"]: c for c in claims}
-    slope = by_id.get("WA2s")  # the data axis's slope itself (WA2 and PL1 read it shifted)
+    slope = by_id.get("WA2s")  # the data axis's slope (WA2 and PL1 judge it against theirs)
     readings = []
-    if slope and slope["ci_lo"] is not None:
+    if slope and slope["verdict"] not in ("untested", "untestable here"):
         readings = [
             {"name": name, "slope": s, "inside": slope["ci_lo"] <= s <= slope["ci_hi"]}
             for name, s in PREDICTIONS.items()
@@ -220,6 +220,7 @@ def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.Data
         "corpora": list(dict.fromkeys(studies["corpus"])),
         "claims": claims,
         "readings": readings,
+        "slope": slope,
         "min_dof": MIN_DOF,
         "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
     }
@@ -336,6 +337,8 @@ def main(argv=None) -> None:
         cells = pd.read_csv(args.pilot_map_csv)
         figure = os.path.relpath(args.pilot_map, build)
         context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
+    # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
+    context |= crosscheck_context(context["claims"], context["config"], Path(args.repo))
     if args.ladder_studies:
         ladder = ladder_context(
             pd.read_csv(args.ladder_studies),
@@ -350,7 +353,6 @@ def main(argv=None) -> None:
             for name, f in ((Path(f).stem, f) for f in args.ladder_figures)
         }
         context = with_ladder(context, ladder)
-    context |= crosscheck_context(context["claims"], context["config"], Path(args.repo))
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"
     atomic.write_text(tex, render(args.template, context))

@@ -11,6 +11,7 @@ of a training token's cost (a forward pass without backward) and each job's star
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections import Counter
@@ -228,7 +229,7 @@ def main(argv=None) -> None:
     def done(name: str, run) -> bool:
         return (folder(name) / "runs" / run.run_id / "summary.json").exists()
 
-    print("\n".join(announce(studies, folder, done, None, False)))
+    print("\n".join(announce(studies, folder, done, os.cpu_count(), True)))
 
 
 if __name__ == "__main__":
