@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
-from adamw_repro.report.figures import figures_for
+from adamw_repro.report.figures import figures_for, ladder_figures_for
 from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
@@ -191,7 +191,7 @@ def get_ladder_inputs():
     if not LADDER:
         return {}
     tables = {f"ladder_{t}": f"results/ladder/{t}.csv" for t in LADDER_TABLES}
-    figures = expand("results/ladder/figures/{f}.pdf", f=LADDER_FIGURES)
+    figures = expand("results/ladder/figures/{f}.pdf", f=ladder_figures_for(STUDIES))
     return tables | {"ladder_figures": figures}
 
 

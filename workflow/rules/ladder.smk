@@ -1,8 +1,6 @@
 # The cross-study stage of a ladder: after every study's ledger, one table of all studies
 # (analysis/scale.py), the claims that need several studies and the lines its figures draw
 # (analysis/ladder.py), and every study's ledger and runs joined; its figures read only these.
-from adamw_repro.report.figures import LADDER_FIGURES
-
 
 localrules:
     ladder,

@@ -235,13 +235,20 @@ def basin_valleys(runs, curves, study):
 class Figure:
     draw: object
     caption: str  # LaTeX
-    needs: tuple[str, ...] = ()  # drawn only if the study has one of these optimizers
+    # drawn only if the study has one of these optimizers (a ladder's: one of these axes)
+    needs: tuple[str, ...] = ()
 
 
 def figures_for(config: dict) -> list[str]:
     """The figures a study draws: every one whose optimizers it has."""
     have = set(config["optimizers"])
     return [name for name, f in FIGURES.items() if not f.needs or have & set(f.needs)]
+
+
+def ladder_figures_for(studies: dict) -> list[str]:
+    """The figures a ladder draws: one per axis that some study lies on."""
+    have = {a for config in studies.values() for a in config["study"]["axes"]}
+    return [name for name, f in LADDER_FIGURES.items() if have & set(f.needs)]
 
 
 FIGURES = {
@@ -390,6 +397,7 @@ LADDER_FIGURES = {
         "the non-embedding parameter count, one colour per corpus, with 95\\,\\% t intervals "
         "over the evaluation seeds and the fit over the studies whose decay-acts gate passed "
         "(band: the slope's 95\\,\\% interval); hollow markers: gate not passed.",
+        needs=("size",),
     ),
     "ladder_data": Figure(
         ladder_data,
@@ -400,11 +408,13 @@ LADDER_FIGURES = {
         "drawn through the fit's middle. Hollow: not used "
         "in the fit (decay-acts gate not passed, or the optimum at an end of the grid, "
         "triangles).",
+        needs=("data",),
     ),
     "ladder_curves": Figure(
         ladder_curves,
         "The data axis's AdamW tuning cells: test loss against $\\tau/T$ relative to Adam at "
         "the same learning rate, mean over the tuning seeds, one line per training subset.",
+        needs=("data",),
     ),
 }
 
