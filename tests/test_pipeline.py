@@ -134,7 +134,8 @@ def test_splits_are_disjoint_and_the_paper_says_where_each_number_comes_from(smo
 def test_paper_shows_every_ledger_row_with_its_verdict(smoke_run):
     work, _ = smoke_run
     ledger = pd.read_csv(work / "results/tables/ledger.csv")
-    assert len(ledger) == len(CLAIMS) and set(ledger["verdict"]) <= set(VERDICTS)
+    study_claims = [c for c in CLAIMS if c.scope == "study"]
+    assert len(ledger) == len(study_claims) and set(ledger["verdict"]) <= set(VERDICTS)
     flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
     for row in ledger.itertuples():
         assert f"{row.id}: " in flat
@@ -282,25 +283,11 @@ def test_report_and_lint(smoke_run):
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 
 
-def test_rerun_from_scratch_is_bit_identical(smoke_run, tmp_path):
-    work, _ = smoke_run
-    smoke(tmp_path, smoke_config(tmp_path, paper__timing=False, paper__title=NASTY))
-    for name in ("runs.csv", "curves.csv", "stats.csv", "ledger.csv", "results.csv", "results.tex"):
-        assert (tmp_path / "results/tables" / name).read_bytes() == (
-            work / "results/tables" / name
-        ).read_bytes(), name
-    for fig in ("heatmaps_adam.pdf", "final_test_loss.png"):
-        assert (tmp_path / "results/figures" / fig).read_bytes() == (
-            work / "results/figures" / fig
-        ).read_bytes(), fig
-    assert (tmp_path / "results/paper/paper.pdf").read_bytes() == (
-        work / "results/paper/paper.pdf"
-    ).read_bytes()
-
-
 def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
-    """resources.train.runs_per_job (2 in the smoke profile) only changes how runs are grouped
-    into processes: one run per job, as on a cluster, gives the same tables."""
+    """A second run from scratch is bit-identical to the first, and resources.train.runs_per_job
+    (4 in the smoke profile) only changes how runs are grouped into processes: one run per job,
+    as on a cluster, gives the same tables and figures. (The paper's bytes differ only by the
+    config hash in its appendix; the kill tests below compare a rerun's PDF byte for byte.)"""
     work, _ = smoke_run
     assert list((work / "logs/train").glob("tune_adamw_*.log"))  # the reference was batched
     config = smoke_config(
@@ -310,10 +297,16 @@ def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
     log = proc.stdout + proc.stderr
     jobs = re.findall(r"rule ((?:tune|extend|evaluate)_\w+):", log)
     assert len(jobs) == len(pd.read_csv(tmp_path / "results/tables/runs.csv"))  # one run each
-    for name in ("runs.csv", "curves.csv", "stats.csv", "ledger.csv", "results.tex"):
+    tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
+    tables -= {"provenance.json"}  # names the config hash
+    for name in sorted(tables):
         assert (tmp_path / "results/tables" / name).read_bytes() == (
             work / "results/tables" / name
         ).read_bytes(), name
+    for fig in ("heatmaps_adam.pdf", "final_test_loss.png"):
+        assert (tmp_path / "results/figures" / fig).read_bytes() == (
+            work / "results/figures" / fig
+        ).read_bytes(), fig
     for folder in (work, tmp_path):  # no finished run left waiting beside its checkpoint
         assert not list(folder.glob("results/checkpoints/**/*.finished"))
 
@@ -325,7 +318,7 @@ def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
         optimizers={"adam": {"lr": 0.01}, "adamw": {"lr": 0.01, "weight_decay": 0.1}},
         seeds=[0],
         study={"embedding_ablation": False},
-        train__tokens=8 * 32 * 600,
+        train__tokens=8 * 32 * 300,
         train__checkpoint_interval=20,
     )
     ref, cut = tmp_path / "reference", tmp_path / "interrupted"
