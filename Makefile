@@ -11,7 +11,7 @@ TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 paper: setup
 	$(VENV)/bin/snakemake --cores all
 
-# the scale ladder (config/ladder.yaml): six studies and the cross-study paper
+# the scale ladder (config/ladder.yaml): its studies on two axes and the cross-study paper
 ladder: setup
 	$(VENV)/bin/snakemake --cores all --configfile config/ladder.yaml
 
