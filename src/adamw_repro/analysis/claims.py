@@ -178,10 +178,17 @@ def apply_holm(rows: list[dict]) -> None:
             r["detail"] += "; its interval clears the margin, but not after Holm's correction"
     by_id = {r["id"]: r for r in rows}
     for r in rows:
-        ref = by_id[r["measurement"]]
-        r.setdefault("p_holm", ref.get("p_holm", math.nan))
-        if ref is not r and ref["rule"] == r["rule"]:  # the very same test: the same verdict
-            r["verdict"], r["detail"] = ref["verdict"], ref["detail"]
+        r.setdefault("p_holm", by_id[r["measurement"]].get("p_holm", math.nan))
+    for r, ref in same_tests(rows):
+        r["verdict"], r["detail"] = ref["verdict"], ref["detail"]
+
+
+def same_tests(rows: list[dict]) -> list[tuple[dict, dict]]:
+    """(row, the row it copies) for each claim whose test is another's: the same measurement
+    judged by the same rule (it shares that claim's verdict and leave-one-out mark)."""
+    by_id = {r["id"]: r for r in rows}
+    pairs = ((r, by_id[r["measurement"]]) for r in rows)
+    return [(r, ref) for r, ref in pairs if ref is not r and ref["rule"] == r["rule"]]
 
 
 def leave_one_out(rows, measured, claims, margins) -> None:
@@ -278,11 +285,8 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
         rows.append(row)
     apply_holm(rows)
     leave_one_out(rows, measured, claims, margins)
-    by_id = {r["id"]: r for r in rows}
-    for r in rows:  # the very same test (apply_holm): the same mark, with Holm in it
-        ref = by_id[r["measurement"]]
-        if ref is not r and ref["rule"] == r["rule"]:
-            r["robustness"] = ref["robustness"]
+    for r, ref in same_tests(rows):  # the same mark, with Holm in it
+        r["robustness"] = ref["robustness"]
     return rows
 
 

@@ -234,7 +234,7 @@ def _timescale_slope(lad: Ladder) -> Measurement:
 SLOPE = "the data axis's slope of log10 best τ (steps) on log10 training tokens"
 
 
-@claim(
+claim(
     "WA2",
     "AdamW's best timescale τ = 1/(lr·wd), counted in epochs, stays constant as the data grow "
     "(so at a fixed number of steps it grows in proportion to the data: slope 1)",
@@ -245,12 +245,10 @@ SLOPE = "the data axis's slope of log10 best τ (steps) on log10 training tokens
     target=PREDICTIONS["constant in epochs (Wang & Aitchison)"],
     margin="slope_margin",
     scope="ladder",
-)
-def measure_wa2(lad: Ladder) -> Measurement:
-    return _timescale_slope(lad)
+)(_timescale_slope)
 
 
-@claim(
+claim(
     "WA2s",
     "The alternative: AdamW's best timescale stays constant in steps (slope 0)",
     WA,
@@ -261,12 +259,10 @@ def measure_wa2(lad: Ladder) -> Measurement:
     margin="slope_margin",
     same_as="WA2",
     scope="ladder",
-)
-def measure_wa2s(lad: Ladder) -> Measurement:
-    return _timescale_slope(lad)
+)(_timescale_slope)
 
 
-@claim(
+claim(
     "PL1",
     "The best timescale as a fraction of the run falls with tokens per parameter as a power "
     "law, τ/T ∝ (D/N)^−0.527, read with the unique training tokens D (at a fixed T and model: "
@@ -280,9 +276,7 @@ def measure_wa2s(lad: Ladder) -> Measurement:
     margin="slope_margin",
     same_as="WA2",
     scope="ladder",
-)
-def measure_pl1(lad: Ladder) -> Measurement:
-    return _timescale_slope(lad)
+)(_timescale_slope)
 
 
 def fit_lines(lad: Ladder, points: int = 50) -> pd.DataFrame:
@@ -290,15 +284,15 @@ def fit_lines(lad: Ladder, points: int = 50) -> pd.DataFrame:
     studies it used, and on the data axis each reading's predicted slope through the fit's
     value at the middle of the axis (log scale). Empty where an axis has no fit."""
     rows = []
-    for axis, x, fitter, log_y in (("size", "n_params_ne", lad.size_fit, False),
-                                   ("data", "data_tokens", lad.data_fit, True)):  # fmt: skip
+    for axis, fitter in (("size", lad.size_fit), ("data", lad.data_fit)):
         try:
             fit = fitter()
         except Untested:
             continue
         if fit["slope"] is None:
             continue
-        f, used = fit["fit"], fit["used"]
+        f, used, (_, x, log_y) = fit["fit"], fit["used"], fit["spec"]
+        back = (lambda v: 10**v) if log_y else (lambda v: v)  # noqa: E731
         lx = np.log10(used[x].astype(float))
         grid = np.linspace(lx.min(), lx.max(), points)
         for corpus in dict.fromkeys(used["corpus"]):
@@ -309,7 +303,6 @@ def fit_lines(lad: Ladder, points: int = 50) -> pd.DataFrame:
             # the slope's interval, pivoting about the centre of the studies used
             ends = [centre + s * (grid - lx.mean()) for s in (b["ci_lo"], b["ci_hi"])]
             lo, hi = np.minimum(*ends), np.maximum(*ends)
-            back = (lambda v: 10**v) if log_y else (lambda v: v)  # noqa: E731
             for g, y, l_, h in zip(grid, line, lo, hi, strict=True):
                 rows.append(dict(axis=axis, corpus=corpus, line="fit", x=10**g, y=back(y),
                                  lo=back(l_), hi=back(h)))  # fmt: skip

@@ -55,11 +55,10 @@ def best_tau(runs: pd.DataFrame, n_boot: int) -> dict:
 
 
 def _gate(checks: pd.DataFrame, name: str) -> dict:
-    row = checks.loc[name] if name in checks.index else None
-    out = {"status": "untested", "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
-    if row is not None:
-        out = {k: row[k] for k in out}
-    return out
+    """A gate's status and measurement from the study's ``regime.csv`` ("untested" if absent)."""
+    if name not in checks.index:
+        return {"status": "untested", "value": math.nan, "ci_lo": math.nan, "ci_hi": math.nan}
+    return {k: checks.loc[name, k] for k in ("status", "value", "ci_lo", "ci_hi")}
 
 
 def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
