@@ -316,8 +316,12 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
     return out
 
 
-def paper_stage(root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args=()) -> None:
-    """The study's figures (when compiling) and its paper, with a ladder's arguments if any."""
+def paper_stage(
+    root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args=(), crosscheck_root=REPO
+) -> None:
+    """The study's figures (when compiling) and its paper, with a ladder's arguments if any;
+    paper.crosscheck's ledgers are read relative to ``crosscheck_root`` (the Snakefile's: the
+    repository)."""
     conf = json.dumps(cfg, sort_keys=True)
     names = figures.figures_for(cfg)
     pdfs = [root / f"results/figures/{n}.pdf" for n in names]
@@ -369,6 +373,8 @@ def paper_stage(root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args
         str(root / "build"),
         "--out",
         str(root / "paper.pdf"),
+        "--crosscheck",
+        *(str(crosscheck_root / c["ledger"]) for c in cfg["paper"]["crosscheck"]),
         *ladder_args,
     ]
     if compile_pdf:
@@ -408,8 +414,7 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     main, cfg = next(iter(configs.items()))
     ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]
     ladder_args += ["--ladder-figures", *pdfs]
-    ladder_args += ["--repo", str(root)]  # paper.crosscheck's ledgers, relative to ``root``
-    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_args)
+    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_args, crosscheck_root=root)
     return {r["id"]: r for r in pd.read_csv(tables["ledger"]).to_dict("records")}
 
 
@@ -648,7 +653,7 @@ def test_a_verdict_that_differs_on_another_machine_is_marked_fragile(tmp_path):
         {"ledger": "elsewhere.csv", "label": "on machine B", "study_hash": study_hash(cfg)},
         {"ledger": "elsewhere.csv", "label": "an older design", "study_hash": "0123456789ab"},
     ]
-    paper_stage(tmp_path / "run", cfg, out, False, ["--repo", str(tmp_path)])
+    paper_stage(tmp_path / "run", cfg, out, False, crosscheck_root=tmp_path)
     tex = " ".join((tmp_path / "run/build/paper.tex").read_text().split())
     cid = theirs.loc[measured, "id"]
     assert f"{cid} reads \\emph{{{there}}} there (\\emph{{{here}}} here)" in tex

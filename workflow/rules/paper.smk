@@ -25,7 +25,6 @@ rule paper:
         config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
         ladder=get_ladder_args,
         pilot_map=get_pilot_map_args,
-        repo=REPO,
     conda:
         CONDA_ENV
     log:
@@ -35,5 +34,5 @@ rule paper:
     shell:
         "python -m adamw_repro.report.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
         " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --search {input.search} --figures {input.figures} --timing {input.timing}"
-        " --provenance {input.provenance} {params.ladder} {params.pilot_map} --repo {params.repo}"
+        " --provenance {input.provenance} {params.ladder} {params.pilot_map} --crosscheck {input.crosscheck}"
         " --build-dir results/paper/build --out {output} > {log} 2>&1"

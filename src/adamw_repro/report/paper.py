@@ -178,15 +178,16 @@ def claims_context(claims: list[dict]) -> dict:
     }
 
 
-def crosscheck_context(claims: list[dict], config: dict, repo: Path) -> dict:
-    """This study's verdicts against its ledgers from elsewhere (``paper.crosscheck``): per
-    reference, whether it ran this very study (its study hash), and which verdicts differ; a
-    claim whose verdict differs anywhere is marked fragile."""
+def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> dict:
+    """This study's verdicts against its ledgers from elsewhere (``paper.crosscheck``, whose
+    files are ``ledgers``, in its order): per reference, whether it ran this very study (its
+    study hash), and which verdicts differ; a claim whose verdict differs anywhere is marked
+    fragile."""
     own, refs = provenance.study_hash(config), []
-    for ref in config["paper"]["crosscheck"]:
+    for ref, ledger in zip(config["paper"]["crosscheck"], ledgers, strict=True):
         entry = {"label": ref["label"], "same_study": ref["study_hash"] == own, "flips": []}
         if entry["same_study"]:
-            theirs = pd.read_csv(repo / ref["ledger"]).set_index("id")["verdict"].to_dict()
+            theirs = pd.read_csv(ledger).set_index("id")["verdict"].to_dict()
             entry["compared"] = sum(c["id"] in theirs for c in claims)
             entry["flips"] = [
                 {"id": c["id"], "here": c["verdict"], "there": theirs[c["id"]]}
@@ -306,7 +307,8 @@ def main(argv=None) -> None:
     ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
     ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
     ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
-    ap.add_argument("--repo", default=".", help="the repository (paper.crosscheck's ledgers)")
+    ap.add_argument("--crosscheck", nargs="*", default=[],
+                    help="paper.crosscheck's ledgers, one per entry, in its order")  # fmt: skip
     ap.add_argument("--pilot-map", help="the pilot map's figure PDF (paper.pilot_map)")
     ap.add_argument("--pilot-map-csv", help="the pilot map's CSV")
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
@@ -338,7 +340,7 @@ def main(argv=None) -> None:
         figure = os.path.relpath(args.pilot_map, build)
         context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
     # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
-    context |= crosscheck_context(context["claims"], context["config"], Path(args.repo))
+    context |= crosscheck_context(context["claims"], context["config"], args.crosscheck)
     if args.ladder_studies:
         ladder = ladder_context(
             pd.read_csv(args.ladder_studies),
