@@ -38,6 +38,7 @@ wildcard_constraints:
 # Light stages run where Snakemake runs, never as cluster jobs.
 localrules:
     all,
+    run_spec,
     find_edges,
     select_hparams,
     aggregate,

@@ -13,7 +13,9 @@ from adamw_repro.design import (
     Run,
     ablation_runs,
     all_runs,
+    batches,
     edges,
+    evaluation_settings,
     extension_groups,
     grid,
     needed_extensions,
@@ -243,9 +245,13 @@ def test_jobs_batch_tuning_every_possible_extension_and_the_evaluation_seeds():
     cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 4}}})
     jobs = {job.name: job for job in training_jobs(cfg)}
     tuned = [r for name, job in jobs.items() if name.startswith("tune_") for r in job.runs()]
-    assert sorted(tuned) == sorted(tuning_runs(cfg)) and len(set(tuned)) == len(tuned)
+    assert tuned == tuning_runs(cfg)  # each once
     assert all(len(job.run_ids) <= 4 for job in jobs.values())
-    assert all(len({i.split("/")[0] for i in job.run_ids}) == 1 for job in jobs.values())
+    assert all(
+        len({i.split("/")[0] for i in job.run_ids}) == 1
+        for name, job in jobs.items()
+        if not name.startswith("tune_")
+    )
     extension = {n.rsplit("_", 1)[0] for n in jobs if n.startswith("extend_")}
     assert extension == set(extension_groups(cfg))
     ev = jobs["evaluate_adamw_0"]  # the setting is a wildcard, filled in after selection
@@ -254,6 +260,32 @@ def test_jobs_batch_tuning_every_possible_extension_and_the_evaluation_seeds():
     one = {job.name: job for job in training_jobs(validate_config(CONFIG))}  # one run per job
     assert all(len(job.run_ids) == 1 for job in one.values())
     assert sum(n.startswith("tune_") for n in one) == len(tuning_runs(cfg))
+
+
+def test_each_phase_fills_the_cores_it_runs_on():
+    """Jobs of at most runs_per_job runs, as many per phase as the next multiple of the jobs
+    that run at once, unless that leaves a job with a single run where two would fit."""
+
+    def sizes(runs, size, slots):
+        return [len(b) for b in batches(list(range(runs)), size, slots, "t").values()]
+
+    assert sizes(72, 8, 1) == [8] * 9
+    assert sorted(sizes(72, 8, 2)) == [7] * 8 + [8] * 2  # 10 jobs: no core idles a whole job
+    assert [r for b in batches(list(range(72)), 8, 2, "t").values() for r in b] == list(range(72))
+    assert sizes(8, 8, 2) == [4, 4] and sizes(8, 8, 16) == [2] * 4 and sizes(2, 4, 2) == [2]
+    assert sizes(5, 1, 2) == [1] * 5  # one run per job stays one run per job
+    seeds = list(range(20, 28))
+    cfg = validate_config({**CONFIG, "seeds": seeds, "resources": {"train": {"runs_per_job": 8}}})
+    # 3 selections and 4 ablations (AdamW without decay, Adam at its lr, 2 embedding flips)
+    assert evaluation_settings(cfg) == 7
+    selection = {"selected": {"adam": {"lr": 1e-3, "weight_decay": 0.0}}, "extensions": []}
+    selection["selected"] |= {o: {"lr": 2e-3, "weight_decay": 5.0} for o in ("adam_l2", "adamw")}
+    evaluated = set(all_runs(cfg, selection)) - set(tuning_runs(cfg))
+    assert len({(r.optimizer, r.setting) for r in evaluated}) == 7
+    two_cores = {j.name: j for j in training_jobs(cfg, slots=2)}
+    # 7 settings × 2 jobs of 4 seeds: no setting's job runs alone on the last round
+    assert [len(two_cores[f"evaluate_adamw_{k}"].run_ids) for k in (0, 1)] == [4, 4]
+    assert "evaluate_adamw_1" not in {j.name for j in training_jobs(cfg, slots=1)}
 
 
 def test_edges_of_a_grid():

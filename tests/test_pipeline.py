@@ -286,10 +286,11 @@ def test_report_and_lint(smoke_run):
 def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
     """A second run from scratch is bit-identical to the first, and resources.train.runs_per_job
     (4 in the smoke profile) only changes how runs are grouped into processes: one run per job,
-    as on a cluster, gives the same tables and figures. (The paper's bytes differ only by the
-    config hash in its appendix; the kill tests below compare a rerun's PDF byte for byte.)"""
+    as on a cluster, gives the same tables and figures, and going back to the profile's layout
+    on another number of cores retrains nothing. (The paper's bytes differ only by the config
+    hash in its appendix; the kill tests below compare a rerun's PDF byte for byte.)"""
     work, _ = smoke_run
-    assert list((work / "logs/train").glob("tune_adamw_*.log"))  # the reference was batched
+    assert list((work / "logs/train").glob("tune_*.log"))  # the reference was batched
     config = smoke_config(
         tmp_path, paper__timing=False, paper__title=NASTY, resources__train__runs_per_job=1
     )
@@ -309,6 +310,11 @@ def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
         ).read_bytes(), fig
     for folder in (work, tmp_path):  # no finished run left waiting beside its checkpoint
         assert not list(folder.glob("results/checkpoints/**/*.finished"))
+    regrouped = smoke_config(tmp_path, paper__timing=False, paper__title=NASTY)
+    for cores in ("1", "3"):
+        # only the paper, whose appendix names the config's hash
+        planned = planned_jobs(tmp_path, REPO / "Snakefile", regrouped, "--cores", cores)
+        assert planned == {"paper"}, planned
 
 
 def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):

@@ -99,9 +99,9 @@ def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_at
         check=False,
         timeout=300,
     )
-    calls = [c.split() for c in log.read_text().splitlines() if "rule_tune_adamw_" in c]
+    calls = [c.split() for c in log.read_text().splitlines() if "rule_tune_" in c]
     assert len(calls) == 4, log.read_text()  # 2 trials (one job each), each submitted twice
-    for job in ("rule_tune_adamw_0", "rule_tune_adamw_1"):
+    for job in ("rule_tune_0", "rule_tune_1"):
         mine = [args for args in calls if any(job in a for a in args)]
         assert [args[args.index("-t") + 1] for args in mine] == ["7", "14"]  # attempt × 7 min
         for args in mine:

@@ -89,7 +89,10 @@ def _start_job(runs, token_files):
     ckpt)."""
     args = [sys.executable, "-m", "adamw_repro.training.train"]
     for spec, out, ckpt in runs:
-        args += ["--spec", json.dumps(spec), "--out-dir", str(out), "--checkpoint", str(ckpt)]
+        spec_file = Path(f"{ckpt}.spec.json")  # beside the checkpoint: out may not exist yet
+        spec_file.parent.mkdir(parents=True, exist_ok=True)
+        spec_file.write_text(json.dumps(spec))
+        args += ["--spec", str(spec_file), "--out-dir", str(out), "--checkpoint", str(ckpt)]
     for split in ("train", "val", "test"):
         args += [f"--{split}-tokens", token_files[split]]
     args += ["--meta", token_files["meta"]]

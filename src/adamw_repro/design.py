@@ -18,6 +18,7 @@ rounded to that precision, so every path names its run exactly.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from .config import decay_key, validate_config
@@ -283,9 +284,16 @@ def run_hparams(optimizer: str, lr: float, weight_decay: float = 0.0, **given) -
     return train_spec(cfg, make_run(cfg, optimizer, lr, wd, 0))["hparams"]
 
 
-def batches(runs: list[Run], size: int, name: str) -> dict[str, list[Run]]:
-    """``runs`` in jobs of at most ``size``, named ``name_0``, ``name_1``, ..."""
-    return {f"{name}_{k // size}": runs[k : k + size] for k in range(0, len(runs), size)}
+def batches(runs: list, size: int, slots: int, name: str) -> dict[str, list]:
+    """``runs`` in jobs of at most ``size``, named ``name_0``, ``name_1``, ..., as even as
+    possible, and as many as the next multiple of ``slots`` (the training jobs that run at once)
+    where each job keeps two runs or more: a phase of nine jobs on two cores would end with one
+    core idle for a whole job, and a job of one run where two would fit pays its ~5 s start-up
+    for less work than that on the smallest profiles."""
+    n = -(-len(runs) // size)
+    n = max(n, min(-(-n // slots) * slots, len(runs) // 2))
+    cut = [round(k * len(runs) / n) for k in range(n + 1)]
+    return {f"{name}_{k}": runs[cut[k] : cut[k + 1]] for k in range(n)}
 
 
 @dataclass(frozen=True)
@@ -305,22 +313,37 @@ class Job:
         return out
 
 
-def training_jobs(config: dict) -> list[Job]:
-    """Every training job a study may need, in jobs of ``resources.train.runs_per_job`` runs
-    (one optimizer per job): the first tuning round and every extension group an edge could ask
-    for (known from the config alone), and each optimizer's evaluation seeds (the setting is
-    chosen later). Snakemake runs only the jobs whose files are asked for."""
+def evaluation_settings(config: dict) -> int:
+    """The most settings the evaluation can train (each optimizer's selected one and each
+    ablation's), reached when no two coincide: a selection with a different lr and a positive
+    decay for every optimizer."""
+    selected = {
+        o: {"lr": k + 1.0, "weight_decay": 1.0 if decay_key(hp) else 0.0}
+        for k, (o, hp) in enumerate(config["optimizers"].items())
+    }
+    runs = selected_runs(config, {"selected": selected})
+    runs += [r for rs in ablation_runs(config, {"selected": selected}).values() for r in rs]
+    return len({(r.optimizer, r.setting) for r in runs})
+
+
+def training_jobs(config: dict, slots: int = 1) -> list[Job]:
+    """Every training job a study may need, each of at most ``resources.train.runs_per_job``
+    runs of one phase, in as few jobs as that allows with a multiple of ``slots`` per phase
+    (``batches``; the evaluation's settings are split alike): the first tuning round, every
+    extension group an edge could ask for (known from the config alone), and each optimizer's
+    evaluation seeds (the setting is chosen later, a wildcard). Snakemake runs only the jobs
+    whose files are asked for. The layout is free to change between calls: a run's identity is
+    its spec file, never the job that trained it (workflow/rules/train.smk)."""
     size = config["resources"]["train"]["runs_per_job"]
-    jobs = {}
-    runs = tuning_runs(config)
-    for o in config["optimizers"]:
-        jobs |= batches([r for r in runs if r.optimizer == o], size, f"tune_{o}")
+    jobs = batches(tuning_runs(config), size, slots, "tune")
     for name, group in extension_groups(config).items():
-        jobs |= batches(group, size, name)
+        jobs |= batches(group, size, slots, name)
     out = [Job(name, tuple(r.run_id for r in runs)) for name, runs in jobs.items()]
+    # the settings' jobs together make a multiple of slots: each setting gets as many as that
+    # takes, e.g. 2 jobs for each of 7 settings on 2 cores, 1 for each of 6
+    per_setting = slots // math.gcd(evaluation_settings(config), slots)
     for o in config["optimizers"]:
-        seeds = eval_seeds(config, o)
-        for k in range(0, len(seeds), size):
-            ids = tuple(f"{o}/{{setting}}/seed{s}" for s in seeds[k : k + size])
-            out.append(Job(f"evaluate_{o}_{k // size}", ids))
+        ids = [f"{o}/{{setting}}/seed{s}" for s in eval_seeds(config, o)]
+        for name, chunk in batches(ids, size, per_setting, f"evaluate_{o}").items():
+            out.append(Job(name, tuple(chunk)))
     return out

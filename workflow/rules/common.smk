@@ -9,7 +9,7 @@ from pathlib import Path
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
 from adamw_repro.report.figures import figures_for, ladder_figures_for
-from adamw_repro.design import all_runs, extension_groups, train_spec, training_jobs, tuning_runs
+from adamw_repro.design import Run, all_runs, extension_groups, train_spec, training_jobs, tuning_runs
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -65,37 +65,59 @@ def is_run_done(study, run):
     return os.path.exists(run_files(study, [run.run_id], "summary.json")[0])
 
 
+def workflow_cores():
+    """The cores Snakemake may use here; None for a cluster run without --cores."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return None
+
+
 def print_plan():
     """Before the first job: what will be trained, in which precision, and about how long it
     takes on this machine (adamw_repro.training.plan)."""
     from adamw_repro.training.plan import announce
 
-    try:
-        cores = workflow.cores
-    except WorkflowError:  # a cluster run without --cores
-        cores = None
-    lines = announce(STUDIES, get_study_results, is_run_done, cores, workflow.local_exec)
+    lines = announce(STUDIES, get_study_results, is_run_done, workflow_cores(), workflow.local_exec)
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def training_slots(study):
+    """How many of the study's training jobs run at once on this machine (1 on a cluster): each
+    phase gets a multiple of this many jobs, so that no core waits out a phase's last job."""
+    cores = workflow_cores() if workflow.local_exec else None
+    return max(1, (cores or 1) // STUDIES[study]["train"]["threads"])
 
 
 def summaries(study, runs):
     return run_files(study, [run.run_id for run in runs], "summary.json")
 
 
-def train_args(study, runs):
-    """The train command's per-run arguments: the spec (only training-relevant config, so other
-    edits never retrain), where its files go, and its checkpoint, kept outside the outputs so
-    that it survives a failed or cancelled job to be resumed from; with train.tensorboard, where
-    its event files go."""
-    cfg, root = STUDIES[study], f"results/{in_study(S, study)}"
-    args = []
-    for r in runs:
-        spec = json.dumps(train_spec(cfg, r), sort_keys=True)
-        args += ["--spec", spec, "--out-dir", f"{root}runs/{r.run_id}"]
-        args += ["--checkpoint", f"{root}checkpoints/{r.run_id}.pt"]
-        if cfg["train"]["tensorboard"]:
-            args += ["--tensorboard", f"{root}tensorboard/{r.run_id}"]
-    return shlex.join(args)
+def get_run_spec(wildcards):
+    """A run's spec (adamw_repro.design.train_spec) from its path: only the training-relevant
+    config, so that other edits never retrain."""
+    run = Run.parse(wildcards.optimizer, wildcards.setting, wildcards.seed)
+    return json.dumps(train_spec(get_config(wildcards), run), sort_keys=True)
+
+
+def train_args(study):
+    """The train command's per-run arguments, from the job's own files (so they never count as
+    the job's identity): each run's spec file, where its results go, and its checkpoint, kept
+    outside the outputs so that it survives a failed or cancelled job to be resumed from; with
+    train.tensorboard, where its event files go."""
+    root = f"results/{in_study(S, study)}"
+
+    def args(wildcards, input, output):
+        out = []
+        for spec in input.specs:
+            run_id = str(Path(spec).parent.relative_to(f"{root}runs"))
+            out += ["--spec", spec, "--out-dir", str(Path(spec).parent)]
+            out += ["--checkpoint", f"{root}checkpoints/{run_id}.pt"]
+            if STUDIES[study]["train"]["tensorboard"]:
+                out += ["--tensorboard", f"{root}tensorboard/{run_id}"]
+        return shlex.join(out)
+
+    return args
 
 
 def get_tuning_summaries(wildcards):

@@ -1,22 +1,40 @@
-# One rule per training job of each study, whatever the layout: with resources.train.runs_per_job
-# = 1 (the clusters' and long runs' layout) every job trains one run; above 1 a job trains that
-# many one after another, paying the process start-up once. Tuning and extension jobs have their
-# runs fixed by the config; an evaluation job's setting is a wildcard, chosen by select_hparams.
-# A ladder's rules are named after their study (`<study>_tune_adamw_0`).
+# A run is its spec file, written by `run_spec` from the run's path and the study's config
+# (params: a changed spec is rewritten, and its newer file retrains the job that holds the run).
+# Training jobs group runs to pay the process start-up once per job: resources.train.runs_per_job
+# runs at most, a multiple of the cores' worth of jobs per phase (design.training_jobs). The
+# grouping is not part of any run's identity: a training job's arguments are read from its
+# files (derived params, which Snakemake does not compare), and the specs of a phase are all
+# written before its first training job (priority), so that every spec is older than every
+# result of its phase and another layout (other cores, another runs_per_job, a cluster) reruns
+# nothing that is done. An evaluation job's setting is a wildcard, chosen by select_hparams.
+# A ladder's rules are named after their study (`<study>_tune_0`).
+rule run_spec:
+    output:
+        f"results/{S}runs/{{optimizer}}/{{setting}}/seed{{seed}}/spec.json",
+    params:
+        spec=get_run_spec,
+    wildcard_constraints:
+        seed=r"\d+",
+    priority: 100
+    shell:
+        "printf '%s\\n' {params.spec:q} > {output}"
+
+
 for study, study_config in STUDIES.items():
     train = study_config["resources"]["train"]
-    for job in training_jobs(study_config):
+    for job in training_jobs(study_config, training_slots(study)):
 
         rule:
             name:
                 f"{study}_{job.name}" if study else job.name
             input:
                 **{k: get_data_file(rules.tokenize.output[k], study) for k in ("train", "val", "test", "meta")},
+                specs=run_files(study, job.run_ids, "spec.json"),
             output:
                 metrics=run_files(study, job.run_ids, "metrics.jsonl"),
                 summary=run_files(study, job.run_ids, "summary.json"),
             params:
-                runs=lambda wc, study=study, job=job: train_args(study, job.runs(wc.get("setting"))),
+                runs=train_args(study),
             threads: study_config["train"]["threads"]
             resources:
                 gpu=train["gpus"],

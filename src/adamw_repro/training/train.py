@@ -435,7 +435,7 @@ def train_runs(
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--spec", required=True, action="append", help="a run spec, as JSON")
+    ap.add_argument("--spec", required=True, action="append", help="a run's spec file (JSON)")
     ap.add_argument("--out-dir", required=True, action="append", help="per --spec, in order")
     ap.add_argument("--checkpoint", required=True, action="append", help="per --spec, in order")
     ap.add_argument(
@@ -452,7 +452,8 @@ def main(argv=None) -> None:
         ap.error("give one --tensorboard per --spec, or none")
     keep_freed_memory()
     events = args.tensorboard or [None] * len(args.spec)
-    runs = list(zip(map(json.loads, args.spec), args.out_dir, args.checkpoint, events, strict=True))
+    specs = [json.loads(Path(p).read_text()) for p in args.spec]
+    runs = list(zip(specs, args.out_dir, args.checkpoint, events, strict=True))
     paths = {split: getattr(args, f"{split}_tokens") for split in SPLITS}
     train_runs(runs, paths, args.meta, args.threads)
 
