@@ -107,7 +107,7 @@ def train_args(study):
     train.tensorboard, where its event files go."""
     root = f"results/{in_study(S, study)}"
 
-    def args(wildcards, input, output):
+    def args(wildcards, input):
         out = []
         for spec in input.specs:
             run_id = str(Path(spec).parent.relative_to(f"{root}runs"))
