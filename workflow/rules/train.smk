@@ -8,18 +8,6 @@
 # result of its phase and another layout (other cores, another runs_per_job, a cluster) reruns
 # nothing that is done. An evaluation job's setting is a wildcard, chosen by select_hparams.
 # A ladder's rules are named after their study (`<study>_tune_0`).
-rule run_spec:
-    output:
-        f"results/{S}runs/{{optimizer}}/{{setting}}/seed{{seed}}/spec.json",
-    params:
-        spec=get_run_spec,
-    wildcard_constraints:
-        seed=r"\d+",
-    priority: 100
-    shell:
-        "printf '%s\\n' {params.spec:q} > {output}"
-
-
 for study, study_config in STUDIES.items():
     train = study_config["resources"]["train"]
     for job in training_jobs(study_config, training_slots(study)):
@@ -50,6 +38,18 @@ for study, study_config in STUDIES.items():
                 "python -m adamw_repro.training.train {params.runs} --train-tokens {input.train}"
                 " --val-tokens {input.val} --test-tokens {input.test} --meta {input.meta}"
                 " --threads {threads} > {log} 2>&1"
+
+
+rule run_spec:
+    output:
+        f"results/{S}runs/{{optimizer}}/{{setting}}/seed{{seed}}/spec.json",
+    params:
+        spec=get_run_spec,
+    wildcard_constraints:
+        seed=r"\d+",
+    priority: 100
+    shell:
+        "printf '%s\\n' {params.spec:q} > {output}"
 
 
 checkpoint find_edges:
