@@ -274,6 +274,7 @@ def test_each_phase_fills_the_cores_it_runs_on():
     assert [r for b in batches(list(range(72)), 8, 2, "t").values() for r in b] == list(range(72))
     assert sizes(8, 8, 2) == [4, 4] and sizes(8, 8, 16) == [2] * 4 and sizes(2, 4, 2) == [2]
     assert sizes(5, 1, 2) == [1] * 5  # one run per job stays one run per job
+    assert sizes(0, 8, 2) == []
     seeds = list(range(20, 28))
     cfg = validate_config({**CONFIG, "seeds": seeds, "resources": {"train": {"runs_per_job": 8}}})
     # 3 selections and 4 ablations (AdamW without decay, Adam at its lr, 2 embedding flips)

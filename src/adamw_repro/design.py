@@ -292,6 +292,8 @@ def batches(runs: list, size: int, slots: int, name: str) -> dict[str, list]:
     for less work than that on the smallest profiles."""
     n = -(-len(runs) // size)
     n = max(n, min(-(-n // slots) * slots, len(runs) // 2))
+    if not n:
+        return {}
     cut = [round(k * len(runs) / n) for k in range(n + 1)]
     return {f"{name}_{k}": runs[cut[k] : cut[k + 1]] for k in range(n)}
 

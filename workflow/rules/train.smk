@@ -48,8 +48,12 @@ rule run_spec:
     wildcard_constraints:
         seed=r"\d+",
     priority: 100
+    conda:
+        CONDA_ENV
+    log:
+        f"logs/{S}specs/{{optimizer}}/{{setting}}/seed{{seed}}.log",
     shell:
-        "printf '%s\\n' {params.spec:q} > {output}"
+        "printf '%s\\n' {params.spec:q} > {output} 2> {log}"
 
 
 checkpoint find_edges:
