@@ -241,10 +241,16 @@ def test_specs_say_what_a_run_evaluates():
     assert "weight_decay" not in train_spec(cfg, Run("adam", 1e-3, 0.0, 0))["hparams"]
 
 
+def job_runs(job, setting=None):
+    """The runs a job's ids name (the setting filled in), as run_spec parses each path."""
+    parts = (i.format(setting=setting).split("/") for i in job.run_ids)
+    return [Run.parse(o, part, seed.removeprefix("seed")) for o, part, seed in parts]
+
+
 def test_jobs_batch_tuning_every_possible_extension_and_the_evaluation_seeds():
     cfg = validate_config({**CONFIG, "resources": {"train": {"runs_per_job": 4}}})
     jobs = {job.name: job for job in training_jobs(cfg)}
-    tuned = [r for name, job in jobs.items() if name.startswith("tune_") for r in job.runs()]
+    tuned = [r for name, job in jobs.items() if name.startswith("tune_") for r in job_runs(job)]
     assert tuned == tuning_runs(cfg)  # each once
     assert all(len(job.run_ids) <= 4 for job in jobs.values())
     assert all(
@@ -256,7 +262,7 @@ def test_jobs_batch_tuning_every_possible_extension_and_the_evaluation_seeds():
     assert extension == set(extension_groups(cfg))
     ev = jobs["evaluate_adamw_0"]  # the setting is a wildcard, filled in after selection
     assert ev.run_ids == ("adamw/{setting}/seed0", "adamw/{setting}/seed1")
-    assert ev.runs("lr0.002_wd5_emb") == [Run("adamw", 2e-3, 5.0, s, True) for s in (0, 1)]
+    assert job_runs(ev, "lr0.002_wd5_emb") == [Run("adamw", 2e-3, 5.0, s, True) for s in (0, 1)]
     one = {job.name: job for job in training_jobs(validate_config(CONFIG))}  # one run per job
     assert all(len(job.run_ids) == 1 for job in one.values())
     assert sum(n.startswith("tune_") for n in one) == len(tuning_runs(cfg))

@@ -307,13 +307,6 @@ class Job:
     name: str
     run_ids: tuple[str, ...]
 
-    def runs(self, setting: str | None = None) -> list[Run]:
-        out = []
-        for run_id in self.run_ids:
-            optimizer, part, seed = run_id.format(setting=setting).split("/")
-            out.append(Run.parse(optimizer, part, seed.removeprefix("seed")))
-        return out
-
 
 def evaluation_settings(config: dict) -> int:
     """The most settings the evaluation can train (each optimizer's selected one and each
