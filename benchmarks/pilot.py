@@ -85,6 +85,7 @@ def one_run(job) -> dict:
 def spec_for(cfg, optimizer, lr, wd, seed, data_tokens, tag) -> dict:
     train = {**cfg["train"], "data_tokens": data_tokens}
     hp = run_hparams(optimizer, lr, wd)
+    curve = ["val"] if train["eval_interval"] else []
     return {
         "run_id": f"{tag}/{optimizer}/lr{lr:g}_wd{wd:g}/seed{seed}",
         "optimizer": optimizer,
@@ -92,7 +93,7 @@ def spec_for(cfg, optimizer, lr, wd, seed, data_tokens, tag) -> dict:
         "seed": seed,
         "model": cfg["model"],
         "train": train,
-        "evaluate": {"curve": ["val"], "final": ["val", "train"]},
+        "evaluate": {"curve": curve, "final": ["val", "train"]},
     }
 
 
@@ -113,6 +114,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, help="sequences per step (default: the config's)")
     ap.add_argument("--decay-embeddings", action="store_true", help="decay the embeddings too")
     ap.add_argument("--seeds", type=int, default=1, help="pilot seeds per setting")
+    ap.add_argument(
+        "--no-curve", action="store_true", help="score each run once, at its end (as tuning does)"
+    )
+    ap.add_argument("--csv", default="pilot.csv", help="the table's file name under --out")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
     raw = yaml.safe_load(Path(args.config).read_text())
@@ -125,7 +130,7 @@ def main() -> None:
     if args.batch_size:
         cfg["train"]["batch_size"] = args.batch_size
     T = budget(cfg["train"], cfg["model"]["block_size"]).total_steps
-    cfg["train"]["eval_interval"] = max(1, T // 12)
+    cfg["train"]["eval_interval"] = 0 if args.no_curve else max(1, T // 12)
     data = prepare(cfg, args.out)
     jobs = []
     for n, seed in itertools.product(args.data_tokens, PILOT_SEEDS[: args.seeds]):
@@ -153,7 +158,7 @@ def main() -> None:
     pd.set_option("display.width", 200)
     print(df.drop(columns="wall").to_string(index=False, float_format=lambda x: f"{x:.4f}"))
     print(f"median wall per run {np.median(df['wall']):.1f} s")
-    df.to_csv(args.out / "pilot.csv", index=False)
+    df.to_csv(args.out / args.csv, index=False)
 
 
 if __name__ == "__main__":
