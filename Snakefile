@@ -29,12 +29,6 @@ except ConfigError as e:
 report: "workflow/report/workflow.rst"
 
 
-wildcard_constraints:
-    setting="lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?",
-    figure="[a-z0-9_]+",
-    ladder_figure="[a-z0-9_]+",
-
-
 # Light stages run where Snakemake runs, never as cluster jobs.
 localrules:
     all,

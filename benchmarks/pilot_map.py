@@ -1,26 +1,28 @@
 """Map of where weight decay matters on the CPU budget, measured before the study's regime is fixed.
 
-    python benchmarks/pilot_map.py --out /tmp/map            # about 30 minutes on 2 cores
+    python benchmarks/pilot_map.py --out /tmp/map            # about 45 minutes on 2 cores
 
 Each cell of the map is the default study's setting with one factor changed, the factors that
 theory says decay's effect depends on: the share of parameters that are decayed (depth and width
 at a fixed vocabulary, the tied embedding decayed or not), epochs over the training subset, the
-number of steps T, and the learning-rate schedule. In every cell Adam runs at four learning rates
-and AdamW at three learning rates times two decay timescales (τ = T/4 and T), and the cell gets
+number of steps T, and the learning-rate schedule. Map v2 (study v4): two pilot seeds per run,
+and AdamW's timescales as wide as the study's grid. In every cell Adam runs at four learning
+rates (one factor-2 step further where the best of the two seeds' mean is an end), AdamW at
+Adam's best learning rate and twice it, at τ/T from 1/256 to 1 (factor 4), and the cell gets
 
-  gain        tuned Adam − tuned AdamW (validation loss, each at its own best setting; AdamW's
-              candidates include its wd = 0 column, Adam itself, so the gain is >= 0),
-  acts        at Adam's best learning rate, the largest |AdamW(τ) − Adam| over the τ grid: does
-              decay change the loss at all (two-sided),
+  gain        tuned Adam − tuned AdamW (validation loss, mean of the two seeds, each optimizer
+              at its own best setting; AdamW's candidates include its wd = 0 column, Adam
+              itself, so the gain is >= 0); gain_a and gain_b the same on each seed alone;
+  acts        at Adam's best learning rate, the largest |AdamW(τ) − Adam| over the τ grid (two
+              seeds' means): does decay change the loss at all (two-sided);
+  noise       the seed-to-seed sd of the paired difference tuned Adam − tuned AdamW at the
+              cells the mean chose, |d_a − d_b| / √2 (one degree of freedom: a rough scale);
   s_per_run   median wall seconds of one run (1 thread), for the study's time budget.
 
-Adam's grid is extended by one factor-2 step where its best learning rate is an end, and AdamW
-runs at Adam's best learning rate and its two neighbours. Seeds are the pilot's (9000+, never an
-evaluation or tuning seed) and only the validation split is read. One seed per cell: the paired
-seed-to-seed sd of a loss difference was 0.003-0.005 nats in the v2 pilot, small against the
-0.03-nat gain this map looks for. The per-run rows go to
-``<out>/runs.csv`` and the map to ``<out>/map.csv``; the committed copy of the map is
-``benchmarks/pilot_map.csv``, which the paper draws in its regime section.
+Seeds are the pilot's (9000 and 9001, never an evaluation or tuning seed) and only the
+validation split is read. The per-run rows go to ``<out>/runs.csv`` and the map to
+``<out>/map.csv``; the committed copy of the map is ``benchmarks/pilot_map.csv``, which the paper
+draws in its regime section.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ CELLS = [
     ("schedule", "constant, 20 % cool-down", {"train": {"schedule": "wsd", "min_lr_ratio": 0.0}}),
 ]
 ADAM_LRS = [1e-3, 2e-3, 4e-3, 8e-3]  # extended by one factor-2 step where the best is an end
-TAUS = [0.25, 1.0]  # in units of T; AdamW runs at Adam's best lr and its two neighbours
+TAUS = [1 / 256, 1 / 64, 1 / 16, 1 / 4, 1.0]  # in units of T: the study's span (config.yaml)
+SEEDS = PILOT_SEEDS[:2]
 
 
 def overlay(cfg: dict, change: dict) -> dict:
@@ -79,11 +82,11 @@ def tag_of(cell: str) -> str:
     return cell
 
 
-def jobs_for(cfg, cell, data, out, seed, optimizer, lrs, taus=(0.0,)) -> list:
+def jobs_for(cfg, cell, data, out, optimizer, lrs, taus=(0.0,)) -> list:
     T = budget(cfg["train"], cfg["model"]["block_size"]).total_steps
     n = cfg["train"]["data_tokens"]
     jobs = []
-    for lr, tau in itertools.product(lrs, taus):
+    for lr, tau, seed in itertools.product(lrs, taus, SEEDS):
         wd = float(f"{1 / (lr * tau * T):.4g}") if tau else 0.0
         spec = spec_for(cfg, optimizer, lr, wd, seed, n, tag_of(cell))
         jobs.append(({**spec, "cell": cell}, data, str(out / "runs" / spec["run_id"])))
@@ -99,6 +102,7 @@ def run_all(jobs: list, workers: int) -> list[dict]:
             "optimizer": spec["optimizer"],
             "lr": spec["hparams"]["lr"],
             "weight_decay": spec["hparams"].get("weight_decay", 0.0),
+            "seed": spec["seed"],
             **{k: r[k] for k in ("final_val", "best_val", "train", "norm", "wall")},
         }
         for (spec, _, _), r in zip(jobs, results, strict=True)
@@ -106,19 +110,41 @@ def run_all(jobs: list, workers: int) -> list[dict]:
 
 
 def best_lr(rows: list[dict], cell: str) -> float:
-    adam = [r for r in rows if r["cell"] == cell and r["optimizer"] == "adam"]
-    return min(adam, key=lambda r: (r["final_val"], r["lr"]))["lr"]
+    adam = pd.DataFrame([r for r in rows if r["cell"] == cell and r["optimizer"] == "adam"])
+    means = adam.groupby("lr")["final_val"].mean()  # NaN (a diverged seed) never wins
+    return float(means.idxmin())
+
+
+def _tuned(g: pd.DataFrame) -> tuple:
+    """(tuned Adam, tuned AdamW, Adam's best lr, AdamW's best cell) over the rows ``g``, on cell
+    means (a cell with a diverged seed is out); AdamW's candidates include Adam's cells."""
+    means = g.groupby(["optimizer", "lr", "weight_decay"])["final_val"].agg(
+        lambda v: v.mean() if v.notna().all() else np.nan
+    )
+    adam = means["adam"].droplevel("weight_decay")
+    adamw = pd.concat([means["adamw"], means["adam"]]).dropna()
+    return adam.min(), adamw.min(), adam.idxmin(), adamw.idxmin()
+
+
+def _cell(g: pd.DataFrame, optimizer: str, lr: float, wd: float) -> pd.Series:
+    """One cell's validation loss per seed."""
+    at = (g.optimizer == optimizer) & np.isclose(g.lr, lr) & np.isclose(g.weight_decay, wd)
+    return g[at].set_index("seed")["final_val"]
 
 
 def summarize(runs: pd.DataFrame, cells: dict) -> pd.DataFrame:
     rows = []
     for (axis, cell), g in runs.groupby(["axis", "cell"], sort=False):
-        adam = g[g.optimizer == "adam"].set_index("lr")["final_val"]
-        adamw = g[g.optimizer == "adamw"]
-        lr = adam.idxmin()
-        tuned_adamw = min(adamw["final_val"].min(), adam.min())
-        at_lr = adamw[np.isclose(adamw.lr, lr)]["final_val"]
-        acts = (at_lr - adam[lr]).abs().max() if len(at_lr) else float("nan")
+        adam_val, adamw_val, lr, (w_lr, w_wd) = _tuned(g)
+        per_seed = {s: _tuned(h) for s, h in g.groupby("seed")}
+        gains = [a - w for a, w, *_ in per_seed.values()]
+        # the seed-to-seed spread of the paired difference at the cells the mean chose
+        d = _cell(g, "adam", lr, 0.0) - _cell(g, "adamw" if w_wd > 0 else "adam", w_lr, w_wd)
+        adam_at = _cell(g, "adam", lr, 0.0).mean()
+        decayed = g[(g.optimizer == "adamw") & np.isclose(g.lr, lr)]
+        at_lr = decayed.groupby("weight_decay")["final_val"].mean()
+        acts = (at_lr - adam_at).abs().max() if len(at_lr) else float("nan")
+        T = g["T"].iloc[0]
         cfg = cells[cell]
         rows.append(
             {
@@ -126,11 +152,16 @@ def summarize(runs: pd.DataFrame, cells: dict) -> pd.DataFrame:
                 "cell": cell,
                 "decayed_share": g["decayed_share"].iloc[0],
                 "epochs": g["epochs"].iloc[0],
-                "T": g["T"].iloc[0],
+                "T": T,
                 "adam_best_lr": lr,
-                "adam_val": adam.min(),
-                "adamw_val": tuned_adamw,
-                "gain": adam.min() - tuned_adamw,
+                "adam_val": adam_val,
+                "adamw_val": adamw_val,
+                "gain": adam_val - adamw_val,
+                "gain_a": gains[0],
+                "gain_b": gains[-1],
+                "noise": float(abs(d.iloc[0] - d.iloc[-1]) / np.sqrt(2)) if len(d) == 2 else np.nan,
+                "adamw_best_lr": w_lr,
+                "adamw_best_tau": 1 / (w_lr * w_wd * T) if w_wd > 0 else np.inf,
                 "acts": acts,
                 "turn_up": float((g["final_val"] - g["best_val"]).median()),
                 "gap": float((g["final_val"] - g["train"]).median()),
@@ -176,24 +207,24 @@ def main() -> None:
             "epochs": b.tokens / cfg["train"]["data_tokens"],
             "T": b.total_steps,
         }
-    seed = PILOT_SEEDS[0]
     go = lambda jobs: run_all(jobs, args.jobs)  # noqa: E731
     # 1. Adam over the lr grid, one step further where its best lies at an end
     rows = go([j for c, cfg in cells.items()
-               for j in jobs_for(cfg, c, data, args.out, seed, "adam", ADAM_LRS)])  # fmt: skip
+               for j in jobs_for(cfg, c, data, args.out, "adam", ADAM_LRS)])  # fmt: skip
     more = []
     for c, cfg in cells.items():
         lr = best_lr(rows, c)
         if lr in (ADAM_LRS[0], ADAM_LRS[-1]):
             more += jobs_for(
-                cfg, c, data, args.out, seed, "adam", [lr / 2 if lr == ADAM_LRS[0] else lr * 2]
+                cfg, c, data, args.out, "adam", [lr / 2 if lr == ADAM_LRS[0] else lr * 2]
             )
     rows += go(more)
-    # 2. AdamW at Adam's best lr and its two neighbours, at each τ
+    # 2. AdamW at Adam's best lr and twice it (where decay's gain lay in map v1 and study v3),
+    # at each τ
     decayed = []
     for c, cfg in cells.items():
         lr = best_lr(rows, c)
-        decayed += jobs_for(cfg, c, data, args.out, seed, "adamw", [lr / 2, lr, lr * 2], TAUS)
+        decayed += jobs_for(cfg, c, data, args.out, "adamw", [lr, lr * 2], TAUS)
     rows += go(decayed)
     print(f"{len(cells)} cells, {len(rows)} runs", flush=True)
     for r in rows:

@@ -297,7 +297,7 @@ def test_command_line_overrides_are_coerced_to_the_schema_types(tmp_path, repo):
     base = [sys.executable, "-m", "snakemake", "-s", str(repo / "Snakefile"), "-d", str(tmp_path)]
     proc = subprocess.run(
         [*base, "-n", "--configfile", str(repo / "config" / "smoke.yaml"), "--config",
-         "seeds=[5, 6]", "study={tuning_seeds: [7], bootstrap_samples: 300}"],
+         "seeds=[5, 6]", "study={tuning_seeds: [7, 8], bootstrap_samples: 300}"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -26,7 +26,15 @@ from helpers import REPO
 from adamw_repro.analysis import aggregate, ladder, ledger, selection
 from adamw_repro.analysis.claims import VERDICTS
 from adamw_repro.config import study_configs, validate_config
-from adamw_repro.design import all_runs, extension_groups, total_steps, tuning_runs
+from adamw_repro.design import (
+    all_runs,
+    cells_of,
+    finalist_seeds,
+    runs_of,
+    search_seeds,
+    total_steps,
+    tuning_runs,
+)
 from adamw_repro.provenance import study_hash
 from adamw_repro.registry import OPTIMIZERS
 from adamw_repro.report import figures, paper, tables
@@ -216,29 +224,26 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
     tables_dir.mkdir(parents=True)
     study.mkdir(parents=True)
     summaries = {r: write_run(root, cfg, r, diverge) for r in tuning_runs(cfg)}
-    first = study / "first_round.json"
-    selection.main(
-        ["edges", "--config", conf, "--summaries", *summaries.values(), "--out", str(first)]
-    )
-    for name in json.loads(first.read_text())["extensions"]:
-        summaries |= {r: write_run(root, cfg, r, diverge) for r in extension_groups(cfg)[name]}
+    rounds = []
+    for k in range(1, cfg["study"]["extension_rounds"] + 1 if tuning_runs(cfg) else 1):
+        path = study / f"round{k}.json"
+        selection.main(["round", "--config", conf, "--summaries", *summaries.values(),
+                        "--rounds", *map(str, rounds), "--out", str(path)])  # fmt: skip
+        rounds.append(path)
+        found = cells_of(json.loads(path.read_text())["cells"])
+        summaries |= {r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, search_seeds(cfg))}
+    chosen = study / "finalists.json"
+    selection.main(["finalists", "--config", conf, "--summaries", *summaries.values(),
+                    "--rounds", *map(str, rounds), "--out", str(chosen)])  # fmt: skip
+    found = cells_of(json.loads(chosen.read_text())["finalists"])
+    summaries |= {r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, finalist_seeds(cfg))}
     sel = study / "selection.json"
-    selection.main(
-        [
-            "select",
-            "--config",
-            conf,
-            "--summaries",
-            *summaries.values(),
-            "--first-round",
-            str(first),
-            "--out",
-            str(sel),
-        ]
-    )
+    selection.main(["select", "--config", conf, "--summaries", *summaries.values(),
+                    "--rounds", *map(str, rounds), "--finalists", str(chosen),
+                    "--out", str(sel)])  # fmt: skip
     runs = all_runs(cfg, json.loads(sel.read_text()))
     summaries |= {r: write_run(root, cfg, r, diverge) for r in runs if r not in summaries}
-    out = {
+    out = {"selection": str(sel)} | {
         n: str(tables_dir / f"{n}.{e}")
         for n, e in (
             ("runs", "csv"),
@@ -249,6 +254,7 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
             ("stats", "csv"),
             ("ledger", "csv"),
             ("regime", "csv"),
+            ("decomposition", "csv"),
             ("results", "csv"),
             ("results_tex", "tex"),
             ("search", "csv"),
@@ -285,12 +291,16 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
             out["curves"],
             "--norms",
             out["norms"],
+            "--selection",
+            str(sel),
             "--out-stats",
             out["stats"],
             "--out-ledger",
             out["ledger"],
             "--out-regime",
             out["regime"],
+            "--out-decomposition",
+            out["decomposition"],
         ]
     )
     tables.main(
@@ -361,6 +371,10 @@ def paper_stage(
         out["ledger"],
         "--regime",
         out["regime"],
+        "--decomposition",
+        out["decomposition"],
+        "--selection",
+        out["selection"],
         "--search",
         out["search"],
         "--search-tex",

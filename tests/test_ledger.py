@@ -1,16 +1,18 @@
 """The claims ledger on synthetic study tables whose answers are known."""
 
+import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from adamw_repro.analysis.claims import CLAIMS, Measurement, apply_holm, leave_one_out, rule_text
-from adamw_repro.analysis.evidence import Evidence, regime_checks
+from adamw_repro.analysis.evidence import Evidence, decomposition, regime_checks
 from adamw_repro.analysis.ledger import build_ledger
 from adamw_repro.config import validate_config
-from adamw_repro.design import grid
+from adamw_repro.design import ROLES, grid
 from adamw_repro.training.optim import decay_gradient_dependence
 
 LRS = [1e-3 * 2**k for k in range(5)]
@@ -34,21 +36,38 @@ NOISE = 0.005  # paired seed-to-seed sd measured in the pilot
 MATRICES = ["h.0.attn.c_attn.weight", "h.0.mlp.c_fc.weight", "transformer.wte.weight"]
 
 
+SELECTION = {
+    "selected": {
+        "adam": {"lr": 4e-3, "weight_decay": 0.0, "edges": []},
+        "adam_l2": {"lr": 4e-3, "weight_decay": 2.5e-4, "edges": []},
+        "adamw": {"lr": 4e-3, "weight_decay": 2.5, "decay": 0.1, "edges": []},
+    },
+    "matched": {"lr": 4e-3, "adamw": {"lr": 4e-3, "weight_decay": 2.5, "edges": []}},
+}
+
+
 def study(
     decay_gain=0.05,
+    acts_gain=None,
     adamw_minus_l2=-0.05,
     l2_diagonal=True,
     sgd_match=True,
     acts=True,
     eval_noise=NOISE,
     seed=0,
+    selection=SELECTION,
 ):
     """Tables of a synthetic study. AdamW's basin is axis-aligned in λ = lr·wd (best λ = 10^-2
     for every lr; ``acts`` False: its tuning cells are Adam's, to the seed noise, and so are
     their norms) and tuned AdamW beats tuned Adam by ``decay_gain``; Adam+L2's basin is
-    diagonal (best lr·wd = 10^-6) or axis-aligned (best wd = 10^-3.5)."""
+    diagonal (best lr·wd = 10^-6) or axis-aligned (best wd = 10^-3.5). On the evaluation seeds,
+    AdamW without decay at AdamW's lr (= Adam there) is ``acts_gain`` above AdamW (0 where
+    ``acts`` is False; ``decay_gain`` by default, when tuned Adam shares AdamW's lr; otherwise
+    tuned Adam sits at lr 2e-3)."""
     rng = np.random.default_rng(seed)
     rows, curves, norms = [], [], []
+    acts_gain = (decay_gain if acts else 0.0) if acts_gain is None else acts_gain
+    own_lr = acts_gain == decay_gain  # tuned Adam at AdamW's learning rate
 
     def add(opt, lr, wd, seed, loss, decay=None, emb=False, norm=50.0, gap=0.3, **role):
         rid = f"{opt}/lr{lr:g}_wd{wd:g}{'_emb' if emb else ''}/seed{seed}"
@@ -58,8 +77,7 @@ def study(
             final_val_loss=loss + 0.002,
             final_train_loss=loss - gap, gen_gap=gap, final_test_acc=0.4 - loss / 20,
             final_matrix_norm=norm, best_test_loss=loss - 0.01, steps=100,
-            **{k: role.get(k, False) for k in
-               ("tuning", "evaluation", "no_decay", "adam_identity", "embeddings")},
+            **{k: role.get(k, False) for k in ROLES},
         ))  # fmt: skip
         for step in (5, 10, 15):
             curves.append(dict(run_id=rid, optimizer=opt, lr=lr, weight_decay=wd, seed=seed,
@@ -67,7 +85,6 @@ def study(
                                value=loss + 1 / step))  # fmt: skip
         for k, m in enumerate(MATRICES):
             norms.append(dict(run_id=rid, param=m, norm=(k + 1) * norm))
-
     g = grid(CONFIG, "adamw")
     for s in TUNING:
         for lr in LRS:
@@ -89,15 +106,19 @@ def study(
                 loss = 6 + 0.1 * (np.log10(wd) + 3.5) ** 2 + rng.normal(0, NOISE)
                 add("sgd_l2", lr, wd, s, loss, tuning=True)
                 add("sgdw", lr, wd * 10, s, loss + (0 if sgd_match else 0.2), tuning=True)
+    every = {"evaluation": True, "half_a": True, "half_b": True}
     for s in SEEDS:
         base = 5.0 + rng.normal(0, 0.01)
-        add("adam_l2", 4e-3, 2.5e-4, s, base + rng.normal(0, eval_noise), evaluation=True)
+        add("adam_l2", 4e-3, 2.5e-4, s, base + rng.normal(0, eval_noise), **every)
         w = base + adamw_minus_l2 + rng.normal(0, eval_noise)
-        add("adamw", 4e-3, 2.5, s, w, norm=30.0, gap=0.35, evaluation=True)
+        add("adamw", 4e-3, 2.5, s, w, norm=30.0, gap=0.35, matched=True, **every)
         # AdamW without decay at its lr, and Adam at that lr: one algorithm, identical runs
+        plain = w + acts_gain + rng.normal(0, NOISE / 10)
         for opt, role in (("adamw", "no_decay"), ("adam", "adam_identity")):
-            add(opt, 4e-3, 0.0, s, w + decay_gain + rng.normal(0, NOISE / 10), norm=60.0,
-                **{role: True, "evaluation": opt == "adam"})  # fmt: skip
+            add(opt, 4e-3, 0.0, s, plain, norm=60.0 if acts else 30.0,
+                **{role: True, **(every if opt == "adam" and own_lr else {})})  # fmt: skip
+        if not own_lr:  # tuned Adam elsewhere
+            add("adam", 2e-3, 0.0, s, w + decay_gain + rng.normal(0, NOISE / 10), **every)
         add("adam_l2", 4e-3, 2.5e-4, s, base + 0.02, emb=True, embeddings=True)
         add("adamw", 4e-3, 2.5, s, w + 0.01, emb=True, embeddings=True)
     runs, curves = pd.DataFrame(rows), pd.DataFrame(curves)
@@ -105,7 +126,12 @@ def study(
     twin = curves[same].assign(run_id=lambda d: d["run_id"].str.replace("adam/", "adamw/"),
                                optimizer="adamw")  # fmt: skip
     curves = pd.concat([curves[~curves["run_id"].str.startswith("adamw/lr0.004_wd0/")], twin])
-    return Evidence(runs, curves, pd.DataFrame(norms), CONFIG)
+    selection = json.loads(json.dumps(selection))
+    if not own_lr:
+        selection["selected"]["adam"]["lr"] = 2e-3
+    for half in ("half_a", "half_b"):
+        selection.setdefault(half, selection["selected"])
+    return Evidence(runs, curves, pd.DataFrame(norms), CONFIG, selection)
 
 
 def ledger(**kwargs):
@@ -127,8 +153,14 @@ def test_a_study_that_agrees_with_loshchilov_and_hutter():
     )
     assert led["U1"]["verdict"] == "reproduced" and led["U1"]["effect"] == 0.0
     assert led["U7"]["verdict"] == "reproduced"  # norm 30 with decay vs 60 without
-    # both selected at lr 4e-3, and AdamW's gap is 0.05 larger: beyond the margin, the other way
+    # at the matched lr 4e-3 AdamW's gap is 0.05 larger: beyond the margin, the other way
     assert led["U5"]["verdict"] == "contradicted"
+    assert led["LH2m"]["verdict"] == "reproduced"  # AdamW selected at Adam+L2's lr: the same
+    assert led["LH2m"]["effect"] == pytest.approx(led["LH2"]["effect"])
+    # both halves chose as the final selection did
+    assert led["LH2"]["tuning_seeds"] == (
+        "holds: tuning seeds 1000 select the same; tuning seeds 1001 select the same"
+    )
     assert led["LH4"]["verdict"] == "reproduced", led["LH4"]["detail"]
     assert "an observation, not judged" in led["LH4"]["detail"]
     assert led["U8a"]["verdict"] == "untested" and led["U8c"]["verdict"] == "untested"
@@ -170,7 +202,7 @@ def test_a_claim_sharing_a_test_shares_its_leave_one_out_mark_after_holm(monkeyp
 GATED = {
     "acts": {"LH1", "WA1", "DA1"},
     "acts on norms": {"KO1", "U7"},
-    "helps": {"LH2", "U3", "LH3", "U4", "U5", "U6", "U8b"},
+    "helps": {"LH2", "U3", "LH2m", "LH3", "U4", "U5", "U6", "U8b"},
 }
 
 
@@ -179,7 +211,9 @@ def test_each_claim_needs_the_gate_its_kind_of_claim_needs():
 
 
 def test_when_decay_does_not_help_the_performance_claims_are_untestable_here():
-    led = ledger(decay_gain=0.0)
+    """Decay acts at AdamW's learning rate (0.05), but tuned Adam, at another learning rate,
+    is as good as tuned AdamW: the helps gate fails, and says the learning rate took the gain."""
+    led = ledger(decay_gain=0.0, acts_gain=0.05)
     for cid in GATED["helps"]:
         assert led[cid]["verdict"] == "untestable here", cid
         assert "gate 'decay helps' failed" in led[cid]["detail"], cid
@@ -190,10 +224,14 @@ def test_when_decay_does_not_help_the_performance_claims_are_untestable_here():
     for cid in GATED["acts"] | GATED["acts on norms"]:  # decay still acts: these are judged
         assert led[cid]["verdict"] != "untestable here", cid
     assert led["LH1"]["verdict"] == "reproduced" and led["KO1"]["verdict"] == "reproduced"
-    gates = {r["check"]: r for r in regime_checks(study(decay_gain=0.0))}
+    gates = {r["check"]: r for r in regime_checks(study(decay_gain=0.0, acts_gain=0.05))}
     assert gates["decay helps"]["status"] == "failed"
     assert abs(gates["decay helps"]["value"]) < 0.01
     assert gates["decay acts"]["status"] == "passed"
+    assert gates["decay acts"]["value"] == pytest.approx(-0.05, abs=0.005)  # decay lowers it
+    # helps = (tuned Adam − Adam at AdamW's lr) + (decay at that lr), exactly, on the same seeds
+    part = float(gates["decay helps"]["detail"].split("of it, ")[1].split()[0])
+    assert part == pytest.approx(-0.05, abs=0.002)
 
 
 def test_when_decay_does_not_act_the_mechanism_claims_are_untestable_here():
@@ -206,19 +244,42 @@ def test_when_decay_does_not_act_the_mechanism_claims_are_untestable_here():
     gates = {r["check"]: r for r in regime_checks(study(acts=False))}
     assert gates["decay acts"]["status"] == "failed" and abs(gates["decay acts"]["value"]) < 0.02
     assert gates["decay acts on norms"]["status"] == "failed"
-    assert gates["decay helps"]["status"] == "passed"  # the evaluation runs still differ
+    # helps passes only through the learning rate: tuned Adam sits at 2e-3, 0.05 worse than
+    # Adam at AdamW's 4e-3, and the gate says so
+    helps = gates["decay helps"]
+    assert helps["status"] == "passed"
+    part = float(helps["detail"].split("of it, ")[1].split()[0])
+    assert part == pytest.approx(0.05, abs=0.002) and "(the learning rate)" in helps["detail"]
     assert led["LH2"]["verdict"] == "reproduced"
 
 
+def test_each_gate_prints_the_smallest_effect_it_could_detect():
+    gates = {r["check"]: r for r in regime_checks(study())}
+    for kind in ("acts", "acts on norms", "helps"):
+        detail = gates[f"decay {kind}"]["detail"]
+        smallest = float(detail.split("it could detect an effect of ")[1].split()[0])
+        assert smallest >= (0.01 if kind != "acts on norms" else 0.05), kind  # the margin or more
+    # eight seeds at a paired sd of 0.0005 (acts: the no-decay runs' own noise): the margin
+    # plus (t_0.975 + t_0.8) · sd / √8
+    sd = float(gates["decay acts"]["detail"].split("sd of the paired difference ")[1].split()[0])
+    expected = 0.01 + (2.365 + 0.896) * sd / math.sqrt(8)
+    assert float(gates["decay acts"]["detail"].split("effect of ")[1].split()[0]) == pytest.approx(
+        expected, abs=2e-4
+    )
+
+
 def test_decay_acts_is_two_sided():
-    """Decay that only hurts (every decayed cell 0.05 worse than no decay) still acts."""
-    s = study()
-    t = s.runs["tuning"] & (s.runs["optimizer"] == "adamw")
-    adam = s.runs[s.runs["tuning"] & (s.runs["optimizer"] == "adam")].set_index(["lr", "seed"])
-    key = list(zip(s.runs.loc[t, "lr"], s.runs.loc[t, "seed"], strict=True))
-    s.runs.loc[t, "final_val_loss"] = adam.loc[key, "final_val_loss"].to_numpy() + 0.05
-    g = s.gate("acts")
+    """Decay that only hurts (AdamW 0.05 worse than without decay at its lr) still acts."""
+    g = study(acts_gain=-0.05).gate("acts")
     assert g.verdict == "passed" and g.effect == pytest.approx(0.05, abs=0.01) and g.lo > 0.01
+
+
+def test_a_selection_without_decay_does_not_act():
+    s = study()
+    chosen = s.runs["evaluation"] & (s.runs["optimizer"] == "adamw")
+    s.runs.loc[chosen, "weight_decay"] = 0.0  # AdamW's best cell was its wd = 0 column
+    g = s.gate("acts")
+    assert g.verdict == "failed" and "does not decay" in g.detail
 
 
 def test_a_study_that_contradicts_them_gets_contradicted():
@@ -258,7 +319,7 @@ def test_holm_turns_an_uncorrected_significance_into_inconclusive():
     family = {
         r["id"] for r in led.values() if np.isfinite(r["p_holm"]) and r["measurement"] == r["id"]
     }
-    assert family == {"LH2", "U4", "U5", "DA1", "U7"}
+    assert family == {"LH2", "LH2m", "U4", "U5", "DA1", "U7"}
 
 
 def test_the_leave_one_seed_out_mark_reads_the_verdict_after_holm():
@@ -285,7 +346,7 @@ def test_the_leave_one_seed_out_mark_reads_the_verdict_after_holm():
 
 
 def test_a_negligible_difference_is_not_a_reproduction():
-    led = ledger(adamw_minus_l2=-0.001)
+    led = ledger(adamw_minus_l2=-0.001, eval_noise=0.002, seed=1)  # an interval across zero
     assert led["LH2"]["verdict"] == "not reproduced"  # within the 0.01-nat margin
     assert "AdamW" in led["LH2"]["detail"] and "Wilcoxon" in led["LH2"]["detail"]  # n = 8
 
@@ -294,9 +355,9 @@ def test_claims_need_their_optimizers():
     s = study()
     keep = s.runs["optimizer"].isin(["adam", "adamw"])
     small = Evidence(s.runs[keep], s.curves[s.curves["optimizer"].isin(["adam", "adamw"])],
-                  s.norms, CONFIG)  # fmt: skip
+                     s.norms, CONFIG, SELECTION)  # fmt: skip
     led = {r["id"]: r for r in build_ledger(small)}
-    for cid in ("LH2", "LH3", "U3", "U4", "U5", "U6"):
+    for cid in ("LH2", "LH2m", "LH3", "U3", "U4", "U5", "U6"):
         assert led[cid]["verdict"] == "untested" and "not in this study" in led[cid]["detail"], cid
     # the Proposition's exact test needs no SGD runs; the momentum observation does
     assert led["LH4"]["verdict"] == "reproduced"
@@ -316,6 +377,63 @@ def test_embedding_decay_is_reported_as_a_factor_of_the_headline():
     assert emb["status"] == "embeddings decayed: on"
     assert emb["value"] == pytest.approx(0.05 + 0.02 - 0.01, abs=0.01)  # l2 +0.02, adamw +0.01
     assert "change" in emb["detail"] and checks["overfitting"]["status"] == "overfits"
+    # what the ablation can say, and what it cannot: its runs keep the selections
+    assert "not how the two compare when each is tuned with it flipped" in emb["detail"]
+    # AdamW's loss on the training data with and without the embedding decay: its gap is 0.35
+    assert re.search(r"moves from 4\.5\d\d to 4\.6\d\d for AdamW", emb["detail"]), emb["detail"]
+
+
+def test_a_selection_on_a_grid_edge_makes_its_claims_inconclusive():
+    sel = json.loads(json.dumps(SELECTION))
+    sel["selected"]["adamw"]["edges"] = ["lr high", "strongest decay"]
+    led = {r["id"]: r for r in build_ledger(study(selection=sel))}
+    for cid in ("LH2", "U3", "U4"):  # AdamW's own selection
+        assert led[cid]["verdict"] == "inconclusive", cid
+        assert "optimum beyond the searched grid (AdamW selected on its lr high and strongest decay edge)" in led[cid]["detail"]
+    # Adam against Adam+L2: not on an edge, judged as without it
+    assert led["LH3"]["verdict"] == ledger()["LH3"]["verdict"]
+    assert "beyond the searched grid" not in led["LH3"]["detail"]
+    assert led["LH2m"]["verdict"] == "reproduced"  # its AdamW is the matched choice
+    sel["matched"]["adamw"]["edges"] = ["strongest decay"]
+    led = {r["id"]: r for r in build_ledger(study(selection=sel))}
+    assert led["LH2m"]["verdict"] == "inconclusive" and led["U5"]["verdict"] == "inconclusive"
+
+
+def test_a_verdict_that_changes_with_the_tuning_seeds_selection_is_fragile():
+    """Half B of the tuning seeds picks another AdamW cell, whose evaluation runs tie with
+    Adam+L2: LH2 holds with half A's selection (the final one) but not with half B's."""
+    s = study()
+    sel = json.loads(json.dumps(s.selection))
+    sel["half_b"] = json.loads(json.dumps(sel["selected"]))
+    sel["half_b"]["adamw"] = {"lr": 4e-3, "weight_decay": 10.0}
+    runs = s.runs.assign(half_b=s.runs["half_b"] & (s.runs["optimizer"] != "adamw"))
+    l2 = runs[runs["evaluation"] & (runs["optimizer"] == "adam_l2")]
+    other = l2.assign(optimizer="adamw", weight_decay=10.0, evaluation=False, half_a=False,
+                      half_b=True, run_id=l2["run_id"].str.replace("adam_l2/", "adamw/x/"),
+                      final_test_loss=l2["final_test_loss"] + 0.0005)  # fmt: skip
+    ev = Evidence(pd.concat([runs, other]), s.curves, s.norms, CONFIG, sel)
+    led = {r["id"]: r for r in build_ledger(ev)}
+    assert led["LH2"]["verdict"] == "reproduced"
+    assert led["LH2"]["tuning_seeds"].startswith("fragile: ")
+    assert "not reproduced with the selection of tuning seeds 1001" in led["LH2"]["tuning_seeds"]
+    assert led["U3"]["tuning_seeds"] == led["LH2"]["tuning_seeds"]  # one test, one mark
+    assert led["LH3"]["tuning_seeds"].startswith("holds")  # Adam, Adam+L2: the same in both
+    checks = {r["check"]: r for r in regime_checks(ev)}
+    assert checks["tuning seeds"]["status"] == "moved in 1 of 6"
+    assert "tuning seeds 1001 alone select: Adam the same, Adam+L2 the same, AdamW lr 0.004, wd 10" in checks["tuning seeds"]["detail"]
+
+
+def test_the_headline_splits_into_training_loss_and_gap():
+    """AdamW: 0.05 lower test loss, its gap 0.05 larger, so its training loss is 0.10 lower:
+    an optimisation effect, with the gap the other way."""
+    rows = {r["comparison"]: r for r in decomposition(study())}
+    t = rows["tuned against tuned"]
+    assert t["test"] == pytest.approx(0.05, abs=0.01) and t["gap"] == pytest.approx(-0.05)
+    assert t["train"] == pytest.approx(t["test"] - t["gap"])
+    assert t["reading"] == "optimisation (the gap goes the other way)"
+    assert rows["matched learning rate"]["lr_b"] == 4e-3
+    flat = {r["comparison"]: r for r in decomposition(study(adamw_minus_l2=0.0005, eval_noise=0.0005))}
+    assert flat["tuned against tuned"]["reading"] == "no difference of a size that matters"
 
 
 def test_every_claim_points_at_a_figure_the_registry_draws():

@@ -18,7 +18,7 @@ from helpers import REPO, snakemake
 
 from adamw_repro.analysis.claims import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
-from adamw_repro.design import all_runs, tuning_runs
+from adamw_repro.design import all_runs, searched_runs, tuning_runs
 from adamw_repro.provenance import config_hash, package_imports
 from adamw_repro.report.figures import figures_for
 
@@ -93,19 +93,23 @@ def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
     selection = json.loads((work / "results/study/selection.json").read_text())
     runs = pd.read_csv(work / "results/tables/runs.csv")
     assert len(runs) == len(all_runs(cfg, selection))
-    # the first round, then the extension round its lr-edge optima asked for
-    assert sorted(selection["extensions"]) == sorted(selection["first_round"]["extensions"])
-    assert selection["extensions"] and runs["tuning"].sum() == 2 * 3 + len(selection["extensions"])
-    assert runs["no_decay"].any() and runs["embeddings"].any()
+    # the grid, the extension round its lr-edge optima asked for, then the finalists
+    (found,) = selection["rounds"]
+    assert found["cells"] and selection["finalists"]
+    assert runs["tuning"].sum() == len(searched_runs(cfg, selection)) > 2 * 3
+    assert runs["no_decay"].any() and runs["embeddings"].any() and runs["matched"].any()
     table = pd.read_csv(work / "results/tables/results.csv")
-    assert list(table["optimizer"]) == ["adam", "adam_l2", "adamw"]
+    assert list(table["optimizer"])[:3] == ["adam", "adam_l2", "adamw"]
     text = pdf_text(work / "results/paper/paper.pdf")
     for row in table.itertuples():
         line = next(
-            ln for ln in text.splitlines() if ln.split()[:1] == [row.optimizer] and "±" in ln
-        )
-        assert f"{row.test_loss_mean:.3f} ± {row.test_loss_std:.3f}" in line
-        assert f"{row.perplexity_mean:.2f} ± {row.perplexity_std:.2f}" in line
+            ln for ln in text.splitlines()
+            if ln.split()[:1] == [row.optimizer] and "±" in ln
+            and ("at Adam" in ln) == (row.role == "matched")
+        )  # fmt: skip
+        for name in ("train_loss", "test_loss", "gap"):  # Table 2: training, test, gap
+            mean, sd = getattr(row, f"{name}_mean"), getattr(row, f"{name}_std")
+            assert f"{mean:.3f} ± {sd:.3f}" in line, (name, line)
     config = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
     for fig in figures_for(config):  # every figure whose optimizers the study has
         assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
@@ -235,7 +239,7 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
         [*run, "--list-rules", "--configfile", str(config)], capture_output=True, text=True
     ).stdout.split()
     entries = {rule: m for rule, m in rule_modules(repo).items() if rule in listed}
-    assert {"find_edges", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(entries)
+    assert {"search_round", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(entries)
     imports = {m: {p.relative_to(PACKAGE) for p in package_imports(m)} for m in entries.values()}
     quiet = {"split_corpus": "data", "tokenize": "data"}  # data and training: never rerun
     package = repo / "src/adamw_repro"
@@ -261,11 +265,11 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
             os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         assert jobs == expected_for[key], (name, importers, jobs)
         seen[name] = jobs
-        training = ("tune_", "extend_", "evaluate_")
+        training = ("tune_", "extend_", "finalist_", "evaluate_")
         assert not {j for j in jobs if j in quiet or j.startswith(training)}, (name, jobs)
     assert planned_jobs(cut, snakefile, config) == set()  # restored: nothing left to do
     assert seen["report.figures"] == {"figure", "paper"}
-    assert {"ledger", "figure", "find_edges", "paper"} <= seen["analysis.stats"]
+    assert {"ledger", "figure", "search_round", "paper"} <= seen["analysis.stats"]
     assert seen["training.train"] == seen["data.tokens"] == set()
 
 
@@ -296,7 +300,7 @@ def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
     )
     proc = smoke(tmp_path, config)
     log = proc.stdout + proc.stderr
-    jobs = re.findall(r"rule ((?:tune|extend|evaluate)_\w+):", log)
+    jobs = re.findall(r"rule ((?:tune|extend|finalist|evaluate)_\w+):", log)
     assert len(jobs) == len(pd.read_csv(tmp_path / "results/tables/runs.csv"))  # one run each
     tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
     tables -= {"provenance.json"}  # names the config hash

@@ -21,18 +21,24 @@ def _selection(config):
     chosen = {"adam": (0.01, 0.0), "adam_l2": (0.01, 0.001), "adamw": (0.01, 5.0)}
     return {
         "selected": {o: {"lr": lr, "weight_decay": wd} for o, (lr, wd) in chosen.items()},
-        "extensions": ["extend_adam_lrlow"],
+        "rounds": [{"cells": [{"optimizer": "adam", "lr": 0.005, "weight_decay": 0.0, "decay": None}]}],
+        "finalists": [{"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "decay": None}],
+        "half_a": None,
+        "half_b": None,
+        "matched": None,
     }
 
 
 def test_before_tuning_the_plan_knows_the_first_round_and_bounds_the_rest(smoke, tmp_path):
     known, later, maybe = plan.planned_runs(smoke, tmp_path)
-    assert known == tuning_runs(smoke)
-    # one evaluation seed per optimizer, AdamW without decay, Adam at AdamW's lr, and the
-    # embedding-decay flip of Adam+L2 and AdamW
-    assert len(later) == len(smoke["seeds"]) * (3 + 1 + 1 + 2)
-    # each 2 x 1 grid can ask for one more learning rate on one tuning seed
-    assert len(maybe) == 3
+    assert known == tuning_runs(smoke) and {r.seed for r in known} == {1000}  # the first half
+    # the finalists (at most every grid cell, each optimizer's one best decay per lr) on the
+    # other half; then per evaluation seed each optimizer's selection, AdamW without decay, Adam
+    # at AdamW's lr, AdamW at Adam+L2's lr, and the embedding-decay flip of Adam+L2 and AdamW
+    assert len(later) == 6 * 1 + len(smoke["seeds"]) * (3 + 1 + 1 + 1 + 2)
+    # one extension round: per decaying optimizer a new lr (3 decays and Adam's cell) and a
+    # stronger decay at each of its 2 lrs, Adam one lr; and each half's selection, if it moved
+    assert len(maybe) == (6 + 6 + 1) + 2 * 3 * len(smoke["seeds"])
 
 
 def test_once_selection_ran_the_plan_is_exact(smoke, tmp_path):

@@ -94,7 +94,7 @@ def test_training_jobs_request_gpus_memory_and_a_runtime_that_grows_with_each_at
         "--jobs",
         "2",
         "--until",
-        "find_edges",  # the tuning jobs only
+        "search_round",  # the tuning jobs only
         env=env,
         check=False,
         timeout=300,
@@ -126,7 +126,7 @@ def test_paper_profile_plans_the_full_ladder_on_gpus_without_data_or_gpu(tmp_pat
     for study, n in cells.items():
         tuning = sum(k for r, k in table.items() if r.startswith(f"{study}_tune_"))
         assert tuning == 2 * n, study
-    assert table["find_edges"] == table["select_hparams"] == len(cells)
+    assert table["search_round"] == table["select_hparams"] == len(cells)
     # one download and tokenization of the hub corpus, shared by every study
     assert table["split_corpus"] == 1 and table["tokenize"] == 1
     assert "gpu=1" in out and "mem_mb=64000" in out and "runtime=120" in out

@@ -199,6 +199,11 @@ def _check_consistency(cfg: dict) -> None:
             f"study.tuning_seeds: {shared[0]} is also an evaluation seed; "
             "selection and evaluation must use different seeds"
         )
+    if cfg["study"]["finalists"] and len(cfg["study"]["tuning_seeds"]) < 2:
+        raise ConfigError(
+            "study.finalists: successive halving needs two or more study.tuning_seeds (a half "
+            "for every cell, a half for the finalists)"
+        )
     corpus = cfg["corpus"]
     if corpus["source"] == "file":
         if not corpus["path"]:

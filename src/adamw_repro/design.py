@@ -1,14 +1,20 @@
 """The runs a study consists of, and where each one's files live.
 
-Protocol (AlgoPerf-style fair tuning). The optimizers of a family share one learning-rate grid;
-the one without decay (Adam, SGD) is the family's wd = 0 column, and the decaying members search
-decay grids of equal size and density, AdamW's stated as timescales τ = 1/(lr·wd) in units of
-the run's T steps. Every cell is trained on each tuning seed and scored by its mean validation
-loss. If an optimizer's best cell lies on an edge of its grid, the grid is extended by one step
-beyond that edge (a second, bounded round) before the final selection, which is rerun on the
-evaluation seeds. Ablations at AdamW's selected learning rate: AdamW without decay (does decay
-matter here?), Adam (with decay off the same algorithm), and Adam+L2 and AdamW with the embedding
-decay flipped (a factor that can decide the headline).
+Protocol (AlgoPerf-style fair tuning, v4). The optimizers of a family share one learning-rate
+grid; the one without decay (Adam, SGD) is the family's wd = 0 column, and the decaying members
+search decay grids of equal size and density, AdamW's stated as timescales τ = 1/(lr·wd) in
+units of the run's T steps. The tuning seeds are two disjoint halves. The search runs on the
+first half: the grid, then bounded extension rounds that add, where a best cell lies on an edge
+of what was searched, the cells one grid step beyond it (a learning rate past the edge; a
+stronger decay at a learning rate whose best decay is the strongest searched). With
+``study.finalists``, the cells still in contention (at each learning rate within one step of a
+family member's best, each optimizer's best decays) then train on the second half too
+(successive halving), and the final selection reads the mean over every tuning seed; each half
+also selects on its own, and where a half's choice differs from the final one it is rerun on the
+evaluation seeds, so the verdicts can be re-read with it. Ablations at AdamW's selected learning
+rate: AdamW without decay (does decay act here?), Adam (with decay off, the same algorithm); at
+Adam+L2's selected learning rate, AdamW with its best decay there (decoupling at a matched
+learning rate); and Adam+L2 and AdamW with the embedding decay flipped.
 
 A run is one (optimizer, learning rate, weight decay, seed, embedding decay). Values appear in
 paths formatted with ``%g`` (``0.003``, ``1e-05``); weight decays resolved from timescales are
@@ -79,7 +85,8 @@ def make_run(config: dict, optimizer: str, lr: float, wd: float, seed: int, flip
 @dataclass(frozen=True)
 class Grid:
     """One optimizer's tuning grid: learning rates × decay values, the decays in the units the
-    config states them (PyTorch weight decay, or timescale τ/T), both ascending."""
+    config states them (PyTorch weight decay, or timescale τ/T), both ascending. The search may
+    leave it by whole grid steps (``lr_ratio``, ``decay_ratio``) in extension rounds."""
 
     optimizer: str
     lrs: tuple[float, ...]
@@ -96,14 +103,29 @@ class Grid:
     def cells(self) -> list[tuple[float, float]]:
         return list(itertools.product(self.lrs, self.decays))
 
-    def beyond(self, axis: str, side: str) -> float:
-        """One grid step past the ``side`` ("low"/"high") edge of ``axis`` ("lr"/"decay")."""
-        v = self.lrs if axis == "lr" else self.decays
-        value = v[0] ** 2 / v[1] if side == "low" else v[-1] ** 2 / v[-2]
-        return float(fmt(value))
+    @property
+    def lr_ratio(self) -> float:
+        """One grid step along the learning rate (a factor; 2 for a grid of one value)."""
+        return self.lrs[1] / self.lrs[0] if len(self.lrs) > 1 else 2.0
 
-    def extendable(self, axis: str) -> bool:
-        return len(self.lrs if axis == "lr" else self.decays) > 1
+    @property
+    def decay_ratio(self) -> float:
+        return self.decays[1] / self.decays[0] if len(self.decays) > 1 else 4.0
+
+    def strength(self, decay: float | None) -> float:
+        """How strong a decay is, for ordering: a larger weight decay, a shorter timescale (the
+        wd = 0 column, ``None``, is the weakest)."""
+        if decay is None:
+            return -math.inf
+        return 1.0 / decay if self.unit == "decay_timescale" else decay
+
+    def step(self, axis: str, value: float, k: int) -> float:
+        """``k`` grid steps from ``value`` along ``axis`` ("lr", or "decay" towards stronger
+        decay for positive ``k``), on the grid's lattice (formatted as paths name it)."""
+        if axis == "lr":
+            return float(fmt(value * self.lr_ratio**k))
+        sign = -1 if self.unit == "decay_timescale" else 1
+        return float(fmt(value * self.decay_ratio ** (sign * k)))
 
 
 def grid(config: dict, optimizer: str) -> Grid:
@@ -117,122 +139,141 @@ def is_tuned(config: dict) -> bool:
     return any(len(grid(config, o).cells()) > 1 for o in config["optimizers"])
 
 
-def runs_of_cells(config: dict, g: Grid, cells) -> list[Run]:
+def tuning_halves(config: dict) -> tuple[list[int], list[int]]:
+    """The tuning seeds as two disjoint halves, the first ⌈n/2⌉ and the rest: the selection is
+    repeated on each, to measure how much it depends on the tuning seeds."""
     seeds = config["study"]["tuning_seeds"]
-    return [
-        make_run(config, g.optimizer, lr, g.weight_decay(lr, d), s)
-        for lr, d in cells
-        for s in seeds
-    ]
+    k = (len(seeds) + 1) // 2
+    return list(seeds[:k]), list(seeds[k:])
+
+
+def search_seeds(config: dict) -> list[int]:
+    """The seeds every searched cell trains on: the first half with ``study.finalists``
+    (successive halving), otherwise every tuning seed."""
+    first, second = tuning_halves(config)
+    return first if config["study"]["finalists"] else first + second
+
+
+def finalist_seeds(config: dict) -> list[int]:
+    """The seeds only the finalists train on: the second half, with ``study.finalists``."""
+    return tuning_halves(config)[1] if config["study"]["finalists"] else []
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """A tuning cell: an optimizer at one learning rate and weight decay (PyTorch units; its
+    decay in config units too, ``None`` for the family's wd = 0 column)."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+    decay: float | None = None
+
+    @property
+    def setting(self) -> str:
+        return f"lr{fmt(self.lr)}_wd{fmt(self.weight_decay)}"
+
+    def as_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
+                "decay": self.decay}  # fmt: skip
+
+
+def cell(config: dict, optimizer: str, lr: float, decay: float) -> Cell:
+    """The cell at (lr, decay in config units) of an optimizer's grid lattice."""
+    g = grid(config, optimizer)
+    wd = g.weight_decay(lr, decay) if g.unit else 0.0
+    return Cell(optimizer, float(fmt(lr)), wd, decay if g.unit else None)
+
+
+def grid_cells(config: dict) -> list[Cell]:
+    """The first round: every cell of every grid (none for a profile that does not tune)."""
+    if not is_tuned(config):
+        return []
+    return [cell(config, o, lr, d) for o in config["optimizers"] for lr, d in grid(config, o).cells()]
+
+
+def runs_of(config: dict, cells, seeds) -> list[Run]:
+    return [make_run(config, c.optimizer, c.lr, c.weight_decay, s) for c in cells for s in seeds]
 
 
 def tuning_runs(config: dict) -> list[Run]:
-    """The first round: every cell of every grid on every tuning seed."""
-    if not is_tuned(config):
-        return []
-    grids = [grid(config, o) for o in config["optimizers"]]
-    return [r for g in grids for r in runs_of_cells(config, g, g.cells())]
+    """The first round: every grid cell on the search seeds."""
+    return runs_of(config, grid_cells(config), search_seeds(config))
 
 
-SIDES = (None, "low", "high")
+def cells_of(selection_part: list[dict]) -> list[Cell]:
+    """Cells as a selection file lists them."""
+    return [Cell(**c) for c in selection_part]
 
 
-def extension_name(optimizer: str, lr_side: str | None, decay_side: str | None) -> str:
-    parts = [f"lr{lr_side}" if lr_side else "", f"decay{decay_side}" if decay_side else ""]
-    return "_".join(["extend", optimizer, *filter(None, parts)])
-
-
-def extension_groups(config: dict) -> dict[str, list[Run]]:
-    """Every extension the second round may need, by name: the cells one step beyond an edge
-    (a row of new learning rates, a column of new decays, or a corner cell), on the tuning
-    seeds. Which are needed is known only after the first round (``needed_extensions``)."""
-    if not (is_tuned(config) and config["study"]["extend_edges"]):
-        return {}
-    groups = {}
-    for o in config["optimizers"]:
-        g = grid(config, o)
-        for lr_side, decay_side in itertools.product(SIDES, SIDES):
-            if (lr_side is None and decay_side is None) or (
-                (lr_side and not g.extendable("lr")) or (decay_side and not g.extendable("decay"))
-            ):
-                continue
-            lrs = [g.beyond("lr", lr_side)] if lr_side else g.lrs
-            decays = [g.beyond("decay", decay_side)] if decay_side else g.decays
-            cells = list(itertools.product(lrs, decays))
-            groups[extension_name(o, lr_side, decay_side)] = runs_of_cells(config, g, cells)
-    return groups
-
-
-def edges(g: Grid, lr: float, decay: float | None) -> dict[str, str | None]:
-    """On which edge of each extendable axis a cell lies ("low", "high" or None). A cell of the
-    wd = 0 column (``decay`` None) lies on no decay edge: the column is the decay axis's end."""
-    out = {}
-    for axis, values, v in (("lr", g.lrs, lr), ("decay", g.decays, decay)):
-        side = None
-        if g.extendable(axis) and v is not None:
-            side = "low" if v <= values[0] else "high" if v >= values[-1] else None
-        out[axis] = side
-    return out
-
-
-def needed_extensions(optimizer: str, edge: dict[str, str | None]) -> list[str]:
-    """Extension groups for a best cell on ``edge``: its row and/or column, and the corner."""
-    lr_side, decay_side = edge["lr"], edge["decay"]
-    names = []
-    if lr_side:
-        names.append(extension_name(optimizer, lr_side, None))
-    if decay_side:
-        names.append(extension_name(optimizer, None, decay_side))
-    if lr_side and decay_side:
-        names.append(extension_name(optimizer, lr_side, decay_side))
-    return names
+def searched_runs(config: dict, selection: dict) -> list[Run]:
+    """Every tuning run: the grid and each extension round on the search seeds, the finalists
+    on the other half."""
+    extended = [c for r in selection["rounds"] for c in cells_of(r["cells"])]
+    runs = tuning_runs(config) + runs_of(config, extended, search_seeds(config))
+    return runs + runs_of(config, cells_of(selection["finalists"]), finalist_seeds(config))
 
 
 def eval_seeds(config: dict, optimizer: str) -> list[int]:
     return config["optimizers"][optimizer]["seeds"] or config["seeds"]
 
 
-def selected_runs(config: dict, selection: dict) -> list[Run]:
-    """Each optimizer's selected configuration on its evaluation seeds (optimizers whose
-    trials all diverged have no selection and no evaluation runs)."""
-    return [
-        make_run(config, o, s["lr"], s["weight_decay"], seed)
-        for o, s in selection["selected"].items()
-        if s is not None
-        for seed in eval_seeds(config, o)
-    ]
+def ablation_seeds(config: dict, optimizer: str) -> list[int]:
+    """The evaluation seeds of the ablations no gate rests on (U1's identity, the embedding
+    decay): the first ``study.ablation_seeds`` of the optimizer's, or all of them."""
+    seeds, n = eval_seeds(config, optimizer), config["study"]["ablation_seeds"]
+    return seeds[:n] if n else seeds
+
+
+def _rerun(config: dict, choice: dict | None, optimizer: str, seeds=None) -> list[Run]:
+    if choice is None:
+        return []
+    seeds = eval_seeds(config, optimizer) if seeds is None else seeds
+    return [make_run(config, optimizer, choice["lr"], choice["weight_decay"], s) for s in seeds]
+
+
+def selected_runs(config: dict, selection: dict, which: str = "selected") -> list[Run]:
+    """Each optimizer's selected configuration (or a half's: ``which`` "half_a", "half_b") on
+    its evaluation seeds (optimizers whose trials all diverged have no selection and no
+    evaluation runs)."""
+    chosen = selection.get(which) or {}
+    return [r for o, s in chosen.items() for r in _rerun(config, s, o)]
 
 
 def ablation_runs(config: dict, selection: dict) -> dict[str, list[Run]]:
-    """Ablation runs by purpose: ``no_decay`` (AdamW at its selected lr without decay: does decay
-    matter here?), ``adam_identity`` (Adam at that lr: with decay off, the same algorithm) and
-    ``embeddings`` (Adam+L2 and AdamW selected, with the embedding decay flipped)."""
+    """Ablation runs by purpose: ``no_decay`` (AdamW at its selected lr without decay: does
+    decay act here?), ``adam_identity`` (Adam at that lr: with decay off, the same algorithm),
+    ``matched`` (AdamW at Adam+L2's selected lr with its best decay there) and ``embeddings``
+    (Adam+L2 and AdamW selected, with the embedding decay flipped)."""
     selected, out = selection["selected"], {}
     best = selected.get("adamw")
     if best is not None:
-        out["no_decay"] = [
-            make_run(config, "adamw", best["lr"], 0.0, s) for s in eval_seeds(config, "adamw")
-        ]
+        out["no_decay"] = _rerun(config, {**best, "weight_decay": 0.0}, "adamw")
         if "adam" in config["optimizers"]:
-            out["adam_identity"] = [
-                make_run(config, "adam", best["lr"], 0.0, s) for s in eval_seeds(config, "adam")
-            ]
+            out["adam_identity"] = _rerun(
+                config, {**best, "weight_decay": 0.0}, "adam", ablation_seeds(config, "adam")
+            )
+    out["matched"] = _rerun(config, (selection.get("matched") or {}).get("adamw"), "adamw")
     if config["study"]["embedding_ablation"]:
         out["embeddings"] = [
             make_run(config, o, selected[o]["lr"], selected[o]["weight_decay"], s, flip=True)
             for o in ("adam_l2", "adamw")
             if selected.get(o) is not None and selected[o]["weight_decay"] > 0
-            for s in eval_seeds(config, o)
+            for s in ablation_seeds(config, o)
         ]
     return out
 
 
+ROLES = ("tuning", "evaluation", "half_a", "half_b", "no_decay", "adam_identity", "matched",
+         "embeddings")  # fmt: skip
+
+
 def roles(config: dict, selection: dict) -> dict[str, list[Run]]:
     """Every run of the study by the role it plays; a run can play several."""
-    ext = extension_groups(config)
     out = {role: [] for role in ROLES}
-    out["tuning"] = tuning_runs(config) + [r for n in selection["extensions"] for r in ext[n]]
-    out["evaluation"] = selected_runs(config, selection)
+    out["tuning"] = searched_runs(config, selection)
+    for which in ("selected", "half_a", "half_b"):
+        out["evaluation" if which == "selected" else which] = selected_runs(config, selection, which)
     return out | ablation_runs(config, selection)
 
 
@@ -300,45 +341,65 @@ def batches(runs: list, size: int, slots: int, name: str) -> dict[str, list]:
 
 @dataclass(frozen=True)
 class Job:
-    """One training job: the run ids it trains, one after another in one process. An evaluation
-    job's ids hold ``{setting}``, filled in once selection has chosen it (a wildcard of its
-    Snakemake rule)."""
+    """One training job: the run ids it trains, one after another in one process. The ids of a
+    job that trains cells chosen later (an extension, a finalist, an evaluation) hold
+    ``{setting}``, a wildcard of its Snakemake rule; ``exclude`` lists the settings that wildcard
+    must not take (the first round's cells, which the tune jobs train)."""
 
     name: str
     run_ids: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
 
 
 def evaluation_settings(config: dict) -> int:
-    """The most settings the evaluation can train (each optimizer's selected one and each
-    ablation's), reached when no two coincide: a selection with a different lr and a positive
-    decay for every optimizer."""
-    selected = {
-        o: {"lr": k + 1.0, "weight_decay": 1.0 if decay_key(hp) else 0.0}
-        for k, (o, hp) in enumerate(config["optimizers"].items())
-    }
-    runs = selected_runs(config, {"selected": selected})
-    runs += [r for rs in ablation_runs(config, {"selected": selected}).values() for r in rs]
+    """The most settings the evaluation can train (each optimizer's selected one, each half's
+    and each ablation's), reached when no two coincide: selections with different learning
+    rates and positive decays everywhere."""
+    k = iter(range(1, 1000))
+
+    def chosen():
+        return {o: {"lr": float(next(k)), "weight_decay": 1.0 if decay_key(hp) else 0.0}
+                for o, hp in config["optimizers"].items()}  # fmt: skip
+
+    selection = {"selected": chosen(), "half_a": chosen(), "half_b": chosen()}
+    selection["matched"] = {"adamw": {"lr": float(next(k)), "weight_decay": 1.0}}
+    runs = [r for which in ("selected", "half_a", "half_b")
+            for r in selected_runs(config, selection, which)]  # fmt: skip
+    runs += [r for rs in ablation_runs(config, selection).values() for r in rs]
     return len({(r.optimizer, r.setting) for r in runs})
 
 
 def training_jobs(config: dict, slots: int = 1) -> list[Job]:
-    """Every training job a study may need, each of at most ``resources.train.runs_per_job``
-    runs of one phase, in as few jobs as that allows with a multiple of ``slots`` per phase
-    (``batches``; the evaluation's settings are split alike): the first tuning round, every
-    extension group an edge could ask for (known from the config alone), and each optimizer's
-    evaluation seeds (the setting is chosen later, a wildcard). Snakemake runs only the jobs
-    whose files are asked for. The layout is free to change between calls: a run's identity is
-    its spec file, never the job that trained it (workflow/rules/train.smk)."""
+    """Every training job a study may need. The first tuning round: at most
+    ``resources.train.runs_per_job`` runs a job, as few jobs as that allows with a multiple of
+    ``slots`` (``batches``). Cells chosen later, per optimizer: an extension cell on the search
+    seeds, a finalist on the other half (a job per cell), and a setting's evaluation seeds (the
+    ablation seeds in jobs of their own, so that an ablation on fewer seeds trains no more). The
+    settings are wildcards that the search and the selection fill in; Snakemake runs only the
+    jobs whose files are asked for. The layout is free to change between calls: a run's
+    identity is its spec file, never the job that trained it (workflow/rules/train.smk)."""
     size = config["resources"]["train"]["runs_per_job"]
     jobs = batches(tuning_runs(config), size, slots, "tune")
-    for name, group in extension_groups(config).items():
-        jobs |= batches(group, size, slots, name)
     out = [Job(name, tuple(r.run_id for r in runs)) for name, runs in jobs.items()]
+    if is_tuned(config):
+        first = {c.optimizer: [] for c in grid_cells(config)}
+        for c in grid_cells(config):
+            first[c.optimizer].append(c.setting)
+        for o in config["optimizers"]:
+            if config["study"]["extension_rounds"]:
+                ids = tuple(f"{o}/{{setting}}/seed{s}" for s in search_seeds(config))
+                out.append(Job(f"extend_{o}", ids, tuple(first[o])))
+            if finalist_seeds(config):
+                ids = tuple(f"{o}/{{setting}}/seed{s}" for s in finalist_seeds(config))
+                out.append(Job(f"finalist_{o}", ids))
     # the settings' jobs together make a multiple of slots: each setting gets as many as that
     # takes, e.g. 2 jobs for each of 7 settings on 2 cores, 1 for each of 6
     per_setting = slots // math.gcd(evaluation_settings(config), slots)
     for o in config["optimizers"]:
-        ids = [f"{o}/{{setting}}/seed{s}" for s in eval_seeds(config, o)]
-        for name, chunk in batches(ids, size, per_setting, f"evaluate_{o}").items():
-            out.append(Job(name, tuple(chunk)))
+        seeds = eval_seeds(config, o)
+        k = len(ablation_seeds(config, o))
+        chunks = [c for part in (seeds[:k], seeds[k:])
+                  for c in batches(part, size, per_setting, "").values()]  # fmt: skip
+        for i, chunk in enumerate(chunks):
+            out.append(Job(f"evaluate_{o}_{i}", tuple(f"{o}/{{setting}}/seed{s}" for s in chunk)))
     return out

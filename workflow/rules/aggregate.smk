@@ -28,11 +28,15 @@ rule ledger:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
         norms=rules.aggregate.output.norms,
+        selection=rules.select_hparams.output[0],
         code=get_code("analysis.ledger"),
     output:
         stats=report(f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"),
         ledger=report(f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
         regime=report(f"results/{S}tables/regime.csv", caption="../report/regime.rst", category="Tables"),
+        decomposition=report(
+            f"results/{S}tables/decomposition.csv", caption="../report/decomposition.rst", category="Tables"
+        ),
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
     conda:
@@ -43,8 +47,9 @@ rule ledger:
         f"results/{S}benchmarks/ledger.tsv"
     shell:
         "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
-        " --curves {input.curves} --norms {input.norms} --out-stats {output.stats}"
-        " --out-ledger {output.ledger} --out-regime {output.regime} > {log} 2>&1"
+        " --curves {input.curves} --norms {input.norms} --selection {input.selection}"
+        " --out-stats {output.stats} --out-ledger {output.ledger} --out-regime {output.regime}"
+        " --out-decomposition {output.decomposition} > {log} 2>&1"
 
 
 rule results_table:

@@ -9,7 +9,17 @@ from pathlib import Path
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
 from adamw_repro.report.figures import figures_for, ladder_figures_for
-from adamw_repro.design import Run, all_runs, extension_groups, train_spec, training_jobs, tuning_runs
+from adamw_repro.design import (
+    Run,
+    all_runs,
+    cells_of,
+    finalist_seeds,
+    runs_of,
+    search_seeds,
+    train_spec,
+    training_jobs,
+    tuning_runs,
+)
 
 REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
 CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
@@ -36,6 +46,15 @@ DATA_OF = {
     name: _DATA_OWNERS.setdefault(json.dumps([c["corpus"], c["tokenizer"]], sort_keys=True), name)
     for name, c in STUDIES.items()
 }
+
+SETTING = r"lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?"  # a run's hyperparameters in its path (design.Run)
+
+
+wildcard_constraints:
+    setting=SETTING,
+    figure="[a-z0-9_]+",
+    ladder_figure="[a-z0-9_]+",
+
 
 if LADDER:
 
@@ -120,25 +139,44 @@ def train_args(study):
     return args
 
 
-def get_tuning_summaries(wildcards):
-    study = wildcards.get("study", "")
-    return summaries(study, tuning_runs(STUDIES[study]))
+def _read_checkpoint(checkpoint, **wildcards):
+    with open(checkpoint.get(**wildcards).output[0]) as fh:
+        return json.load(fh)
 
 
-def get_searched_summaries(wildcards):
-    """The first round and the extensions its edges asked for (known once find_edges ran)."""
+def get_earlier_rounds(wildcards):
+    """The search rounds before this one (round ``wildcards.round``; all of them for the
+    finalists and the selection), each a checkpoint."""
     study = wildcards.get("study", "")
-    with open(checkpoints.find_edges.get(**wildcards).output[0]) as fh:
-        needed = json.load(fh)["extensions"]
-    groups = extension_groups(STUDIES[study])
-    return summaries(study, tuning_runs(STUDIES[study]) + [r for n in needed for r in groups[n]])
+    last = int(wildcards.get("round", STUDIES[study]["study"]["extension_rounds"] + 1))
+    at = {"study": study} if LADDER else {}
+    return [checkpoints.search_round.get(**at, round=str(k)).output[0] for k in range(1, last)]
+
+
+def get_search_summaries(wildcards):
+    """The grid and the cells of the earlier rounds on the search seeds (known once those rounds'
+    checkpoints ran)."""
+    study = wildcards.get("study", "")
+    config = STUDIES[study]
+    cells = []
+    for path in get_earlier_rounds(wildcards):
+        with open(path) as fh:
+            cells += cells_of(json.load(fh)["cells"])
+    return summaries(study, tuning_runs(config) + runs_of(config, cells, search_seeds(config)))
+
+
+def get_finalist_summaries(wildcards):
+    """Every search summary and the finalists' on the other half of the tuning seeds."""
+    study = wildcards.get("study", "")
+    chosen = cells_of(_read_checkpoint(checkpoints.finalists, **wildcards)["finalists"])
+    extra = runs_of(STUDIES[study], chosen, finalist_seeds(STUDIES[study]))
+    return get_search_summaries(wildcards) + summaries(study, extra)
 
 
 def get_study_summaries(wildcards):
     """Every run of the study; known only once the select_hparams checkpoint has run."""
     study = wildcards.get("study", "")
-    with open(checkpoints.select_hparams.get(**wildcards).output[0]) as fh:
-        selection = json.load(fh)
+    selection = _read_checkpoint(checkpoints.select_hparams, **wildcards)
     return summaries(study, all_runs(STUDIES[study], selection))
 
 
@@ -190,6 +228,14 @@ def get_job_file(folder, study, job, ext):
     job has one per setting."""
     setting = ["{setting}"] if "{setting}" in job.run_ids[0] else []
     return f"{Path(in_study(folder, study), job.name, *setting)}.{ext}"
+
+
+def get_setting_constraint(job):
+    """A training job's constraint on its ``{setting}`` wildcard: an extension job's excludes
+    the first round's cells, which the tune jobs train (so that no file has two rules)."""
+    if not job.exclude:
+        return {}
+    return {"setting": "(?!(?:" + "|".join(map(re.escape, job.exclude)) + ")$)" + SETTING}
 
 
 def get_code(module):

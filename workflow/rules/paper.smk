@@ -14,6 +14,8 @@ rule paper:
         search_tex=in_study(rules.results_table.output.search_tex, MAIN_STUDY),
         ledger=in_study(rules.ledger.output.ledger, MAIN_STUDY),
         regime=in_study(rules.ledger.output.regime, MAIN_STUDY),
+        decomposition=in_study(rules.ledger.output.decomposition, MAIN_STUDY),
+        selection=in_study(rules.select_hparams.output[0], MAIN_STUDY),
         search=in_study(rules.results_table.output.search_csv, MAIN_STUDY),
         figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
         **get_ladder_inputs(),
@@ -33,6 +35,6 @@ rule paper:
         "results/benchmarks/paper.tsv"
     shell:
         "python -m adamw_repro.report.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
-        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --search {input.search} --figures {input.figures} --timing {input.timing}"
+        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --decomposition {input.decomposition} --selection {input.selection} --search {input.search} --figures {input.figures} --timing {input.timing}"
         " --provenance {input.provenance} {params.ladder} {params.pilot_map} --crosscheck {input.crosscheck}"
         " --build-dir results/paper/build --out {output} > {log} 2>&1"

@@ -6,7 +6,8 @@
 # files (derived params, which Snakemake does not compare), and the specs of a phase are all
 # written before its first training job (priority), so that every spec is older than every
 # result of its phase and another layout (other cores, another runs_per_job, a cluster) reruns
-# nothing that is done. An evaluation job's setting is a wildcard, chosen by select_hparams.
+# nothing that is done. The setting of an extension, finalist or evaluation job is a wildcard,
+# chosen by the search rounds, the finalists step and select_hparams.
 # A ladder's rules are named after their study (`<study>_tune_0`).
 for study, study_config in STUDIES.items():
     train = study_config["resources"]["train"]
@@ -23,6 +24,8 @@ for study, study_config in STUDIES.items():
                 summary=run_files(study, job.run_ids, "summary.json"),
             params:
                 runs=train_args(study),
+            wildcard_constraints:
+                **get_setting_constraint(job),
             threads: study_config["train"]["threads"]
             resources:
                 gpu=train["gpus"],
@@ -56,29 +59,53 @@ rule run_spec:
         "printf '%s\\n' {params.spec:q} > {output} 2> {log}"
 
 
-checkpoint find_edges:
+checkpoint search_round:
     input:
-        summaries=get_tuning_summaries,
+        summaries=get_search_summaries,
+        rounds=get_earlier_rounds,
         code=get_code("analysis.selection"),
     output:
-        f"results/{S}study/first_round.json",
+        f"results/{S}study/round{{round}}.json",
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
+    wildcard_constraints:
+        round=r"\d+",
+    conda:
+        CONDA_ENV
+    log:
+        f"logs/{S}search_round{{round}}.log",
+    benchmark:
+        f"results/{S}benchmarks/search_round{{round}}.tsv"
+    shell:
+        "python -m adamw_repro.analysis.selection round --config {params.config:q}"
+        " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
+
+
+checkpoint finalists:
+    input:
+        summaries=get_search_summaries,
+        rounds=get_earlier_rounds,
+        code=get_code("analysis.selection"),
+    output:
+        f"results/{S}study/finalists.json",
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
     conda:
         CONDA_ENV
     log:
-        f"logs/{S}find_edges.log",
+        f"logs/{S}finalists.log",
     benchmark:
-        f"results/{S}benchmarks/find_edges.tsv"
+        f"results/{S}benchmarks/finalists.tsv"
     shell:
-        "python -m adamw_repro.analysis.selection edges --config {params.config:q}"
-        " --summaries {input.summaries} --out {output} > {log} 2>&1"
+        "python -m adamw_repro.analysis.selection finalists --config {params.config:q}"
+        " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
 
 
 checkpoint select_hparams:
     input:
-        summaries=get_searched_summaries,
-        first_round=rules.find_edges.output[0],
+        summaries=get_finalist_summaries,
+        rounds=get_earlier_rounds,
+        finalists=rules.finalists.output[0],
         code=get_code("analysis.selection"),
     output:
         f"results/{S}study/selection.json",
@@ -92,5 +119,5 @@ checkpoint select_hparams:
         f"results/{S}benchmarks/select_hparams.tsv"
     shell:
         "python -m adamw_repro.analysis.selection select --config {params.config:q}"
-        " --summaries {input.summaries} --first-round {input.first_round}"
+        " --summaries {input.summaries} --rounds {input.rounds} --finalists {input.finalists}"
         " --out {output} > {log} 2>&1"

@@ -17,8 +17,8 @@ import pandas as pd
 
 from .. import atomic
 from ..design import roles
-from ..registry import OPTIMIZERS
-from .selection import decay_values
+from ..registry import DECAYING, OPTIMIZERS, decay_free_member, optimizer_order
+from .selection import decay_of
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
 RESULTS = [
@@ -98,6 +98,25 @@ def _metrics(path: Path, redo: str) -> list[dict]:
         raise atomic.DamagedFile(path, f"has a line that is not valid JSON ({e})", redo) from e
 
 
+def lr_best_for(runs: pd.DataFrame, config: dict, selection: dict) -> list[str]:
+    """Per run, the optimizers whose best tuning cell at its learning rate it is (space
+    separated; the per-learning-rate figure): a decay-free optimizer's every cell, and each
+    decaying optimizer's best decay there (the wd = 0 column's cell where that won)."""
+    best = {}
+    for o, entries in selection.get("per_lr", {}).items():
+        base = decay_free_member(o)
+        for e in entries:
+            who = o if e["weight_decay"] > 0 else base
+            best.setdefault((who, e["lr"], e["weight_decay"]), []).append(o)
+    free = {o for o in config["optimizers"] if o not in DECAYING}
+    out = []
+    for r in runs.itertuples():
+        names = best.get((r.optimizer, r.lr, r.weight_decay), []) if r.tuning else []
+        names = ([r.optimizer] if r.tuning and r.optimizer in free else []) + names
+        out.append(" ".join(optimizer_order(names)))
+    return out
+
+
 def collect(summary_paths: list[str], config: dict, selection: dict):
     """Tables (runs, curves, parameter norms, timing) and the provenance summary of the runs'
     summary files."""
@@ -126,11 +145,12 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
     runs = _sorted(pd.DataFrame(rows), [])
     for role, members in roles(config, selection).items():
         runs[role] = runs["run_id"].isin({r.run_id for r in members})
+    runs["lr_best_for"] = lr_best_for(runs, config, selection)
     runs["gen_gap"] = runs["final_test_loss"] - runs["final_train_loss"]
     runs["lr_x_wd"] = runs["lr"] * runs["weight_decay"]  # L&H's λ for adamw/sgdw
-    decay = decay_values(config)  # the tuning cell's decay in config units (τ/T for adamw)
+    # the run's decay in config units (τ/T for a timescale grid; 0 without decay)
     runs["decay"] = [
-        decay.get((r.optimizer, r.lr, r.weight_decay), r.weight_decay) for r in runs.itertuples()
+        decay_of(config, r.optimizer, r.lr, r.weight_decay) or 0.0 for r in runs.itertuples()
     ]
     curve_df = _sorted(pd.DataFrame(curves), ["metric", "step"])
     norm_df = _sorted(pd.DataFrame(norms), ["param"])
@@ -149,7 +169,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out-provenance", required=True)
     args = ap.parse_args(argv)
     redo = atomic.redo_stage("the selection")
-    selection = atomic.read_json(args.selection, redo, ("selected", "extensions"))
+    selection = atomic.read_json(args.selection, redo, ("selected", "rounds", "finalists"))
     tables = collect(args.summaries, json.loads(args.config), selection)
     runs, curves, norms, timing, prov = tables
     atomic.write_json(args.out_provenance, prov)

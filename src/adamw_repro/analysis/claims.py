@@ -15,8 +15,12 @@ verdict). ``build_ledger`` measures every claim of a scope and judges it the sam
              with its rule in words
 
 Verdicts (``VERDICTS``): reproduced, real but smaller than claimed, not reproduced,
-contradicted, inconclusive, untestable here, untested. Holm's correction comes first; then each
-paired verdict is recomputed leaving out one seed at a time, the correction included.
+contradicted, inconclusive, untestable here, untested. A claim that compares selections
+(``rests_on``) reads inconclusive where one of them still lies on an edge of the searched grid
+(its optimum may lie beyond). Holm's correction comes first; then each paired verdict is
+recomputed leaving out one seed at a time, the correction included, and a claim that compares
+two tuned selections (``reselect``) is measured again with the selection each half of the
+tuning seeds made on its own: a verdict that changes with them is fragile.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Measurement:
     verdict: str | None = None  # set by "check" claims, which decide for themselves
     p: float = math.nan  # one-sided p of "no effect beyond the margin" (Holm's family)
     per_seed: np.ndarray | None = field(default=None, repr=False)  # paired differences
+    seeds: tuple = ()  # the seed of each per-seed difference
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ class Claim:
     gated: str = ""  # the study gate it needs (Evidence.gate), or "" for none
     same_as: str | None = None  # shares that claim's measurement
     scope: str = "study"  # one of SCOPES
+    # the selections it compares (Evidence.edges: "adam", "adam_l2", "adamw", or "matched" for
+    # AdamW at Adam+L2's learning rate); and whether to re-measure it with each half's selection
+    rests_on: tuple[str, ...] = ()
+    reselect: bool = False
 
 
 CLAIMS: list[Claim] = []
@@ -205,22 +214,61 @@ def leave_one_out(rows, measured, claims, margins) -> None:
             or c.kind == "check"
             or len(m.per_seed) < 3
             or r["verdict"] not in (REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+            or r.get("edge")
         ):
             continue
         margin, flips = margins[r["id"]], []
         i = next((j for j, f in enumerate(family) if f is r), None)
-        for k in range(len(m.per_seed)):
-            d = np.delete(m.per_seed, k)
-            q = paired(d, np.zeros(len(d)))
-            v = judge(q["ci_lo"], q["ci_hi"], c.kind, margin, c.target)
-            if i is not None:
-                p_holm = holm([*ps[:i], p_above(d, c.target + margin), *ps[i + 1 :]])[i]
-                v = after_holm(v, p_holm)
+        seeds = m.seeds or tuple(f"#{k + 1}" for k in range(len(m.per_seed)))
+        for k, seed in enumerate(seeds):
+            v = rejudge(np.delete(m.per_seed, k), c, margin, ps, i)
             if v != r["verdict"]:
-                flips.append(f"{v} without seed #{k + 1}")
+                flips.append(f"{v} without seed {seed}")
         r["robustness"] = (
             "robust to leaving out any one seed" if not flips else "; ".join(flips[:2])
         )
+
+
+def rejudge(per_seed: np.ndarray, claim: Claim, margin: float, ps: list, i: int | None) -> str:
+    """The verdict of other per-seed differences by the claim's rule, after Holm's correction
+    with the claim's own p (position ``i`` of the family's ``ps``) replaced."""
+    q = paired(per_seed, np.zeros(len(per_seed)))
+    v = judge(q["ci_lo"], q["ci_hi"], claim.kind, margin, claim.target)
+    if i is not None:
+        p_holm = holm([*ps[:i], p_above(per_seed, claim.target + margin), *ps[i + 1 :]])[i]
+        v = after_holm(v, p_holm)
+    return v
+
+
+def reselected(rows, measured, claims, margins, ev) -> None:
+    """Each ``reselect`` claim measured again with the selection of each half of the tuning
+    seeds (``ev.reselected``), judged by its rule with Holm's correction: the ``tuning_seeds``
+    column says whether its verdict holds with both, or with which half it reads otherwise
+    (a fragile verdict)."""
+    family = holm_family(rows)
+    ps = [r["p"] for r in family]
+    for r in rows:
+        c, m = claims[r["id"]], measured.get(r["id"])
+        if not c.reselect or m is None or m.per_seed is None or r.get("edge"):
+            continue
+        notes, fragile = [], False
+        for half, seeds in ev.halves():
+            other = ev.reselected(half, c.rests_on)
+            if other is None:
+                notes.append(f"tuning seeds {seeds} select the same")
+                continue
+            try:
+                mh = c.measure(other)
+            except (Untested, Untestable) as why:
+                notes.append(f"with the selection of tuning seeds {seeds}: not measured ({why})")
+                continue
+            i = next((j for j, f in enumerate(family) if f is r), None)
+            v = rejudge(mh.per_seed, c, margins[c.id], ps, i)
+            fragile |= v != r["verdict"]
+            notes.append(f"{v} with the selection of tuning seeds {seeds} ({mh.effect:+.4f} "
+                         f"[{mh.lo:+.4f}, {mh.hi:+.4f}])")  # fmt: skip
+        if notes:
+            r["tuning_seeds"] = ("fragile: " if fragile else "holds: ") + "; ".join(notes)
 
 
 def summary(m: Measurement) -> str:
@@ -242,9 +290,12 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
             "id": claim.id,
             "claim": claim.text,
             "source": claim.source,
-            "quantity": claim.quantity,
+            # a quantity may name a setting of the study section ({equilibrium_exposure:g})
+            "quantity": claim.quantity.format_map(ev.config["study"]),
             "figure": claim.figure,
             "kind": claim.kind,
+            "target": claim.target,
+            "margin": margin,
             "rule": rule_text(claim, margin),
             "measurement": claim.same_as or claim.id,
             "gated": claim.gated,
@@ -255,6 +306,7 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
             "n": 0,
             "p": math.nan,
             "robustness": "",
+            "tuning_seeds": "",
         }
         try:
             gate = ev.gate(claim.gated) if claim.gated else None
@@ -282,11 +334,18 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
             m.p = p_above(m.per_seed, claim.target + margin)
         p = m.p if claim.kind in HOLM_KINDS else math.nan  # the p of a test beyond the margin
         row |= {"p": p, "verdict": v, "detail": m.detail}
+        if claim.rests_on and (edges := ev.edges(claim.rests_on)):  # an optimum beyond the grid
+            row |= {"verdict": INCONCLUSIVE, "edge": True, "p": math.nan,
+                    "detail": f"{m.detail}; inconclusive: optimum beyond the searched grid "
+                    f"({'; '.join(edges)})"}  # fmt: skip
         rows.append(row)
     apply_holm(rows)
     leave_one_out(rows, measured, claims, margins)
-    for r, ref in same_tests(rows):  # the same mark, with Holm in it
-        r["robustness"] = ref["robustness"]
+    reselected(rows, measured, claims, margins, ev)
+    for r, ref in same_tests(rows):  # the same marks, with Holm in them
+        r["robustness"], r["tuning_seeds"] = ref["robustness"], ref["tuning_seeds"]
+    for r in rows:
+        r.pop("edge", None)
     return rows
 
 

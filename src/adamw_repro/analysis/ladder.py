@@ -37,7 +37,10 @@ from .claims import Measurement, Untestable, Untested, build_ledger, claim
 from .scale import studies_table
 from .stats import ols, p_beyond
 
-USER, WA, BERGSMA = "course article", "Wang & Aitchison 2025", "Bergsma et al. 2025"
+USER, WA = "course article", "Wang & Aitchison 2025"
+# PL1 reads Power Lines with the unique tokens of a repeated-data run: the law's authors fitted
+# single-epoch runs, so that reading is this project's, not theirs
+BERGSMA = "Bergsma et al. 2025 (read with unique tokens: this project's extrapolation)"
 MIN_DOF = 2  # residual degrees of freedom a cross-study fit needs before it is reported
 # Predicted slopes of log10 best τ (steps) against log10 training tokens on the data axis.
 PREDICTIONS = {
@@ -144,7 +147,8 @@ def _untestable_fit(fit: dict, what: str, gate: str) -> Untestable:
     USER,
     "slope of decay's benefit (tuned Adam − tuned AdamW, final test loss in nats; each study's "
     "mean over its seeds) against log10 non-embedding parameters on the size axis, one "
-    "intercept per corpus, over studies whose decay-acts gate passed",
+    "intercept per corpus, over studies whose decay-acts gate passed; confounded with T, the "
+    "decayed share and the learning-rate grid, and floored at 0 (see the scale section)",
     figure="ladder_size",
     unit="nats per decade of parameters",
     scope="ladder",

@@ -378,6 +378,15 @@ def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0)
     raise ValueError(f"unknown claim kind {kind!r}")
 
 
+def detectable(sd: float, n: int, margin: float, power: float = 0.8) -> float:
+    """The smallest true effect whose 95 % t interval over ``n`` paired seeds (noise ``sd``)
+    clears ``margin`` with probability ``power``: margin + (t_0.975 + t_power)·sd/√n."""
+    if not (n > 1 and math.isfinite(sd)):
+        return math.nan
+    t = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) + stats.t.ppf(power, n - 1)
+    return margin + t * sd / math.sqrt(n)
+
+
 def p_above(differences, threshold: float) -> float:
     """One-sided p-value of the t-test of "mean ≤ threshold" (NaN for fewer than two values):
     below 0.025 exactly when the 95 % t interval lies above ``threshold``."""

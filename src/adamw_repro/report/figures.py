@@ -25,6 +25,7 @@ from matplotlib.patches import Polygon  # noqa: E402
 
 from .. import atomic  # noqa: E402
 from ..analysis.stats import basin_fit, cell_means  # noqa: E402
+from ..design import search_seeds  # noqa: E402
 from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
@@ -106,8 +107,17 @@ def _heatmap(ax, tuning: pd.DataFrame, vmin, vmax, display: str, title: str):
     return mesh
 
 
-def _heatmap_panels(runs, panels):
-    grids = {o: runs[runs["tuning"] & (runs["optimizer"] == o)] for o, _, _ in panels}
+def _searched(runs, study):
+    """The tuning trials on the search seeds, which every searched cell has (with
+    ``study.finalists`` the finalists also have the other half: their means would not compare
+    like with like)."""
+    seeds = search_seeds({"study": study})
+    return runs[runs["tuning"].astype(bool) & runs["seed"].isin(seeds)]
+
+
+def _heatmap_panels(runs, panels, study):
+    runs = _searched(runs, study)
+    grids = {o: runs[runs["optimizer"] == o] for o, _, _ in panels}
     values = pd.concat([cell_means(g)["value"] for g in grids.values() if len(g)] or [pd.Series()])
     fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False)
     mesh = None
@@ -120,7 +130,7 @@ def _heatmap_panels(runs, panels):
         mesh = _heatmap(ax, grids[opt], vmin, vmax, display, title)
     if mesh is not None:
         fig.colorbar(
-            mesh, ax=axes[0].tolist(), label="test loss (mean over tuning seeds)", shrink=0.9
+            mesh, ax=axes[0].tolist(), label="test loss (mean over the search seeds)", shrink=0.9
         )
     return fig
 
@@ -133,13 +143,48 @@ def heatmaps_adam(runs, curves, study):
             ("adamw", "lambda", "AdamW, L&H units λ"),
             ("adamw", "wd", "AdamW, PyTorch units"),
         ],
+        study,
     )
 
 
 def heatmaps_sgd(runs, curves, study):
     return _heatmap_panels(
-        runs, [("sgd_l2", "wd", "SGD+L2 (coupled)"), ("sgdw", "wd", "SGDW, PyTorch units")]
+        runs, [("sgd_l2", "wd", "SGD+L2 (coupled)"), ("sgdw", "wd", "SGDW, PyTorch units")], study
     )
+
+
+def lr_sweep(runs, curves, study):
+    """Each optimizer's best decay at every learning rate (chosen on validation), its test loss
+    against the learning rate: a dot per tuning seed, the line through their means, a ring at
+    the selected learning rate (cf. Loshchilov & Hutter, Fig. 2-3, top rows)."""
+    t = _finished(runs[runs["tuning"].astype(bool)])
+    best = t.assign(who=t["lr_best_for"].fillna("").str.split()).explode("who").dropna(subset=["who"])
+    order = optimizer_order(best["who"])
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    if best.empty:
+        _absent(ax, "a learning-rate grid")
+        return fig
+    for k, o in enumerate(order):
+        mine = best[best["who"] == o]
+        color = OPTIMIZERS[o].color
+        shift = 1 + 0.04 * (k - (len(order) - 1) / 2)  # side by side at one learning rate
+        ax.scatter(mine["lr"] * shift, mine["final_test_loss"], s=9, alpha=0.45, color=color,
+                   linewidths=0)  # fmt: skip
+        means = mine.groupby("lr")["final_test_loss"].mean()
+        ax.plot(means.index, means.to_numpy(), marker="o", ms=3.5, color=color, label=LABELS[o])
+        chosen = runs[runs["evaluation"].astype(bool) & (runs["optimizer"] == o)]["lr"]
+        if len(chosen) and chosen.iloc[0] in means.index:
+            lr = chosen.iloc[0]
+            ax.scatter([lr], [means[lr]], s=90, facecolor="none", edgecolor=color, linewidths=1.4)
+    low = best.groupby(["who", "lr"])["final_test_loss"].mean().min()
+    ax.set_ylim(low - 0.05, low + 0.6)  # a diverging learning rate would flatten the rest
+    ax.set(xscale="log", xlabel="learning rate (log scale)",
+           ylabel="test loss at the best decay\n(tuning runs)")  # fmt: skip
+    lrs = sorted(best["lr"].unique())
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the searched learning rates, not decades
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=7)
+    return fig
 
 
 def _seed_curves(ax, df, metric, order, title, legend):
@@ -205,8 +250,9 @@ def weight_norms(runs, curves, study):
 
 def basin_valleys(runs, curves, study):
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), layout="constrained")
+    searched = _searched(runs, study)
     for ax, (opt, decoupled) in zip(axes, (("adamw", True), ("adam_l2", False)), strict=True):
-        t = runs[runs["tuning"] & (runs["optimizer"] == opt)]
+        t = searched[searched["optimizer"] == opt]
         cells = cell_means(t).dropna(subset=["value"]) if len(t) else pd.DataFrame()
         if cells.empty or cells["weight_decay"].nunique() < 2:
             _absent(ax, f"{LABELS[opt]} decay grid")
@@ -254,7 +300,8 @@ def ladder_figures_for(studies: dict) -> list[str]:
 FIGURES = {
     "heatmaps_adam": Figure(
         heatmaps_adam,
-        "Test loss over the tuning grids, mean over the tuning seeds (cf.\\ Loshchilov \\& "
+        "Test loss over every searched cell (the grid and its extension rounds), mean over the "
+        "search seeds, the half of the tuning seeds every cell has (cf.\\ Loshchilov \\& "
         "Hutter, Fig.~2): Adam+$L_2$ in (learning rate, weight decay); AdamW in (learning rate, "
         "$\\lambda = $ lr$\\cdot$wd), Loshchilov \\& Hutter's units, and in PyTorch's "
         "(learning rate, weight decay), where its timescale grid appears sheared. Shared colour "
@@ -262,8 +309,8 @@ FIGURES = {
     ),
     "heatmaps_sgd": Figure(
         heatmaps_sgd,
-        "Test loss over the tuning grids of SGD with an $L_2$ penalty and SGDW, mean over the "
-        "tuning seeds, shared colour scale.",
+        "Test loss over the searched cells of SGD with an $L_2$ penalty and SGDW, mean over the "
+        "search seeds, shared colour scale.",
         needs=("sgd_l2", "sgdw"),
     ),
     "basin_valleys": Figure(
@@ -271,6 +318,15 @@ FIGURES = {
         "The basin fits behind LH1 and WA1: every finished tuning cell (colour: mean test loss) "
         "and the valley $y^*(x)$ of the quadratic surface fitted near the optimum, AdamW in "
         "$\\lambda$ and Adam+$L_2$ in weight decay.",
+    ),
+    "lr_sweep": Figure(
+        lr_sweep,
+        "Each optimizer at its best decay for every learning rate it searched (the decay chosen "
+        "on validation, the wd$\\,=0$ column included; cf.\\ Loshchilov \\& Hutter, Fig.~2, top "
+        "row): test loss of the tuning runs on a fixed subset of the test split, a dot per tuning "
+        "seed (four at the learning rates in contention, two elsewhere, with successive halving) "
+        "and the line through their means; the ring marks the selected learning rate.",
+        needs=("adam", "adam_l2", "adamw"),
     ),
     "train_test_curves": Figure(
         train_test_curves,
@@ -435,6 +491,9 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
     )
     for ax, (col, label, line) in zip(axes, panels, strict=True):
         ax.barh(y, cells[col], color=colors)
+        if col == "gain" and {"gain_a", "gain_b"} <= set(cells):  # each seed alone (map v2)
+            for seed in ("gain_a", "gain_b"):
+                ax.scatter(cells[seed], y, color="black", s=8, zorder=3)
         if line is not None:
             ax.axvline(line, color="k", ls="--", lw=0.8)
         ax.set_xlabel(label)
@@ -444,12 +503,13 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
 
 
 PILOT_CAPTION = (
-    "Where decay matters on this budget: the pilot map (benchmarks/pilot\\_map.py, pilot seed "
-    "9000, validation split only), each cell the default study's setting with one factor "
-    "changed. Left: decay's gain, tuned Adam against tuned AdamW (AdamW's candidates include "
-    "wd = 0); the dashed line is three times the smallest effect of interest. Middle: how much "
-    "AdamW's decay grid moves the loss at Adam's best learning rate, against the margin. "
-    "Right: cost. Red: the regime this study runs."
+    "Where decay matters on this budget: the pilot map (benchmarks/pilot\\_map.py, pilot seeds "
+    "9000 and 9001, validation split only), each cell the default study's setting with one "
+    "factor changed. Left: decay's gain, tuned Adam against tuned AdamW on the two seeds' mean "
+    "(AdamW's candidates include wd = 0; dots: each seed alone); the dashed line is three times "
+    "the smallest effect of interest. Middle: how much AdamW's decay grid (\\(\\tau/T\\) from "
+    "1/256 to 1) moves the loss at Adam's best learning rate, against the margin. Right: cost. "
+    "Red: the regime this study runs."
 )
 
 

@@ -25,7 +25,8 @@ from .. import atomic, provenance
 from ..analysis.claims import VERDICTS
 from ..analysis.ladder import MIN_DOF, PREDICTIONS
 from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
-from ..registry import OPTIMIZERS
+from ..design import tuning_halves
+from ..registry import LABELS, OPTIMIZERS
 from ..schedule import budget, data_and_epochs
 from .figures import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, escape, num, sci
@@ -55,6 +56,7 @@ def environment(template_dir: str | Path) -> jinja2.Environment:
         escape=escape,
         safe_latex=Latex,  # captions written in the template itself are trusted markup
         label=lambda x: Latex(re.sub(r"[^A-Za-z0-9]", "-", str(x))),  # for \\label and \\ref
+        label_optimizer=lambda x: escape(" ".join(LABELS.get(w, w) for w in str(x).split())),
         int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")),
     )
     return env
@@ -87,6 +89,8 @@ def build_context(
     search: pd.DataFrame,
     timing: pd.DataFrame,
     prov: dict,
+    decomposition: pd.DataFrame,
+    selection: dict,
 ) -> dict:
     ok = runs[~runs["diverged"].astype(bool)]
     rows = table.to_dict("records")
@@ -125,6 +129,11 @@ def build_context(
         "search": _records(search),
         "edges": [r for r in _records(search) if r["edges"]],
         **claims_context([c | {"scale": False} for c in _records(ledger)]),
+        "decomposition": _records(decomposition),
+        "headline": headline_context(_records(decomposition)),
+        "halves": [h for h in tuning_halves(config) if h] if len(tuning_halves(config)[1]) else [],
+        "n_round_cells": sum(len(r["cells"]) for r in selection["rounds"]),
+        "n_finalists": len(selection["finalists"]),
         "checks": checks,
         "timing": {
             "tokens_per_s": float(timing["tokens_per_s"].median()),
@@ -147,7 +156,10 @@ def pilot_map_context(cells: pd.DataFrame, config: dict, path: str) -> dict:
             f"({', '.join(cells['cell'])})"
         )
     target = 3 * config["study"]["margin"]
+    per_seed = {"gain_a", "gain_b"} <= set(cells)
     return {
+        "per_seed": per_seed,
+        "seed_spread": float((cells["gain_a"] - cells["gain_b"]).abs().max()) if per_seed else None,
         "path": Latex(path),
         "caption": Latex(PILOT_CAPTION),
         "cells": _records(cells),
@@ -165,16 +177,31 @@ def precision_counts(timing: pd.DataFrame) -> list[dict]:
     return [{"precision": p, "runs": int(n)} for p, n in counts]
 
 
-def claims_context(claims: list[dict]) -> dict:
+def null_text(c: dict) -> str:
+    """The null hypothesis of a claim's one-sided test beyond its margin, in words."""
+    t, m = c.get("target", 0.0) or 0.0, c.get("margin", math.nan)
+    if c["kind"] == "differs":
+        return f"effect within {t:g} ± {m:g}"
+    return f"effect ≤ {t + m:g}"
+
+
+def claims_context(claims: list[dict], fragile: dict | None = None) -> dict:
     """The claims rows and what the paper counts from them: verdicts per distinct measurement
-    (two claims on one measurement count once), and the claims the decay gate withheld."""
+    (two claims on one measurement count once) and how many of each are fragile, and the
+    claims the decay gate withheld."""
+    for c in claims:
+        c["null"] = null_text(c)
     measurements = [c for c in claims if c["measurement"] == c["id"]]
+    fragile = fragile or {}
     return {
         "claims": claims,
         "claim": {c["id"]: c for c in claims},
         "n_measurements": len(measurements),
         "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
+        "fragile_counts": {v: sum(c["verdict"] == v and c["id"] in fragile for c in measurements)
+                           for v in VERDICTS},  # fmt: skip
         "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
+        "reselect_claims": [c for c in measurements if c.get("tuning_seeds")],
     }
 
 
@@ -199,7 +226,60 @@ def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> 
     for entry in refs:
         for f in entry["flips"]:
             fragile.setdefault(f["id"], []).append(f"{f['there']} {entry['label']}")
+    for c in claims:  # a verdict that changes with the tuning seeds' selection
+        if str(c.get("tuning_seeds") or "").startswith("fragile"):
+            fragile.setdefault(c["id"], []).append("depends on the tuning seeds")
     return {"study_hash": own, "crosscheck": refs, "fragile": fragile}
+
+
+def headline_context(decomposition: list[dict]) -> dict | None:
+    """The abstract's reading of the headline: the tuned-against-tuned and the matched
+    differences, the share of the first that holds at a matched learning rate, and what carries
+    it, in words that follow the numbers."""
+    rows = {r["comparison"]: r for r in decomposition}
+    tuned, matched = rows.get("tuned against tuned"), rows.get("matched learning rate")
+    if not (tuned and matched):
+        return None
+    share = None
+    if tuned["test_lo"] > 0:
+        share = matched["test"] / tuned["test"]
+    lr_l2, lr_w = tuned["lr_a"], tuned["lr_b"]
+    if math.isclose(lr_l2, lr_w):
+        carrier = "both were selected at the same learning rate, so this is the headline itself"
+    elif share is None:
+        carrier = "tuned against tuned, AdamW has no lead of a resolved sign to share out"
+    elif share >= 0.5:
+        carrier = "decoupling at the same learning rate carries most of the headline"
+    else:
+        more = "larger" if lr_w > lr_l2 else "smaller"
+        carrier = (
+            f"most of the headline comes from the {more} learning rate AdamW was selected at "
+            f"({lr_w:g} against {lr_l2:g}), not from decoupling at a matched learning rate"
+        )
+    return {"tuned": tuned, "matched": matched, "share": share, "carrier": carrier,
+            "split": split_sentence(tuned)}  # fmt: skip
+
+
+def split_sentence(row: dict) -> str:
+    """A decomposition row's reading as a sentence about the optimizer with the lower test
+    loss (a − b > 0: b)."""
+    reading = row["reading"]
+    if reading in ("no difference of a size that matters", "neither part resolved"):
+        return reading.replace("neither part resolved", "neither part is resolved by its interval")
+    lower = LABELS[(row["b"] if row["test"] > 0 else row["a"]).split()[0]]
+    sentences = {
+        "optimisation": f"an optimisation effect: {lower} ends with the lower loss on the data "
+        "it trained on",
+        "optimisation (the gap goes the other way)": f"an optimisation effect, not a "
+        f"generalisation one: {lower} ends with the lower loss on the data it trained on and "
+        "the larger test − training gap",
+        "generalisation": f"a generalisation effect: {lower} has the smaller test − training gap",
+        "generalisation (the training loss goes the other way)": f"a generalisation effect: "
+        f"{lower} has the smaller gap despite the higher loss on the data it trained on",
+        "optimisation and generalisation": f"{lower} has both the lower training loss and the "
+        "smaller gap",
+    }
+    return sentences[reading]
 
 
 def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.DataFrame) -> dict:
@@ -303,6 +383,8 @@ def main(argv=None) -> None:
     ap.add_argument("--search-tex", required=True)
     ap.add_argument("--timing", required=True)
     ap.add_argument("--provenance", required=True)
+    ap.add_argument("--decomposition", required=True, help="decomposition.csv (the ledger's)")
+    ap.add_argument("--selection", required=True, help="selection.json")
     ap.add_argument("--ladder-studies", help="a ladder's studies.csv (adds its scale section)")
     ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
     ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
@@ -324,6 +406,8 @@ def main(argv=None) -> None:
         pd.read_csv(args.search, keep_default_na=False, na_values=[""]),
         pd.read_csv(args.timing),
         json.loads(Path(args.provenance).read_text()),
+        pd.read_csv(args.decomposition),
+        json.loads(Path(args.selection).read_text()),
     )
     build = Path(args.build_dir)
     build.mkdir(parents=True, exist_ok=True)
@@ -341,6 +425,7 @@ def main(argv=None) -> None:
         context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
     # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
     context |= crosscheck_context(context["claims"], context["config"], args.crosscheck)
+    context |= claims_context(context["claims"], context["fragile"])
     if args.ladder_studies:
         ladder = ladder_context(
             pd.read_csv(args.ladder_studies),

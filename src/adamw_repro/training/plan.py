@@ -19,13 +19,16 @@ from pathlib import Path
 
 from .. import atomic
 from ..design import (
-    SIDES,
     ablation_runs,
     all_runs,
-    extension_groups,
-    needed_extensions,
+    cells_of,
+    finalist_seeds,
+    grid,
+    grid_cells,
     non_embedding_params,
     run_hparams,
+    runs_of,
+    search_seeds,
     selected_runs,
     train_spec,
     tuning_runs,
@@ -47,28 +50,53 @@ GPU_PEAK, GPU_MFU = 989e12, 0.45
 
 def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
     """A study's runs as far as they are known now (``study_dir``: its ``results/`` folder):
-    those known by name (all of them once selection has run); stand-ins for the evaluation and
-    ablation runs still to be chosen (the right seeds and roles, so the right cost); and
-    stand-ins for the most extension runs the grids' edges may still ask for."""
-    selection = study_dir / "study" / "selection.json"
-    if selection.exists():
-        selected = atomic.read_json(selection, atomic.redo_stage("the selection"))
+    those known by name (all of them once selection has run); stand-ins for the runs still to
+    be chosen (the finalists, at every learning rate of the grid, and the evaluation and
+    ablation runs, with the right seeds, so the right cost); and stand-ins for the most the
+    search may still add (every extension round's largest set of cells, and each half's
+    selection rerun on the evaluation seeds where it differs from the final one)."""
+    folder = study_dir / "study"
+    if (folder / "selection.json").exists():
+        selected = atomic.read_json(folder / "selection.json", atomic.redo_stage("the selection"))
         return all_runs(config, selected), [], []
-    known, groups, maybe = tuning_runs(config), extension_groups(config), []
-    first_round = study_dir / "study" / "first_round.json"
-    if first_round.exists():
-        edges = atomic.read_json(first_round, atomic.redo_stage("the edge search"), ["extensions"])
-        known += [r for n in edges["extensions"] for r in groups[n]]
-    else:  # per optimizer, the largest set of extensions one best cell can ask for
-        edges = [{"lr": a, "decay": b} for a in SIDES for b in SIDES]
-        for o in config["optimizers"]:
-            asks = [[r for n in needed_extensions(o, e) for r in groups.get(n, [])] for e in edges]
-            maybe += max(asks, key=len)
+    known, later, maybe = tuning_runs(config), [], []
+    rounds = config["study"]["extension_rounds"] if grid_cells(config) else 0
+    for k in range(1, rounds + 1):
+        path = folder / f"round{k}.json"
+        if path.exists():
+            found = atomic.read_json(path, atomic.redo_stage("the search rounds"), ["cells"])
+            known += runs_of(config, cells_of(found["cells"]), search_seeds(config))
+        else:
+            maybe += _largest_round(config)
+    if (folder / "finalists.json").exists():
+        found = atomic.read_json(folder / "finalists.json", atomic.redo_stage("the finalists"))
+        known += runs_of(config, cells_of(found["finalists"]), finalist_seeds(config))
+    elif finalist_seeds(config):
+        k = config["study"]["finalists"]
+        cells = [c for c in grid_cells(config)
+                 if c.decay is None or grid(config, c.optimizer).decays.index(c.decay) < k]  # fmt: skip
+        later += runs_of(config, cells, finalist_seeds(config))
     # Every optimizer's evaluation seeds and every ablation, as if each selection decayed.
-    guess = {"selected": {o: {"lr": 1.0, "weight_decay": 1.0} for o in config["optimizers"]}}
-    later = selected_runs(config, guess)
+    guess = {"selected": {o: {"lr": 1.0, "weight_decay": 1.0} for o in config["optimizers"]},
+             "matched": {"adamw": {"lr": 2.0, "weight_decay": 1.0}}}  # fmt: skip
+    later += selected_runs(config, guess)
     later += [r for runs in ablation_runs(config, guess).values() for r in runs]
+    if len(config["study"]["tuning_seeds"]) > 1 and grid_cells(config):
+        other = {o: {"lr": 3.0, "weight_decay": 1.0} for o in config["optimizers"]}
+        maybe += 2 * selected_runs(config, {"selected": other})
     return known, later, maybe
+
+
+def _largest_round(config: dict) -> list:
+    """Stand-ins for the most cells one extension round can add: per optimizer a new learning
+    rate's cells (three decays and the wd = 0 column) and a stronger decay at every learning
+    rate of its grid."""
+    cells = []
+    for o in config["optimizers"]:
+        g = grid(config, o)
+        n = (4 + len(g.lrs)) if g.unit else 1
+        cells += [c for c in grid_cells(config) if c.optimizer == o][:1] * n
+    return runs_of(config, cells, search_seeds(config))
 
 
 def run_cost(config: dict, run) -> tuple[int, int]:
@@ -146,9 +174,15 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
     if runs["done"]:
         now += f", {runs['done']} finished before"
     if runs["later"]:
-        now += f"; then {runs['later']} evaluation and ablation runs ({tokens['later'] / 1e6:.1f}M)"
+        now += (
+            f"; then about {runs['later']} finalist, evaluation and ablation runs "
+            f"({tokens['later'] / 1e6:.1f}M)"
+        )
     if runs["maybe"]:
-        now += f", and up to {runs['maybe']} extension runs where a best cell lies on a grid edge"
+        now += (
+            f", and up to {runs['maybe']} more where the search meets a grid edge or a half of "
+            "the tuning seeds selects otherwise"
+        )
     lines.insert(0, f"plan: {now}")
     if flops:
         hours = [sum(flops[p] for p in parts) / (GPU_PEAK * GPU_MFU) / 3600
@@ -168,7 +202,7 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
         eta = f"plan: about {duration(expected)} of training on this machine"
         if runs["maybe"]:
             most = expected + seconds["maybe"] / parallel
-            eta += f", up to {duration(most)} with every extension"
+            eta += f", up to {duration(most)} at most"
         lines.append(f"{eta} ({parallel} jobs at a time; each job logs its tokens/s)")
     return lines
 
