@@ -4,7 +4,7 @@ import os
 import pytest
 from helpers import REPO
 
-from adamw_repro.data import corpus, tokens
+from adamw_repro.data import corpus, shards, tokens
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,7 +25,11 @@ def token_files(tmp_path_factory):
     for split, text in parts.items():
         (d / f"{split}.bin").write_bytes(tokens.encode(tok, text).tobytes())
         out[split], out[f"{split}_text"] = str(d / f"{split}.bin"), text
-    (d / "meta.json").write_text(json.dumps({"vocab_size": tok.get_vocab_size()}))
+    meta = {"vocab_size": tok.get_vocab_size(), "shards": {}}
+    for split in parts:  # as the tokenize rule records them (checked before every job)
+        meta["shards"][split] = shards.records(d / f"{split}.bin")
+        meta[f"{split}_tokens"] = meta["shards"][split][0]["tokens"]
+    (d / "meta.json").write_text(json.dumps(meta))
     return out
 
 

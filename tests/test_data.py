@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from adamw_repro.data import corpus, tokens
+from adamw_repro.data import corpus, shards, tokens
 
 
 def test_kjv_loads_offline_with_every_verse():
@@ -99,3 +99,36 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("error: corpus too short: the train split has"), last
     assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda b: b[: len(b) // 2], "holds 5,000 tokens where meta.json records 10,000"),
+        (lambda b: b[: len(b) // 2 + 1], "has 10,001 bytes, not a whole number of uint16 tokens"),
+        (lambda b: bytes(reversed(b)), "does not match its SHA-256 in meta.json"),
+        (lambda b: b"", "holds 0 tokens where meta.json records 10,000"),
+    ],
+)
+def test_a_damaged_shard_is_named_before_any_step(tmp_path, damage, problem):
+    """meta.json records each shard's tokens and SHA-256; a job checks both before training,
+    and a truncated, odd-sized or altered shard stops it with one line naming the shard."""
+    folder = tmp_path / "tokens" / "train"
+    writer = shards.ShardWriter(folder, 6000)
+    writer.write(np.arange(10_000) % 500)
+    writer.close()
+    meta = {"shards": {"train": shards.records(folder)}}
+    assert [r["tokens"] for r in meta["shards"]["train"]] == [6000, 4000]
+    shards.verify_all({"train": str(folder)}, meta)  # intact: silent
+    whole = tmp_path / "whole.bin"
+    whole.write_bytes((np.arange(10_000) % 500).astype(np.uint16).tobytes())
+    meta = {"shards": {"train": shards.records(whole)}}
+    whole.write_bytes(damage(whole.read_bytes()))
+    with pytest.raises(SystemExit) as e:
+        shards.verify_all({"train": str(whole)}, meta)
+    message = str(e.value)
+    assert message == f"error: {whole}: {problem}; " + shards.redo_tokens(whole)
+    assert "\n" not in message and "delete " in message
+    # sizes only where the splits are too large to hash every job: the altered one then passes
+    if "SHA-256" in problem:
+        shards.verify_all({"train": str(whole)}, meta, checksums=False)

@@ -67,6 +67,26 @@ def read_json(path: str | os.PathLike, redo: str, keys=()):
     return obj
 
 
+def read_table(path: str | os.PathLike, redo: str, columns=(), empty_ok=False, **read_csv):
+    """A CSV table the workflow wrote, with ``columns`` present and at least one row (a damaged
+    one raises ``DamagedFile`` naming it). A table cut exactly at a row boundary still reads as
+    a shorter table: tables carry no checksum (docs/running.md)."""
+    import pandas as pd  # the stages that read tables have it; this module stays light
+
+    try:
+        table = pd.read_csv(path, **read_csv)
+    except OSError as e:
+        raise DamagedFile(path, f"cannot be read ({e.strerror})", redo) from e
+    except (ValueError, pd.errors.ParserError) as e:  # also empty files and bad bytes
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DamagedFile(path, f"is not a readable table ({first})", redo) from e
+    missing = [c for c in columns if c not in table.columns]
+    if missing or (table.empty and not empty_ok):
+        problem = f"lacks the columns {', '.join(missing)}" if missing else "has no rows"
+        raise DamagedFile(path, problem, redo)
+    return table
+
+
 def redo_stage(what: str) -> str:
     """How to redo a stage whose output file is damaged."""
     return f"delete it and run the workflow again to redo {what}"

@@ -89,13 +89,22 @@ def provenance_summary(summaries: list[dict]) -> dict:
     }
 
 
-def _metrics(path: Path, redo: str) -> list[dict]:
+def _metrics(path: Path, redo: str, summary: dict) -> list[dict]:
+    """A run's metric records; one line naming the file where they cannot be read or stop
+    before the run's last step (a file cut at a line boundary)."""
     try:
-        return [json.loads(line) for line in path.read_text().splitlines()]
+        records = [json.loads(line) for line in path.read_text().splitlines()]
     except OSError as e:
         raise atomic.DamagedFile(path, f"cannot be read ({e.strerror})", redo) from e
     except ValueError as e:
         raise atomic.DamagedFile(path, f"has a line that is not valid JSON ({e})", redo) from e
+    if not records:
+        raise atomic.DamagedFile(path, "has no records", redo)
+    last = max((r.get("step", -1) for r in records if isinstance(r, dict)), default=-1)
+    if not summary["diverged"] and last != summary["steps"]:
+        problem = f"ends at step {last}, before the run's last step {summary['steps']}"
+        raise atomic.DamagedFile(path, problem, redo)
+    return records
 
 
 def lr_best_for(runs: pd.DataFrame, config: dict, selection: dict) -> list[str]:
@@ -130,7 +139,7 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
         t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
         timing.append(t)
         norms += [{**key, "param": n, "norm": v} for n, v in sorted(s["final_param_norms"].items())]
-        for rec in _metrics(Path(path).parent / "metrics.jsonl", atomic.redo_run(path)):
+        for rec in _metrics(Path(path).parent / "metrics.jsonl", atomic.redo_run(path), s):
             for metric in CURVE_METRICS:
                 if metric in rec:
                     curves.append(

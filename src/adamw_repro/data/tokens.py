@@ -21,7 +21,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from .. import atomic
 from .corpus import EOT, SPLITS
-from .shards import DTYPE, ShardWriter, shard_paths
+from .shards import DTYPE, ShardWriter, records, sha256, shard_paths
 
 LINES_PER_CHUNK = 256
 
@@ -145,7 +145,9 @@ def main(argv=None) -> None:
         meta[f"{split}_tokens"] = n
         meta[f"{split}_bytes"] = texts[split].stat().st_size
         meta[f"{split}_shards"] = len(shard_paths(outs[split]))
+    meta["shards"] = {split: records(outs[split]) for split in SPLITS}  # checked before use
     atomic.write_text(args.out_tokenizer, tok.to_str(pretty=True))
+    meta["tokenizer_sha256"] = sha256(args.out_tokenizer)
     meta.update(unigram_baseline(counts["train"], {s: counts[s] for s in ("val", "test")}))
     meta["uniform_loss"] = math.log(vocab)
     atomic.write_json(args.out_meta, meta)
