@@ -69,7 +69,7 @@ def main() -> None:
     ap.add_argument("--margin", type=float, default=0.01)
     args = ap.parse_args()
     df = load(args.tables)
-    seeds = sorted(df["seed"].unique())
+    seeds = sorted(int(s) for s in df["seed"].unique())
     full = [s for s in seeds if (df["seed"] == s).sum() == df.groupby("seed").size().max()]
     print(f"{len(df)} runs, seeds {seeds}; seeds on every cell: {full}\n")
 

@@ -30,7 +30,6 @@ from adamw_repro.design import (
     grid,
     runs_of,
     search_seeds,
-    searched_runs,
     selected_runs,
     total_steps,
     train_spec,
@@ -123,7 +122,9 @@ def _run_search(cfg, loss_of, diverged=lambda r: False):
     done, rounds = train(tuning_runs(cfg)), []
     for _ in range(cfg["study"]["extension_rounds"]):
         rounds.append(search_round(cfg, done, rounds))
-        done = pd.concat([done, train(runs_of(cfg, cells_of(rounds[-1]["cells"]), search_seeds(cfg)))])
+        done = pd.concat(
+            [done, train(runs_of(cfg, cells_of(rounds[-1]["cells"]), search_seeds(cfg)))]
+        )
     chosen = finalists(cfg, done)
     done = pd.concat([done, train(runs_of(cfg, cells_of(chosen), finalist_seeds(cfg)))])
     return done, rounds, chosen
@@ -174,7 +175,9 @@ def test_rounds_repeat_until_the_optimum_is_inside_and_stop_at_their_bound():
         return 5 + (math.log10(tau) - math.log10(1 / 64)) ** 2 + abs(r.lr - 2e-3)
 
     for rounds, edge in ((4, []), (2, ["strongest decay"])):
-        cfg = validate_config({**CONFIG, "study": {"tuning_seeds": [7, 8], "extension_rounds": rounds}})
+        cfg = validate_config(
+            {**CONFIG, "study": {"tuning_seeds": [7, 8], "extension_rounds": rounds}}
+        )
         done, found, chosen = _run_search(cfg, loss)
         sel = select(cfg, done, found, chosen)
         assert sel["selected"]["adamw"]["edges"] == edge, rounds
@@ -232,7 +235,9 @@ def test_selection_reads_the_mean_over_tuning_seeds_and_a_diverged_seed_disquali
     assert best["lr"] == 2e-3 and best["final_val_loss"] == pytest.approx(5.15)
     assert choose(cfg, cells_over(cfg, rows.iloc[::-1], [7, 8]), 2)["adam"] == best
     sel = select(cfg, rows, [], [])
-    assert sel["selected"]["adam"]["trials"] == 6 and sel["selected"]["adam"]["diverged_trials"] == 1
+    assert (
+        sel["selected"]["adam"]["trials"] == 6 and sel["selected"]["adam"]["diverged_trials"] == 1
+    )
     # each half on its own: seed 7 alone picks lr 4e-3, whose run on seed 8 diverged
     assert sel["half_a"]["adam"]["lr"] == 4e-3 and sel["half_b"]["adam"]["lr"] == 2e-3
 
@@ -241,15 +246,16 @@ FOUR = {**CONFIG, "study": {"tuning_seeds": [7, 8, 9, 10], "finalists": 2}}
 
 
 def test_finalists_are_the_best_decays_near_each_best_learning_rate():
-    cfg = validate_config({**FOUR, "optimizers": {**CONFIG["optimizers"],
-                                                  "adam": {"lr": [5e-4, *LRS]},
-                                                  "adam_l2": {**CONFIG["optimizers"]["adam_l2"], "lr": [5e-4, *LRS]},
-                                                  "adamw": {**CONFIG["optimizers"]["adamw"], "lr": [5e-4, *LRS]}},
-                           "study": {**FOUR["study"], "extension_rounds": 0}})  # fmt: skip
+    wider = {o: {**hp, "lr": [5e-4, *LRS]} for o, hp in CONFIG["optimizers"].items()}
+    cfg = validate_config(
+        {**FOUR, "optimizers": wider, "study": {**FOUR["study"], "extension_rounds": 0}}
+    )
 
     def loss(r):  # every optimizer best at lr 2e-3; AdamW's decays ranked by τ, T/4 best
         tau = 1 / (r.lr * r.weight_decay * 100) if r.weight_decay else 1e9
-        decay = abs(math.log10(tau / 0.25)) - 0.01 if r.optimizer == "adamw" and r.weight_decay else 0
+        decay = (
+            abs(math.log10(tau / 0.25)) - 0.01 if r.optimizer == "adamw" and r.weight_decay else 0
+        )
         return 5 + abs(math.log2(r.lr / 2e-3)) + decay
 
     done, _, chosen = _run_search(cfg, loss)
@@ -261,7 +267,12 @@ def test_finalists_are_the_best_decays_near_each_best_learning_rate():
     sel = select(cfg, done, [], chosen)
     assert sel["selected"]["adamw"]["seeds"] == 4 and sel["selected"]["adamw"]["decay"] == 0.25
     assert sel["half_a"]["adamw"]["seeds"] == 2  # every cell on seeds 7, 8
-    assert {e["lr"]: e["seeds"] for e in sel["per_lr"]["adamw"]} == {5e-4: 2, 1e-3: 4, 2e-3: 4, 4e-3: 4}
+    assert {e["lr"]: e["seeds"] for e in sel["per_lr"]["adamw"]} == {
+        5e-4: 2,
+        1e-3: 4,
+        2e-3: 4,
+        4e-3: 4,
+    }
     assert sel["matched"]["lr"] == sel["selected"]["adam_l2"]["lr"] == 2e-3
     assert sel["matched"]["adamw"]["weight_decay"] == sel["selected"]["adamw"]["weight_decay"]
 
@@ -277,7 +288,11 @@ def test_each_half_selects_on_its_own_and_a_half_that_differs_is_rerun():
         base = 5 + abs(math.log2(r.lr / 2e-3))
         if r.optimizer == "adamw" and r.lr == 2e-3 and r.weight_decay in (a, b):
             favoured = a if r.seed in (7, 8) else b  # the first half prefers a, the second b
-            return base - (0.02 if r.weight_decay == favoured else 0.0) - (0.005 if r.weight_decay == a else 0)
+            return (
+                base
+                - (0.02 if r.weight_decay == favoured else 0.0)
+                - (0.005 if r.weight_decay == a else 0)
+            )
         return base + (0.1 if r.weight_decay else 0)
 
     done, rounds, chosen = _run_search(cfg, loss)
@@ -290,7 +305,9 @@ def test_each_half_selects_on_its_own_and_a_half_that_differs_is_rerun():
 
 
 def test_selected_and_ablation_runs():
-    cfg = validate_config({**CONFIG, "seeds": [0, 1, 2], "study": {"tuning_seeds": [7, 8], "ablation_seeds": 2}})
+    cfg = validate_config(
+        {**CONFIG, "seeds": [0, 1, 2], "study": {"tuning_seeds": [7, 8], "ablation_seeds": 2}}
+    )
     sel = {
         "selected": {
             "adam": {"lr": 1e-3, "weight_decay": 0.0},
@@ -355,7 +372,10 @@ def test_jobs_batch_tuning_and_leave_later_cells_to_wildcards():
     assert len(extend.exclude) == 9 and jobs["extend_adam"].exclude == tuple(
         f"lr{lr:g}_wd0" for lr in LRS
     )
-    assert jobs["finalist_adam_l2"].run_ids == ("adam_l2/{setting}/seed9", "adam_l2/{setting}/seed10")
+    assert jobs["finalist_adam_l2"].run_ids == (
+        "adam_l2/{setting}/seed9",
+        "adam_l2/{setting}/seed10",
+    )
     assert jobs["finalist_adam_l2"].exclude == ()
     ev = jobs["evaluate_adamw_0"]  # the setting is a wildcard, filled in after selection
     assert ev.run_ids == ("adamw/{setting}/seed0", "adamw/{setting}/seed1")
@@ -383,17 +403,22 @@ def test_each_phase_fills_the_cores_it_runs_on():
     # 3 selections, 2 halves' selections of 3 optimizers, and 5 ablations (AdamW without decay
     # and matched, Adam at AdamW's lr, 2 embedding flips)
     assert evaluation_settings(cfg) == 3 + 6 + 5
-    picks = {"adam": {"lr": 1e-3, "weight_decay": 0.0}, "adam_l2": {"lr": 2e-3, "weight_decay": 4e-4},
-             "adamw": {"lr": 4e-3, "weight_decay": 2.5}}  # fmt: skip
+    picks = {
+        "adam": {"lr": 1e-3, "weight_decay": 0.0},
+        "adam_l2": {"lr": 2e-3, "weight_decay": 4e-4},
+        "adamw": {"lr": 4e-3, "weight_decay": 2.5},
+    }
     other = {o: {**c, "lr": c["lr"] / 2} for o, c in picks.items()}
-    selection = {"selected": picks, "half_a": other, "half_b": picks, "rounds": [], "finalists": [],
-                 "matched": {"adamw": {"lr": 2e-3, "weight_decay": 5.0}}}  # fmt: skip
+    matched = {"adamw": {"lr": 2e-3, "weight_decay": 5.0}}
+    selection = {"selected": picks, "half_a": other, "half_b": picks, "rounds": [],
+                 "finalists": [], "matched": matched}  # fmt: skip
     evaluated = set(all_runs(cfg, selection)) - set(tuning_runs(cfg))
     assert len({(r.optimizer, r.setting) for r in evaluated}) == 3 + 3 + 5
     two_cores = {j.name: j for j in training_jobs(cfg, slots=2)}
     # an even number of settings: jobs of all 8 seeds keep both cores busy
     assert [len(two_cores[f"evaluate_adamw_{k}"].run_ids) for k in (0,)] == [8]
-    halves = validate_config({**CONFIG, "seeds": seeds, "study": {"tuning_seeds": [7, 8], "ablation_seeds": 4},
+    study = {"tuning_seeds": [7, 8], "ablation_seeds": 4}
+    halves = validate_config({**CONFIG, "seeds": seeds, "study": study,
                               "resources": {"train": {"runs_per_job": 8}}})  # fmt: skip
     jobs = {j.name: j for j in training_jobs(halves, slots=2)}
     # the ablation seeds make jobs of their own, so an ablation trains no seed beyond them

@@ -38,7 +38,7 @@ from adamw_repro.design import (
 from adamw_repro.provenance import study_hash
 from adamw_repro.registry import OPTIMIZERS
 from adamw_repro.report import figures, paper, tables
-from adamw_repro.report.figures import ladder_figures_for
+from adamw_repro.report.catalog import figures_for, ladder_figures_for
 
 GRIDS = {
     "adam": {"lr": [0.01, 0.02]},
@@ -231,12 +231,16 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
                         "--rounds", *map(str, rounds), "--out", str(path)])  # fmt: skip
         rounds.append(path)
         found = cells_of(json.loads(path.read_text())["cells"])
-        summaries |= {r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, search_seeds(cfg))}
+        summaries |= {
+            r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, search_seeds(cfg))
+        }
     chosen = study / "finalists.json"
     selection.main(["finalists", "--config", conf, "--summaries", *summaries.values(),
                     "--rounds", *map(str, rounds), "--out", str(chosen)])  # fmt: skip
     found = cells_of(json.loads(chosen.read_text())["finalists"])
-    summaries |= {r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, finalist_seeds(cfg))}
+    summaries |= {
+        r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, finalist_seeds(cfg))
+    }
     sel = study / "selection.json"
     selection.main(["select", "--config", conf, "--summaries", *summaries.values(),
                     "--rounds", *map(str, rounds), "--finalists", str(chosen),
@@ -333,7 +337,7 @@ def paper_stage(
     paper.crosscheck's ledgers are read relative to ``crosscheck_root`` (the Snakefile's: the
     repository)."""
     conf = json.dumps(cfg, sort_keys=True)
-    names = figures.figures_for(cfg)
+    names = figures_for(cfg)
     pdfs = [root / f"results/figures/{n}.pdf" for n in names]
     if compile_pdf:
         for n, pdf in zip(names, pdfs, strict=True):
@@ -673,7 +677,7 @@ def test_a_verdict_that_differs_on_another_machine_is_marked_fragile(tmp_path):
     assert f"{cid} reads \\emph{{{there}}} there (\\emph{{{here}}} here)" in tex
     assert f"{len(theirs) - 1} of its {len(theirs)} verdicts are the same there" in tex
     assert f"fragile: {there} on machine B" in tex
-    assert "A ledger from an older design belongs to another design" in tex
+    assert "the committed ledger from an older design belongs to an earlier design" in tex
 
 
 def test_a_ladder_cross_checks_its_main_studys_own_verdicts(tmp_path):

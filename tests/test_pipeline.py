@@ -20,7 +20,7 @@ from adamw_repro.analysis.claims import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, searched_runs, tuning_runs
 from adamw_repro.provenance import config_hash, package_imports
-from adamw_repro.report.figures import figures_for
+from adamw_repro.report.catalog import figures_for
 
 pytestmark = pytest.mark.slow
 
@@ -239,7 +239,9 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
         [*run, "--list-rules", "--configfile", str(config)], capture_output=True, text=True
     ).stdout.split()
     entries = {rule: m for rule, m in rule_modules(repo).items() if rule in listed}
-    assert {"search_round", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(entries)
+    assert {"search_round", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(
+        entries
+    )
     imports = {m: {p.relative_to(PACKAGE) for p in package_imports(m)} for m in entries.values()}
     quiet = {"split_corpus": "data", "tokenize": "data"}  # data and training: never rerun
     package = repo / "src/adamw_repro"
@@ -406,7 +408,9 @@ def test_a_kill_during_any_stage_reruns_to_the_same_tables_and_paper(
     smoke_run, tmp_path, stage, rule
 ):
     """kill -9 of the whole workflow while a stage writes its outputs (training: see the test
-    above), then a plain rerun: the tables and the PDF are byte-identical to an unbroken run."""
+    above), then a plain rerun: the stage's outputs, and the tables and the PDF after it, are
+    byte-identical to an unbroken run's. The data stage is rerun up to itself (``--until``):
+    its token files compared byte for byte say as much without retraining the smoke DAG."""
     work, _ = smoke_run
     cut = tmp_path / "cut"
     shutil.copytree(work, cut, symlinks=True, ignore=shutil.ignore_patterns("guard"))
@@ -415,13 +419,22 @@ def test_a_kill_during_any_stage_reruns_to_the_same_tables_and_paper(
     (hook / "sitecustomize.py").write_text(KILL_HOOK)
     mark = tmp_path / "killed"
     env = dict(os.environ, PYTHONPATH=str(hook), KILL_STAGE=stage, KILL_MARK=str(mark))
+    until = ["--until", rule] if rule == "tokenize" else []
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cut),
-           "--cores", "1", "--forcerun", rule, "--configfile", str(cut / "config.yaml")]  # fmt: skip  # noqa: E501
+           "--cores", "1", "--forcerun", rule, *until,
+           "--configfile", str(cut / "config.yaml")]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     assert proc.wait(timeout=900) == -signal.SIGKILL and mark.exists(), f"{rule} was not killed"
     smoke(cut, cut / "config.yaml", "--unlock")
-    smoke(cut, cut / "config.yaml")
+    smoke(cut, cut / "config.yaml", *until)
+    assert not list(cut.glob("**/.*.tmp*")), "a temporary file was left behind"
+    if until:
+        made = sorted(
+            p.relative_to(work) for p in (work / "resources/tokens").rglob("*") if p.is_file()
+        )
+        assert made and all((cut / p).read_bytes() == (work / p).read_bytes() for p in made)
+        return
     tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
     for name in sorted(tables):
         assert (cut / "results/tables" / name).read_bytes() == (
@@ -430,7 +443,6 @@ def test_a_kill_during_any_stage_reruns_to_the_same_tables_and_paper(
     assert (cut / "results/paper/paper.pdf").read_bytes() == (
         work / "results/paper/paper.pdf"
     ).read_bytes()
-    assert not list(cut.glob("results/**/.*.tmp*")), "a temporary file was left behind"
 
 
 def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
@@ -493,3 +505,158 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
         assert f"Ledger of study {name}" in flat
     for fig in ("ladder_size", "ladder_data", "ladder_curves"):
         assert (work / f"results/ladder/figures/{fig}.png").stat().st_size > 10_000
+
+
+# Every kind of derived file the workflow writes, damaged as a flaky disk or an interrupted copy
+# would, and what its next reader does: "one line" names the file and the way out and writes
+# nothing beside it; "recovered" redoes the work silently and correctly.
+DAMAGES = ("truncated", "random bytes", "empty")
+DAMAGED_FILES = {
+    # kind: (path in the smoke run, the stage that reads it next, what that stage does)
+    "token shard": ("resources/tokens/train/000000.bin", "train", "one line"),
+    "token meta.json": ("resources/tokens/meta.json", "train", "one line"),
+    "tokenizer.json": ("resources/tokens/tokenizer.json", "verify", "one line"),
+    "run spec": ("results/runs/adam/lr0.01_wd0/seed0/spec.json", "train", "one line"),
+    "checkpoint": ("checkpoint.pt", "train", "recovered"),
+    "run summary": ("results/runs/adam/lr0.01_wd0/seed1000/summary.json", "select", "one line"),
+    "run metrics": ("results/runs/adam/lr0.01_wd0/seed0/metrics.jsonl", "aggregate", "one line"),
+    "search round": ("results/study/round1.json", "select", "one line"),
+    "finalists": ("results/study/finalists.json", "select", "one line"),
+    "selection": ("results/study/selection.json", "aggregate", "one line"),
+    "runs table": ("results/tables/runs.csv", "ledger", "one line"),
+}
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "odd byte count":
+        path.write_bytes(data[: len(data) // 2 + 1])
+    elif how == "random bytes":
+        path.write_bytes(os.urandom(len(data)))
+    else:
+        path.write_bytes(b"")
+
+
+def _read_next(stage: str, work: Path, out: Path, summaries: list[str]) -> None:
+    """The stage that reads the damaged file, through its command line, as the Snakefile calls
+    it (``summaries``: every run's, for aggregate); its outputs go under ``out``."""
+    from adamw_repro.analysis import aggregate, ledger, selection
+    from adamw_repro.data import shards
+    from adamw_repro.training import train
+
+    cfg = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
+    conf, study, tables = json.dumps(cfg), work / "results/study", work / "results/tables"
+    tuning = sorted(map(str, work.glob("results/runs/*/*/seed100[0-9]/summary.json")))
+    if stage == "train":
+        run = work / "results/runs/adam/lr0.01_wd0/seed0"
+        tokens = [f"--{s}-tokens={work / 'resources/tokens' / s}" for s in ("train", "val", "test")]
+        train.main(["--spec", str(run / "spec.json"), "--out-dir", str(out / "run"),
+                    "--checkpoint", str(work / "checkpoint.pt"), *tokens,
+                    "--meta", str(work / "resources/tokens/meta.json")])  # fmt: skip
+    elif stage == "verify":
+        shards.main(["verify", str(work / "resources/tokens")])
+    elif stage == "select":
+        selection.main(["select", "--config", conf, "--summaries", *tuning, "--rounds",
+                        str(study / "round1.json"), "--finalists", str(study / "finalists.json"),
+                        "--out", str(out / "selection.json")])  # fmt: skip
+    elif stage == "aggregate":
+        names = ("runs", "curves", "norms", "timing", "provenance")
+        aggregate.main(["--summaries", *summaries, "--config", conf, "--selection",
+                        str(study / "selection.json"),
+                        *(f"--out-{n}={out / n}" for n in names)])  # fmt: skip
+    else:
+        names = ("stats", "ledger", "regime", "decomposition")
+        ledger.main(["--config", conf, "--runs", str(tables / "runs.csv"), "--curves",
+                     str(tables / "curves.csv"), "--norms", str(tables / "param_norms.csv"),
+                     "--selection", str(study / "selection.json"),
+                     *(f"--out-{n}={out / n}" for n in names)])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def damage_work(smoke_run, tmp_path_factory):
+    """A copy of the smoke run to damage, and the summary files of all its runs."""
+    work, _ = smoke_run
+    copy = tmp_path_factory.mktemp("damage") / "work"
+    shutil.copytree(work, copy, symlinks=True, ignore=shutil.ignore_patterns("guard", ".snakemake"))
+    cfg = validate_config(yaml.safe_load((copy / "config.yaml").read_text()))
+    every = all_runs(cfg, json.loads((copy / "results/study/selection.json").read_text()))
+    return copy, [str(copy / f"results/runs/{r.run_id}/summary.json") for r in every]
+
+
+@pytest.mark.parametrize("kind", DAMAGED_FILES)
+def test_a_damaged_derived_file_is_named_in_one_line_or_recovered(damage_work, tmp_path, kind):
+    """The table of damaged files: each kind, each way of damaging it (a shard also cut to an
+    odd byte count, which no uint16 file has), read by the stage that reads it next, which
+    either stops with one line naming it and writes nothing, or redoes the work correctly."""
+    work, summaries = damage_work
+    rel, stage, outcome = DAMAGED_FILES[kind]
+    path = work / rel
+    if kind == "checkpoint":  # what a killed job leaves: a checkpoint of the run in progress
+        torch.save({"spec_hash": "0" * 12, "step": 10}, path)
+    original = path.read_bytes()
+    for how in DAMAGES + (("odd byte count",) if kind == "token shard" else ()):
+        out = tmp_path / how.replace(" ", "_")
+        out.mkdir()
+        _damage(path, how)
+        try:
+            if outcome == "one line":
+                with pytest.raises(SystemExit) as e:
+                    _read_next(stage, work, out, summaries)
+                message = str(e.value)
+                assert message.count("\n") == 0 and message.startswith("error: "), (how, message)
+                assert str(path) in message, (kind, how, message)
+                assert not list(out.rglob("*")), (kind, how)  # nothing half-written beside it
+                if kind == "run spec":  # removed, so that run_spec writes it again
+                    assert not path.exists() and "run_spec writes it" in message
+            else:  # set aside, and the run trains from step 0 to the same numbers
+                _read_next(stage, work, out, summaries)
+                summary = json.loads((out / "run" / "summary.json").read_text())
+                ref = work / "results/runs/adam/lr0.01_wd0/seed0/summary.json"
+                assert summary["resumed_from_steps"] == [], how
+                assert summary["final_test_loss"] == json.loads(ref.read_text())["final_test_loss"]
+        finally:
+            path.write_bytes(original)
+    if kind == "checkpoint":
+        path.unlink()
+
+
+MODULE = """configfile: "config.yaml"
+
+
+module adamw:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from adamw{prefix}
+"""
+
+
+def test_the_workflow_runs_as_a_module_of_another(smoke_run, tmp_path):
+    """From another folder, an outer Snakefile uses workflow/Snakefile as a module with its own
+    config: it dry-runs as it is and with a rule prefix, and the prefixed one runs the smoke
+    profile to a PDF whose tables are the smoke run's; its light rules stay local."""
+    work, _ = smoke_run
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    smoke_config(outer, paper__timing=False, paper__title=NASTY)
+    snakefile = REPO / "workflow" / "Snakefile"
+    for prefix, rule in (("", "tune_0"), (" as adamw_*", "adamw_tune_0")):
+        (outer / "Snakefile").write_text(MODULE.format(snakefile=snakefile, prefix=prefix))
+        cmd = [sys.executable, "-m", "snakemake", "-d", outer, "--cores", "2"]
+        dry = subprocess.run([*cmd, "-n"], cwd=outer, capture_output=True, text=True)
+        assert dry.returncode == 0 and f"rule {rule}:" in dry.stdout, dry.stderr[-2000:]
+        assert "localrules directive" not in dry.stdout + dry.stderr
+    full = subprocess.run(cmd, cwd=outer, capture_output=True, text=True)
+    log = full.stdout + full.stderr
+    assert full.returncode == 0, log[-3000:]
+    assert (outer / "results/paper/paper.pdf").stat().st_size > 10_000
+    assert "localrule adamw_paper:" in log and "localrule adamw_tune_0:" not in log
+    for name in ("runs.csv", "ledger.csv", "regime.csv"):
+        assert (outer / "results/tables" / name).read_bytes() == (
+            work / "results/tables" / name
+        ).read_bytes(), name

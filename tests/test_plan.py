@@ -21,7 +21,9 @@ def _selection(config):
     chosen = {"adam": (0.01, 0.0), "adam_l2": (0.01, 0.001), "adamw": (0.01, 5.0)}
     return {
         "selected": {o: {"lr": lr, "weight_decay": wd} for o, (lr, wd) in chosen.items()},
-        "rounds": [{"cells": [{"optimizer": "adam", "lr": 0.005, "weight_decay": 0.0, "decay": None}]}],
+        "rounds": [
+            {"cells": [{"optimizer": "adam", "lr": 0.005, "weight_decay": 0.0, "decay": None}]}
+        ],
         "finalists": [{"optimizer": "adam", "lr": 0.01, "weight_decay": 0.0, "decay": None}],
         "half_a": None,
         "half_b": None,

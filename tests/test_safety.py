@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import data_paths, make_spec
 
-from adamw_repro.analysis.selection import scores
+from adamw_repro.analysis.selection import trials
 from adamw_repro.report.latex import Latex, escape
 from adamw_repro.report.paper import compile_pdf
 from adamw_repro.training.train import train_run
@@ -71,7 +71,7 @@ def test_a_damaged_run_summary_stops_selection_with_one_line_naming_it(tmp_path,
     summary.parent.mkdir(parents=True)
     summary.write_text(content)
     with pytest.raises(SystemExit) as e:
-        scores([str(summary)])
+        trials([str(summary)])
     message = str(e.value)
     assert message.count("\n") == 0 and message.startswith(f"error: {summary}: {problem}")
     assert f"delete {summary.parent}/" in message  # how to redo it: retrain that run

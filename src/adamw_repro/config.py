@@ -1,4 +1,5 @@
-"""Load and validate a study config against ``workflow/schemas/config.schema.yaml``.
+"""Load and validate a study config against the config schema (package data,
+``adamw_repro/schemas/config.schema.yaml``; ``workflow/schemas/config.schema.yaml`` links to it).
 
 jsonschema's own messages are long and multi-line; a config error here is one line that names
 the key, e.g. ``config error: optimizers.adamw.lr: -0.1 is less than or equal to the minimum of 0``.
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import math
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -18,7 +21,7 @@ import yaml
 from .registry import families
 from .schedule import budget
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = resources.files("adamw_repro") / "schemas" / "config.schema.yaml"  # installed or not
 
 
 class ConfigError(ValueError):
@@ -36,8 +39,8 @@ def _inline_refs(node, defs):
 
 
 @functools.cache
-def load_schema(path: str | Path = SCHEMA) -> dict:
-    schema = yaml.safe_load(Path(path).read_text())
+def load_schema(path=SCHEMA) -> dict:
+    schema = yaml.safe_load(path.read_text(encoding="utf-8"))
     return _inline_refs(schema, schema.get("$defs", {}))
 
 
@@ -245,3 +248,61 @@ def load_config(path: str | Path, schema: dict | None = None) -> dict:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({e.__class__.__name__})") from e
     return validate_config(raw or {}, schema)
+
+
+def _rows(node: dict, key: str = ""):
+    """(dotted key, type, default, description) of every key of a schema node, depth first."""
+    props = node.get("properties") or node.get("items", {}).get("properties") or {}
+    if key:
+        kind = node.get("type", "object")
+        kind = " or ".join(kind) if isinstance(kind, list) else kind
+        default = json.dumps(node["default"]) if "default" in node else "(required)"
+        text = " ".join(node.get("description", "").split())
+        yield key, kind, default, text
+    for name, sub in props.items():
+        yield from _rows(sub, f"{key}.{name}" if key else name)
+
+
+def readme() -> str:
+    """config/README.md: every key of the schema with its type, default and description."""
+    lines = [
+        "# Configuration",
+        "",
+        "Made from the config schema (`src/adamw_repro/schemas/config.schema.yaml`, linked as",
+        "`workflow/schemas/config.schema.yaml`) by `python -m adamw_repro.config readme`; a test",
+        "fails when a key is missing here or this file is stale. The profiles:",
+        "",
+        "| file | what |",
+        "|---|---|",
+        "| `config.yaml` | the default study, offline, on a CPU |",
+        "| `smoke.yaml` | every stage on a tiny model (tests, CI) |",
+        "| `smoke_ladder.yaml` | both axes of the ladder on tiny models |",
+        "| `ladder.yaml` | twelve studies on a data axis and a size axis |",
+        "| `paper.yaml` | the two axes at GPT-2 sizes on FineWeb-Edu (GPU, SLURM) |",
+        "",
+        "Pass one with `--configfile config/<file>` (it replaces the default, it is not merged",
+        "into it), and single keys with `--config section='{key: value}'`. Unknown keys, wrong",
+        "types and impossible values stop the workflow before any job with one line naming the",
+        "key.",
+        "",
+        "| key | type | default | description |",
+        "|---|---|---|---|",
+    ]
+    for key, kind, default, text in _rows(load_schema()):
+        cells = (f"`{key}`", kind, f"`{default}`", text.replace("|", "\\|"))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="The config schema, as documentation.")
+    ap.add_argument("command", choices=["readme"], help="print config/README.md")
+    ap.parse_args(argv)
+    sys.stdout.write(readme())
+
+
+if __name__ == "__main__":
+    main()

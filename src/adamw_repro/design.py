@@ -189,7 +189,9 @@ def grid_cells(config: dict) -> list[Cell]:
     """The first round: every cell of every grid (none for a profile that does not tune)."""
     if not is_tuned(config):
         return []
-    return [cell(config, o, lr, d) for o in config["optimizers"] for lr, d in grid(config, o).cells()]
+    return [
+        cell(config, o, lr, d) for o in config["optimizers"] for lr, d in grid(config, o).cells()
+    ]
 
 
 def runs_of(config: dict, cells, seeds) -> list[Run]:
@@ -273,7 +275,9 @@ def roles(config: dict, selection: dict) -> dict[str, list[Run]]:
     out = {role: [] for role in ROLES}
     out["tuning"] = searched_runs(config, selection)
     for which in ("selected", "half_a", "half_b"):
-        out["evaluation" if which == "selected" else which] = selected_runs(config, selection, which)
+        out["evaluation" if which == "selected" else which] = selected_runs(
+            config, selection, which
+        )
     return out | ablation_runs(config, selection)
 
 

@@ -115,26 +115,27 @@ def versions() -> dict:
     return out
 
 
-def hardware(device: str, threads: int, precision: str | None = None) -> dict:
-    """The machine a run trained on, with torch's CPU kernel level (AVX2, AVX512, ...) and the
-    precision it trained in and why (``runtime.Precision.reason``)."""
-    import torch
-
-    gpu = torch.cuda.get_device_name() if device.startswith("cuda") else None
+def hardware(
+    device: str, threads: int, precision: str | None, kernels: str, gpu: str | None
+) -> dict:
+    """The machine a run trained on: its CPU, torch's CPU kernel level (``kernels``: AVX2,
+    AVX512, ...), its GPU if it used one, and the precision it trained in and why
+    (``runtime.Precision.reason``). The training stage asks torch for what torch knows, so this
+    module, read by every stage, imports none of the training stack."""
     return {
         "cpu": cpu_model(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "gpu": gpu,
+        "cpu_capability": kernels,
+        "gpu": gpu if device.startswith("cuda") else None,
         "device": device,
         "threads": threads,
         "precision": precision,
     }
 
 
-def collect(device: str, threads: int, precision: str | None = None) -> dict:
+def collect(device: str, threads: int, precision: str | None, kernels: str, gpu=None) -> dict:
     return {
         "git": git_state(Path(__file__).parent),
         "versions": versions(),
-        "hardware": hardware(device, threads, precision),
+        "hardware": hardware(device, threads, precision, kernels, gpu),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
     }

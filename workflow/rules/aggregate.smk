@@ -9,18 +9,21 @@ rule aggregate:
         norms=f"results/{S}tables/param_norms.csv",
         timing=f"results/{S}tables/timing.csv",
         provenance=f"results/{S}tables/provenance.json",
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}aggregate.log",
     benchmark:
         f"results/{S}benchmarks/aggregate.tsv"
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
-        "python -m adamw_repro.analysis.aggregate --summaries {input.summaries} --config {params.config:q}"
+        "python -m adamw_repro.analysis.aggregate --summaries {input.summaries}"
+        " --config {params.config:q}"
         " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
-        " --out-norms {output.norms} --out-timing {output.timing} --out-provenance {output.provenance} > {log} 2>&1"
+        " --out-norms {output.norms} --out-timing {output.timing}"
+        " --out-provenance {output.provenance} > {log} 2>&1"
 
 
 rule ledger:
@@ -31,20 +34,29 @@ rule ledger:
         selection=rules.select_hparams.output[0],
         code=get_code("analysis.ledger"),
     output:
-        stats=report(f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"),
-        ledger=report(f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"),
-        regime=report(f"results/{S}tables/regime.csv", caption="../report/regime.rst", category="Tables"),
-        decomposition=report(
-            f"results/{S}tables/decomposition.csv", caption="../report/decomposition.rst", category="Tables"
+        stats=report(
+            f"results/{S}tables/stats.csv", caption="../report/stats.rst", category="Tables"
         ),
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
-    conda:
-        CONDA_ENV
+        ledger=report(
+            f"results/{S}tables/ledger.csv", caption="../report/ledger.rst", category="Tables"
+        ),
+        regime=report(
+            f"results/{S}tables/regime.csv", caption="../report/regime.rst", category="Tables"
+        ),
+        decomposition=report(
+            f"results/{S}tables/decomposition.csv",
+            caption="../report/decomposition.rst",
+            category="Tables",
+        ),
     log:
         f"logs/{S}ledger.log",
     benchmark:
         f"results/{S}benchmarks/ledger.tsv"
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
     shell:
         "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
         " --curves {input.curves} --norms {input.norms} --selection {input.selection}"
@@ -58,20 +70,25 @@ rule results_table:
         selection=rules.select_hparams.output[0],
         code=get_code("report.tables"),
     output:
-        csv=report(f"results/{S}tables/results.csv", caption="../report/results.rst", category="Tables"),
+        csv=report(
+            f"results/{S}tables/results.csv", caption="../report/results.rst", category="Tables"
+        ),
         tex=f"results/{S}tables/results.tex",
         search_csv=report(
-            f"results/{S}tables/search_space.csv", caption="../report/search_space.rst", category="Tables"
+            f"results/{S}tables/search_space.csv",
+            caption="../report/search_space.rst",
+            category="Tables",
         ),
         search_tex=f"results/{S}tables/search_space.tex",
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}results_table.log",
     benchmark:
         f"results/{S}benchmarks/results_table.tsv"
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
         "python -m adamw_repro.report.tables --runs {input.runs} --config {params.config:q}"
         " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"

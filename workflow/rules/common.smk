@@ -8,7 +8,7 @@ from pathlib import Path
 
 from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
-from adamw_repro.report.figures import figures_for, ladder_figures_for
+from adamw_repro.report.catalog import figures_for, ladder_figures_for
 from adamw_repro.design import (
     Run,
     all_runs,
@@ -20,9 +20,6 @@ from adamw_repro.design import (
     training_jobs,
     tuning_runs,
 )
-
-REPO = Path(workflow.basedir)  # code and templates live here; outputs go to the working directory
-CONDA_ENV = "../../environment.yml"  # per rule, for --software-deployment-method conda
 
 # Jobs call `python -m adamw_repro...`: by default that is the interpreter running Snakemake (the
 # project's environment, even if not activated: `.venv/bin/snakemake`), and it finds this
@@ -162,7 +159,7 @@ def get_search_summaries(wildcards):
     for path in get_earlier_rounds(wildcards):
         with open(path) as fh:
             cells += cells_of(json.load(fh)["cells"])
-    return summaries(study, tuning_runs(config) + runs_of(config, cells, search_seeds(config)))
+    return summaries(study, [*tuning_runs(config), *runs_of(config, cells, search_seeds(config))])
 
 
 def get_finalist_summaries(wildcards):
@@ -170,7 +167,7 @@ def get_finalist_summaries(wildcards):
     study = wildcards.get("study", "")
     chosen = cells_of(_read_checkpoint(checkpoints.finalists, **wildcards)["finalists"])
     extra = runs_of(STUDIES[study], chosen, finalist_seeds(STUDIES[study]))
-    return get_search_summaries(wildcards) + summaries(study, extra)
+    return [*get_search_summaries(wildcards), *summaries(study, extra)]
 
 
 def get_study_summaries(wildcards):
@@ -213,6 +210,15 @@ def get_min_tokens(split):
     return tokens
 
 
+def get_split_text(split):
+    """A split's text: kept where it is small (the offline corpora, which the tests read), a
+    temp() file deleted once tokenized where a study streams a hub corpus (the paper profile's
+    gigabytes; splitting again is cheaper than keeping them)."""
+    path = f"resources/{S}data/{split}.txt"
+    hub = any(c["corpus"]["source"] == "hub" for c in STUDIES.values())
+    return temp(path) if hub else path
+
+
 def get_data_resources(key):
     return lambda wildcards: get_config(wildcards)["resources"]["data"][key]
 
@@ -235,7 +241,8 @@ def get_setting_constraint(job):
     the first round's cells, which the tune jobs train (so that no file has two rules)."""
     if not job.exclude:
         return {}
-    return {"setting": "(?!(?:" + "|".join(map(re.escape, job.exclude)) + ")$)" + SETTING}
+    grid = "|".join(map(re.escape, job.exclude))
+    return {"setting": f"(?!(?:{grid})$){SETTING}"}
 
 
 def get_code(module):
@@ -263,7 +270,11 @@ def get_ladder_inputs():
     return tables | {"ladder_figures": figures}
 
 
-PILOT_MAP = STUDIES[MAIN_STUDY]["paper"]["pilot_map"] if STUDIES[MAIN_STUDY]["paper"]["pilot_map"].get("csv") else None
+PILOT_MAP = (
+    STUDIES[MAIN_STUDY]["paper"]["pilot_map"]
+    if STUDIES[MAIN_STUDY]["paper"]["pilot_map"].get("csv")
+    else None
+)
 
 
 def get_pilot_map_inputs():

@@ -1,6 +1,3 @@
-from adamw_repro.report.figures import FIGURES
-
-
 rule figure:
     input:
         runs=rules.aggregate.output.runs,
@@ -13,14 +10,15 @@ rule figure:
             caption="../report/figure.rst",
             category="Figures",
         ),
-    params:
-        study=get_section("study"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}figures/{{figure}}.log",
     benchmark:
         f"results/{S}benchmarks/figures/{{figure}}.tsv"
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    params:
+        study=get_section("study"),
     shell:
         "python -m adamw_repro.report.figures {wildcards.figure} --runs {input.runs}"
         " --curves {input.curves} --study {params.study:q} --out {output.pdf} > {log} 2>&1"
@@ -35,13 +33,17 @@ if PILOT_MAP:
             code=get_code("report.figures"),
         output:
             "results/paper/pilot_map.pdf",
+        log:
+            "logs/paper/pilot_map.log",
+        benchmark:
+            "results/benchmarks/pilot_map_figure.tsv"
+        localrule: True
+        conda:
+            "../envs/report.yaml"
         params:
             chosen=PILOT_MAP["chosen"],
             margin=STUDIES[MAIN_STUDY]["study"]["margin"],
-        conda:
-            CONDA_ENV
-        log:
-            "logs/paper/pilot_map.log",
         shell:
-            "python -m adamw_repro.report.figures pilot_map --pilot-map {input.csv} --chosen {params.chosen:q}"
+            "python -m adamw_repro.report.figures pilot_map --pilot-map {input.csv}"
+            " --chosen {params.chosen:q}"
             " --margin {params.margin} --out {output} > {log} 2>&1"

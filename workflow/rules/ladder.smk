@@ -2,10 +2,6 @@
 # (analysis/scale.py), the claims that need several studies and the lines its figures draw
 # (analysis/ladder.py), and every study's ledger and runs joined; its figures read only these.
 
-localrules:
-    ladder,
-    ladder_figure,
-
 
 rule ladder:
     input:
@@ -15,23 +11,31 @@ rule ladder:
         metas=[get_data_file(rules.tokenize.output.meta, study) for study in STUDIES],
         code=get_code("analysis.ladder"),
     output:
-        studies=report("results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"),
-        ledger=report("results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"),
+        studies=report(
+            "results/ladder/studies.csv", caption="../report/ladder.rst", category="Ladder"
+        ),
+        ledger=report(
+            "results/ladder/ledger.csv", caption="../report/ladder.rst", category="Ladder"
+        ),
         fits="results/ladder/fits.csv",
         ledgers="results/ladder/ledgers.csv",
         runs="results/ladder/runs.csv",
-    params:
-        # a list, in the studies' order (a mapping's keys would be sorted by the JSON dump)
-        configs=json.dumps(
-            [[name, {k: c[k] for k in ("corpus", "model", "train", "study", "seeds")}] for name, c in STUDIES.items()],
-            sort_keys=True,
-        ),
-    conda:
-        CONDA_ENV
     log:
         "logs/ladder/ladder.log",
     benchmark:
         "results/ladder/benchmarks/ladder.tsv"
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        # a list, in the studies' order (a mapping's keys would be sorted by the JSON dump)
+        configs=json.dumps(
+            [
+                [name, {k: c[k] for k in ("corpus", "model", "train", "study", "seeds")}]
+                for name, c in STUDIES.items()
+            ],
+            sort_keys=True,
+        ),
     shell:
         "python -m adamw_repro.analysis.ladder --configs {params.configs:q} --runs {input.runs}"
         " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
@@ -52,12 +56,14 @@ rule ladder_figure:
             caption="../report/ladder_figure.rst",
             category="Ladder",
         ),
-    conda:
-        CONDA_ENV
     log:
         "logs/ladder/figures/{ladder_figure}.log",
     benchmark:
         "results/ladder/benchmarks/figures/{ladder_figure}.tsv"
+    localrule: True
+    conda:
+        "../envs/report.yaml"
     shell:
-        "python -m adamw_repro.report.figures {wildcards.ladder_figure} --ladder-studies {input.studies}"
+        "python -m adamw_repro.report.figures {wildcards.ladder_figure}"
+        " --ladder-studies {input.studies}"
         " --ladder-fits {input.fits} --runs {input.runs} --out {output.pdf} > {log} 2>&1"

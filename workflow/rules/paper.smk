@@ -2,6 +2,8 @@
 # cross-study section and every study's ledger (get_ladder_inputs).
 rule paper:
     input:
+        **get_ladder_inputs(),
+        **get_pilot_map_inputs(),
         template=REPO / "paper" / "paper.tex.j2",
         bib=REPO / "paper" / "references.bib",
         code=get_code("report.paper"),
@@ -18,23 +20,28 @@ rule paper:
         selection=in_study(rules.select_hparams.output[0], MAIN_STUDY),
         search=in_study(rules.results_table.output.search_csv, MAIN_STUDY),
         figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
-        **get_ladder_inputs(),
-        **get_pilot_map_inputs(),
         crosscheck=get_crosscheck_inputs(),
     output:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
-    params:
-        config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
-        ladder=get_ladder_args,
-        pilot_map=get_pilot_map_args,
-    conda:
-        CONDA_ENV
     log:
         "logs/paper.log",
     benchmark:
         "results/benchmarks/paper.tsv"
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    params:
+        config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
+        ladder=get_ladder_args,
+        pilot_map=get_pilot_map_args,
     shell:
-        "python -m adamw_repro.report.paper --config {params.config:q} --template {input.template} --bib {input.bib}"
-        " --meta {input.meta} --runs {input.runs} --table {input.table} --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger} --regime {input.regime} --decomposition {input.decomposition} --selection {input.selection} --search {input.search} --figures {input.figures} --timing {input.timing}"
-        " --provenance {input.provenance} {params.ladder} {params.pilot_map} --crosscheck {input.crosscheck}"
+        "python -m adamw_repro.report.paper --config {params.config:q}"
+        " --template {input.template} --bib {input.bib}"
+        " --meta {input.meta} --runs {input.runs} --table {input.table}"
+        " --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger}"
+        " --regime {input.regime} --decomposition {input.decomposition}"
+        " --selection {input.selection} --search {input.search} --figures {input.figures}"
+        " --timing {input.timing}"
+        " --provenance {input.provenance} {params.ladder} {params.pilot_map}"
+        " --crosscheck {input.crosscheck}"
         " --build-dir results/paper/build --out {output} > {log} 2>&1"

@@ -17,26 +17,29 @@ for study, study_config in STUDIES.items():
             name:
                 f"{study}_{job.name}" if study else job.name
             input:
-                **{k: get_data_file(rules.tokenize.output[k], study) for k in ("train", "val", "test", "meta")},
+                **{
+                    k: get_data_file(rules.tokenize.output[k], study)
+                    for k in ("train", "val", "test", "meta")
+                },
                 specs=run_files(study, job.run_ids, "spec.json"),
             output:
                 metrics=run_files(study, job.run_ids, "metrics.jsonl"),
                 summary=run_files(study, job.run_ids, "summary.json"),
-            params:
-                runs=train_args(study),
+            log:
+                get_job_file(f"logs/{S}train", study, job, "log"),
+            benchmark:
+                get_job_file(f"results/{S}benchmarks/train", study, job, "tsv")
             wildcard_constraints:
                 **get_setting_constraint(job),
+            conda:
+                "../envs/train.yaml"
             threads: study_config["train"]["threads"]
             resources:
                 gpu=train["gpus"],
                 mem_mb=train["mem_mb"],
                 runtime=get_train_runtime(study, len(job.run_ids)),
-            conda:
-                CONDA_ENV
-            log:
-                get_job_file(f"logs/{S}train", study, job, "log"),
-            benchmark:
-                get_job_file(f"results/{S}benchmarks/train", study, job, "tsv")
+            params:
+                runs=train_args(study),
             shell:
                 "python -m adamw_repro.training.train {params.runs} --train-tokens {input.train}"
                 " --val-tokens {input.val} --test-tokens {input.test} --meta {input.meta}"
@@ -46,15 +49,18 @@ for study, study_config in STUDIES.items():
 rule run_spec:
     output:
         f"results/{S}runs/{{optimizer}}/{{setting}}/seed{{seed}}/spec.json",
-    params:
-        spec=get_run_spec,
+    log:
+        f"logs/{S}specs/{{optimizer}}/{{setting}}/seed{{seed}}.log",
+    benchmark:
+        f"results/{S}benchmarks/specs/{{optimizer}}/{{setting}}/seed{{seed}}.tsv"
     wildcard_constraints:
         seed=r"\d+",
     priority: 100
+    localrule: True
     conda:
-        CONDA_ENV
-    log:
-        f"logs/{S}specs/{{optimizer}}/{{setting}}/seed{{seed}}.log",
+        "../envs/analysis.yaml"
+    params:
+        spec=get_run_spec,
     shell:
         "printf '%s\\n' {params.spec:q} > {output} 2> {log}"
 
@@ -66,16 +72,17 @@ checkpoint search_round:
         code=get_code("analysis.selection"),
     output:
         f"results/{S}study/round{{round}}.json",
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    wildcard_constraints:
-        round=r"\d+",
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}search_round{{round}}.log",
     benchmark:
         f"results/{S}benchmarks/search_round{{round}}.tsv"
+    wildcard_constraints:
+        round=r"\d+",
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
         "python -m adamw_repro.analysis.selection round --config {params.config:q}"
         " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
@@ -88,14 +95,15 @@ checkpoint finalists:
         code=get_code("analysis.selection"),
     output:
         f"results/{S}study/finalists.json",
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}finalists.log",
     benchmark:
         f"results/{S}benchmarks/finalists.tsv"
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
         "python -m adamw_repro.analysis.selection finalists --config {params.config:q}"
         " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
@@ -109,14 +117,15 @@ checkpoint select_hparams:
         code=get_code("analysis.selection"),
     output:
         f"results/{S}study/selection.json",
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    conda:
-        CONDA_ENV
     log:
         f"logs/{S}select_hparams.log",
     benchmark:
         f"results/{S}benchmarks/select_hparams.tsv"
+    localrule: True
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
         "python -m adamw_repro.analysis.selection select --config {params.config:q}"
         " --summaries {input.summaries} --rounds {input.rounds} --finalists {input.finalists}"

@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..design import grid_cells, search_seeds, tuning_halves
 from ..registry import LABELS
@@ -106,7 +105,9 @@ class Evidence:
         """Its first-round grid on the search seeds: grids of the same size and density for
         every member of a family."""
         t = self.searched(optimizer)
-        cells = {(c.lr, c.weight_decay) for c in grid_cells(self.config) if c.optimizer == optimizer}
+        cells = {
+            (c.lr, c.weight_decay) for c in grid_cells(self.config) if c.optimizer == optimizer
+        }
         return t[[(r.lr, r.weight_decay) in cells for r in t.itertuples()]]
 
     def selected(self, optimizer: str) -> tuple[float, float]:
@@ -246,7 +247,9 @@ class Evidence:
         m.detail = (
             f"at AdamW's selected lr {lr:g}, its decay {wd:g} against none moves the {what} by "
             f"{m.effect:+.4f}{unit} [{m.lo:+.4f}, {m.hi:+.4f}] ({m.n} evaluation seeds, "
-            "paired); " + ("outside" if passed else "not outside") + f" ± {margin:g}; "
+            "paired); "
+            + ("outside" if passed else "not outside")
+            + f" ± {margin:g}; "
             + _power(m, margin, unit)
         )
         return m
@@ -367,7 +370,8 @@ def selection_stability(ev: Evidence) -> tuple[int, str]:
         if other is not None:
             try:
                 g = other._decay_helps()
-                part += f" (decay helps with these: {g.effect:+.4f} [{g.lo:+.4f}, {g.hi:+.4f}], {g.verdict})"
+                numbers = f"{g.effect:+.4f} [{g.lo:+.4f}, {g.hi:+.4f}]"
+                part += f" (decay helps with these: {numbers}, {g.verdict})"
             except Untested as why:
                 part += f" (decay helps with these: not measured, {why})"
         parts.append(part)
@@ -434,8 +438,9 @@ def decomposition(ev: Evidence) -> list[dict]:
         test, train, gap = parts.values()
         lr_a = ev.values(*a, "lr").iloc[0]
         lr_b = ev.values(*b, "lr").iloc[0]
-        row = {"comparison": name, "a": f"{a[1]}", "b": f"{b[1]}" + (" (matched)" if a[0] != b[0] else ""),
-               "lr_a": lr_a, "lr_b": lr_b, "n": test.n}  # fmt: skip
+        b_name = b[1] + (" (matched)" if a[0] != b[0] else "")
+        row = {"comparison": name, "a": a[1], "b": b_name, "lr_a": lr_a, "lr_b": lr_b,
+               "n": test.n}  # fmt: skip
         for key, m in (("test", test), ("train", train), ("gap", gap)):
             row |= {key: m.effect, f"{key}_lo": m.lo, f"{key}_hi": m.hi}
         rows.append(row | {"reading": reading(test, train, gap, ev.margin)})

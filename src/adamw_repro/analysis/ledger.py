@@ -479,7 +479,7 @@ def measure_u7(ev: Evidence) -> Measurement:
         "final_matrix_norm", ("evaluation", "adamw"), ("no_decay", "adamw", {"lr": lr})
     )
     detail = f"norm {n_w.mean():.1f} with decay against {n_0.mean():.1f} without ({len(n_w)} seeds)"
-    return seed_effect(((n_0 - n_w) / n_0).to_numpy(), detail)
+    return seed_effect((n_0 - n_w) / n_0, detail)
 
 
 @claim(
@@ -579,7 +579,12 @@ def main(argv=None) -> None:
     ap.add_argument("--out-decomposition", required=True)
     args = ap.parse_args(argv)
     config = json.loads(args.config)
-    runs, curves, norms = (pd.read_csv(p) for p in (args.runs, args.curves, args.norms))
+    redo = atomic.redo_stage("the aggregation")
+    runs, curves, norms = (
+        atomic.read_table(p, redo, cols)
+        for p, cols in ((args.runs, ["run_id", "optimizer", "seed"]), (args.curves, ["metric"]),
+                        (args.norms, ["param"]))
+    )  # fmt: skip
     selection = atomic.read_json(args.selection, atomic.redo_stage("the selection"), ["selected"])
     ev = Evidence(runs, curves, norms, config, selection)
     columns = ["comparison", "a", "b", "lr_a", "lr_b", "n", "test", "test_lo", "test_hi",

@@ -296,7 +296,9 @@ def _print_choices(label: str, chosen: dict) -> None:
             print(f"{label}{o}: all trials diverged")
             continue
         where = f" (on the {', '.join(s['edges'])} edge)" if s.get("edges") else ""
-        print(f"{label}{o}: lr {s['lr']:g}, wd {s['weight_decay']:g} over {s['seeds']} seeds{where}")
+        print(
+            f"{label}{o}: lr {s['lr']:g}, wd {s['weight_decay']:g} over {s['seeds']} seeds{where}"
+        )
 
 
 def main(argv=None) -> None:

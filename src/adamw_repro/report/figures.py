@@ -1,6 +1,7 @@
 """Figures. One function per figure, each drawn from the aggregated tables only, so restyling a
-figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). ``FIGURES`` is
-the one list of figures: the Snakemake rule, the paper template and the ledger read it.
+figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). Their names,
+captions and needs are ``catalog.FIGURES`` (light: Snakemake reads it while parsing); ``DRAW``
+maps each name to its function.
 
     python -m adamw_repro.report.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
         --out results/figures/heatmaps_adam.pdf
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -158,7 +158,9 @@ def lr_sweep(runs, curves, study):
     against the learning rate: a dot per tuning seed, the line through their means, a ring at
     the selected learning rate (cf. Loshchilov & Hutter, Fig. 2-3, top rows)."""
     t = _finished(runs[runs["tuning"].astype(bool)])
-    best = t.assign(who=t["lr_best_for"].fillna("").str.split()).explode("who").dropna(subset=["who"])
+    best = (
+        t.assign(who=t["lr_best_for"].fillna("").str.split()).explode("who").dropna(subset=["who"])
+    )
     order = optimizer_order(best["who"])
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
     if best.empty:
@@ -277,77 +279,15 @@ def basin_valleys(runs, curves, study):
     return fig
 
 
-@dataclass(frozen=True)
-class Figure:
-    draw: object
-    caption: str  # LaTeX
-    # drawn only if the study has one of these optimizers (a ladder's: one of these axes)
-    needs: tuple[str, ...] = ()
-
-
-def figures_for(config: dict) -> list[str]:
-    """The figures a study draws: every one whose optimizers it has."""
-    have = set(config["optimizers"])
-    return [name for name, f in FIGURES.items() if not f.needs or have & set(f.needs)]
-
-
-def ladder_figures_for(studies: dict) -> list[str]:
-    """The figures a ladder draws: one per axis that some study lies on."""
-    have = {a for config in studies.values() for a in config["study"]["axes"]}
-    return [name for name, f in LADDER_FIGURES.items() if have & set(f.needs)]
-
-
-FIGURES = {
-    "heatmaps_adam": Figure(
-        heatmaps_adam,
-        "Test loss over every searched cell (the grid and its extension rounds), mean over the "
-        "search seeds, the half of the tuning seeds every cell has (cf.\\ Loshchilov \\& "
-        "Hutter, Fig.~2): Adam+$L_2$ in (learning rate, weight decay); AdamW in (learning rate, "
-        "$\\lambda = $ lr$\\cdot$wd), Loshchilov \\& Hutter's units, and in PyTorch's "
-        "(learning rate, weight decay), where its timescale grid appears sheared. Shared colour "
-        "scale; $\\times$ marks a diverged cell, the red outline the best cell.",
-    ),
-    "heatmaps_sgd": Figure(
-        heatmaps_sgd,
-        "Test loss over the searched cells of SGD with an $L_2$ penalty and SGDW, mean over the "
-        "search seeds, shared colour scale.",
-        needs=("sgd_l2", "sgdw"),
-    ),
-    "basin_valleys": Figure(
-        basin_valleys,
-        "The basin fits behind LH1 and WA1: every finished tuning cell (colour: mean test loss) "
-        "and the valley $y^*(x)$ of the quadratic surface fitted near the optimum, AdamW in "
-        "$\\lambda$ and Adam+$L_2$ in weight decay.",
-    ),
-    "lr_sweep": Figure(
-        lr_sweep,
-        "Each optimizer at its best decay for every learning rate it searched (the decay chosen "
-        "on validation, the wd$\\,=0$ column included; cf.\\ Loshchilov \\& Hutter, Fig.~2, top "
-        "row): test loss of the tuning runs on a fixed subset of the test split, a dot per tuning "
-        "seed (four at the learning rates in contention, two elsewhere, with successive halving) "
-        "and the line through their means; the ring marks the selected learning rate.",
-        needs=("adam", "adam_l2", "adamw"),
-    ),
-    "train_test_curves": Figure(
-        train_test_curves,
-        "Training loss (mean over logged batches) and test loss of each optimizer's selected "
-        "configuration: mean over the evaluation seeds with a 95\\,\\% bootstrap band.",
-    ),
-    "final_test_loss": Figure(
-        final_test_loss,
-        "Final test loss of each optimizer's selected configuration; each dot is an evaluation "
-        "seed, the bar their mean.",
-    ),
-    "final_test_accuracy": Figure(
-        final_test_accuracy,
-        "Final next-token top-1 accuracy on the test split of each optimizer's selected "
-        "configuration; each dot is an evaluation seed, the bar their mean.",
-    ),
-    "weight_norms": Figure(
-        weight_norms,
-        "Weight-matrix norm during training at the selected learning rate, one line per decay of "
-        "the grid (first tuning seed).",
-    ),
+DRAW = {  # one drawing function per figure of catalog.FIGURES
+    "heatmaps_adam": heatmaps_adam,
+    "heatmaps_sgd": heatmaps_sgd,
+    "basin_valleys": basin_valleys,
+    "lr_sweep": lr_sweep,
+    "train_test_curves": train_test_curves,
+    "final_test_loss": final_test_loss,
+    "final_test_accuracy": final_test_accuracy,
+    "weight_norms": weight_norms,
 }
 
 
@@ -446,32 +386,10 @@ def ladder_curves(studies, fits, runs):
     return fig
 
 
-LADDER_FIGURES = {
-    "ladder_size": Figure(
-        ladder_size,
-        "The size axis: decay's benefit (tuned Adam minus tuned AdamW, final test loss) against "
-        "the non-embedding parameter count, one colour per corpus, with 95\\,\\% t intervals "
-        "over the evaluation seeds and the fit over the studies whose decay-acts gate passed "
-        "(band: the slope's 95\\,\\% interval); hollow markers: gate not passed.",
-        needs=("size",),
-    ),
-    "ladder_data": Figure(
-        ladder_data,
-        "The data axis: AdamW's best timescale "
-        "$\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ in steps at one learning rate and a fixed "
-        "$T$, against the training subset, with bootstrap intervals over the tuning seeds, the "
-        "fit (band: its slope's 95\\,\\% interval) and the slopes the three readings predict, "
-        "drawn through the fit's middle. Hollow: not used "
-        "in the fit (decay-acts gate not passed, or the optimum at an end of the grid, "
-        "triangles).",
-        needs=("data",),
-    ),
-    "ladder_curves": Figure(
-        ladder_curves,
-        "The data axis's AdamW tuning cells: test loss against $\\tau/T$ relative to Adam at "
-        "the same learning rate, mean over the tuning seeds, one line per training subset.",
-        needs=("data",),
-    ),
+LADDER_DRAW = {
+    "ladder_size": ladder_size,
+    "ladder_data": ladder_data,
+    "ladder_curves": ladder_curves,
 }
 
 
@@ -502,17 +420,6 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
     return fig
 
 
-PILOT_CAPTION = (
-    "Where decay matters on this budget: the pilot map (benchmarks/pilot\\_map.py, pilot seeds "
-    "9000 and 9001, validation split only), each cell the default study's setting with one "
-    "factor changed. Left: decay's gain, tuned Adam against tuned AdamW on the two seeds' mean "
-    "(AdamW's candidates include wd = 0; dots: each seed alone); the dashed line is three times "
-    "the smallest effect of interest. Middle: how much AdamW's decay grid (\\(\\tau/T\\) from "
-    "1/256 to 1) moves the loss at Adam's best learning rate, against the margin. Right: cost. "
-    "Red: the regime this study runs."
-)
-
-
 def save(fig, pdf_path: str | Path) -> None:
     """PDF and PNG side by side, without timestamps so reruns give identical bytes."""
     pdf_path = Path(pdf_path)
@@ -527,7 +434,7 @@ def save(fig, pdf_path: str | Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(FIGURES | LADDER_FIGURES) + ["pilot_map"])
+    ap.add_argument("figure", choices=sorted(DRAW | LADDER_DRAW) + ["pilot_map"])
     ap.add_argument("--runs", help="runs.csv (a ladder's joined runs.csv)")
     ap.add_argument("--pilot-map", help="the pilot map's CSV (the pilot_map figure)")
     ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
@@ -546,16 +453,18 @@ def main(argv=None) -> None:
         return
     if not args.runs:
         ap.error(f"{args.figure} needs --runs")
-    runs = pd.read_csv(args.runs)
-    if args.figure in LADDER_FIGURES:
+    redo = atomic.redo_stage("the stage that wrote it")
+    runs = atomic.read_table(args.runs, redo, ["run_id"])
+    if args.figure in LADDER_DRAW:
         if not (args.ladder_studies and args.ladder_fits):
             ap.error(f"{args.figure} needs --ladder-studies and --ladder-fits")
         studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
-        fig = LADDER_FIGURES[args.figure].draw(studies, fits, runs)
+        fig = LADDER_DRAW[args.figure](studies, fits, runs)
     else:
         if not (args.curves and args.study):
             ap.error(f"{args.figure} needs --curves and --study")
-        fig = FIGURES[args.figure].draw(runs, pd.read_csv(args.curves), json.loads(args.study))
+        curves = atomic.read_table(args.curves, redo, ["metric"])
+        fig = DRAW[args.figure](runs, curves, json.loads(args.study))
     save(fig, args.out)
 
 

@@ -28,7 +28,7 @@ from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
 from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
 from ..schedule import budget, data_and_epochs
-from .figures import FIGURES, LADDER_FIGURES, PILOT_CAPTION
+from .catalog import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, escape, num, sci
 
 
@@ -198,8 +198,9 @@ def claims_context(claims: list[dict], fragile: dict | None = None) -> dict:
         "claim": {c["id"]: c for c in claims},
         "n_measurements": len(measurements),
         "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
-        "fragile_counts": {v: sum(c["verdict"] == v and c["id"] in fragile for c in measurements)
-                           for v in VERDICTS},  # fmt: skip
+        "fragile_counts": {
+            v: sum(c["verdict"] == v and c["id"] in fragile for c in measurements) for v in VERDICTS
+        },  # fmt: skip
         "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
         "reselect_claims": [c for c in measurements if c.get("tuning_seeds")],
     }
@@ -396,17 +397,21 @@ def main(argv=None) -> None:
     ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
     ap.add_argument("--out", required=True, help="the PDF")
     args = ap.parse_args(argv)
+
+    def table(path, **kwargs):
+        return atomic.read_table(path, atomic.redo_stage("the stage that wrote it"), **kwargs)
+
     context = build_context(
         json.loads(args.config),
         json.loads(Path(args.meta).read_text()),
-        pd.read_csv(args.runs),
-        pd.read_csv(args.table),
-        pd.read_csv(args.ledger),
-        pd.read_csv(args.regime),
-        pd.read_csv(args.search, keep_default_na=False, na_values=[""]),
-        pd.read_csv(args.timing),
+        table(args.runs),
+        table(args.table),
+        table(args.ledger),
+        table(args.regime),
+        table(args.search, keep_default_na=False, na_values=[""]),
+        table(args.timing),
         json.loads(Path(args.provenance).read_text()),
-        pd.read_csv(args.decomposition),
+        table(args.decomposition, empty_ok=True),
         json.loads(Path(args.selection).read_text()),
     )
     build = Path(args.build_dir)

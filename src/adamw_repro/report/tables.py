@@ -67,8 +67,9 @@ def to_latex(table: pd.DataFrame) -> str:
                 for s, d in zip(table["seeds"], table["diverged"], strict=True)
             ],
             **{
-                label: [_pm(m, sd) for m, sd in zip(table[f"{c}_mean"], table[f"{c}_std"],
-                                                     strict=True)]
+                label: [
+                    _pm(m, sd) for m, sd in zip(table[f"{c}_mean"], table[f"{c}_std"], strict=True)
+                ]
                 for label, c in columns.items()
             },
             "Top-1 acc.": [num(x) for x in table["test_acc_mean"]],
@@ -88,7 +89,10 @@ def search_space(config: dict, selection: dict) -> pd.DataFrame:
     rows = []
     for opt in optimizer_order(config["optimizers"]):
         hp, sel, g = config["optimizers"][opt], selection["selected"].get(opt), grid(config, opt)
-        mine = lambda cells: sum(c.optimizer == opt for c in cells)  # noqa: E731
+
+        def mine(cells, opt=opt):
+            return sum(c.optimizer == opt for c in cells)
+
         rows.append(
             {
                 "optimizer": opt,
@@ -135,7 +139,9 @@ def search_space_latex(table: pd.DataFrame) -> str:
             "Trials": [
                 Latex(" + ".join(str(n) for n in (t, e, f) if n) or "0")
                 for t, e, f in zip(
-                    table["trials"], table["extension_trials"], table["finalist_trials"],
+                    table["trials"],
+                    table["extension_trials"],
+                    table["finalist_trials"],
                     strict=True,
                 )
             ],
@@ -163,7 +169,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out-search-csv", required=True)
     ap.add_argument("--out-search-tex", required=True)
     args = ap.parse_args(argv)
-    table = results_table(pd.read_csv(args.runs))
+    table = results_table(atomic.read_table(args.runs, atomic.redo_stage("the aggregation")))
     atomic.write_text(args.out_csv, table.to_csv(index=False))
     atomic.write_text(args.out_tex, to_latex(table))
     space = search_space(json.loads(args.config), json.loads(Path(args.selection).read_text()))

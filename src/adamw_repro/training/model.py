@@ -15,7 +15,7 @@ hf_logging.set_verbosity_error()  # no hub-related chatter in run logs
 @dataclass(frozen=True)
 class ModelConfig:
     """The ``model`` config section plus the tokenizer's vocabulary; every default lives in the
-    config schema (workflow/schemas/config.schema.yaml)."""
+    config schema (adamw_repro/schemas/config.schema.yaml)."""
 
     vocab_size: int  # tokenizer vocabulary; embeddings are padded beyond it
     n_layer: int

@@ -73,8 +73,11 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
         known += runs_of(config, cells_of(found["finalists"]), finalist_seeds(config))
     elif finalist_seeds(config):
         k = config["study"]["finalists"]
-        cells = [c for c in grid_cells(config)
-                 if c.decay is None or grid(config, c.optimizer).decays.index(c.decay) < k]  # fmt: skip
+
+        def within(c):  # at most k cells of each optimizer per learning rate
+            return c.decay is None or grid(config, c.optimizer).decays.index(c.decay) < k
+
+        cells = [c for c in grid_cells(config) if within(c)]
         later += runs_of(config, cells, finalist_seeds(config))
     # Every optimizer's evaluation seeds and every ablation, as if each selection decayed.
     guess = {"selected": {o: {"lr": 1.0, "weight_decay": 1.0} for o in config["optimizers"]},
@@ -215,7 +218,11 @@ def _tokens_per_s(config: dict, label: str, lines: list[str]) -> float | None:
     """A study's measured training speed here (cached per machine and shape), with a line on the
     precision it trains in; None where its training cannot run on this machine (a GPU study on
     a machine without one)."""
-    import torch
+    try:  # Snakemake may run without the training stack (its jobs have their own environments)
+        import torch
+    except ModuleNotFoundError:
+        lines.append(f"plan: {label}torch is not installed where Snakemake runs: no time estimate")
+        return None
 
     from .runtime import cached, machine_key, resolve_device, resolve_precision
 

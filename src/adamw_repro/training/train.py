@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from .. import atomic, provenance
 from ..data.corpus import SPLITS
-from ..data.shards import TokenData
+from ..data.shards import TokenData, redo_tokens, verify_all
 from ..schedule import budget, lr_multiplier
 from .checkpoint import (
     LoopState,
@@ -392,7 +392,13 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
         "resumed_from_steps": state.resumed_from,
         "precision": state.precision,
         "config": spec,
-        "provenance": provenance.collect(device, threads, state.precision_reason),
+        "provenance": provenance.collect(
+            device,
+            threads,
+            state.precision_reason,
+            torch.backends.cpu.get_cpu_capability(),
+            torch.cuda.get_device_name() if device.startswith("cuda") else None,
+        ),
     }
 
 
@@ -410,7 +416,8 @@ def train_runs(
     only then move to their ``out_dir``: Snakemake deletes every output of a failed or killed
     job, and this way a crash still loses only the run in progress, since its last checkpoint.
     """
-    meta = json.loads(Path(meta_path).read_text())
+    meta = atomic.read_json(meta_path, redo_tokens(Path(data_paths["train"])), ["vocab_size"])
+    verify_all(data_paths, meta)  # a truncated or altered shard stops the job here, named
     staged = [Path(ckpt).with_suffix(".finished") for _, _, ckpt, _ in runs]
     for k, ((spec, _, ckpt, events), stage) in enumerate(zip(runs, staged, strict=True), 1):
         if len(runs) > 1:
@@ -433,6 +440,22 @@ def train_runs(
         stage.rmdir()
 
 
+def read_spec(path: str, out_dir: str) -> dict:
+    """A run's spec file, written by run_spec from the config. One that is damaged (not JSON,
+    keys missing, another run's) is removed, with one line naming it: Snakemake would not
+    rewrite it on its own (its params did not change), and without it the next run of the
+    workflow writes it again."""
+    redo = "removed: run the workflow again and run_spec writes it from the config"
+    try:
+        spec = atomic.read_json(path, redo, ["run_id", "optimizer", "train", "model", "hparams"])
+        if not Path(out_dir).as_posix().endswith(spec["run_id"]):
+            raise atomic.DamagedFile(path, f"is the spec of {spec['run_id']}", redo)
+    except atomic.DamagedFile:
+        Path(path).unlink(missing_ok=True)
+        raise
+    return spec
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", required=True, action="append", help="a run's spec file (JSON)")
@@ -452,7 +475,7 @@ def main(argv=None) -> None:
         ap.error("give one --tensorboard per --spec, or none")
     keep_freed_memory()
     events = args.tensorboard or [None] * len(args.spec)
-    specs = [json.loads(Path(p).read_text()) for p in args.spec]
+    specs = [read_spec(p, out) for p, out in zip(args.spec, args.out_dir, strict=True)]
     runs = list(zip(specs, args.out_dir, args.checkpoint, events, strict=True))
     paths = {split: getattr(args, f"{split}_tokens") for split in SPLITS}
     train_runs(runs, paths, args.meta, args.threads)
