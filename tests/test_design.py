@@ -158,7 +158,12 @@ def test_an_edge_optimum_extends_the_search_one_step_in_its_direction():
     stronger = {(lr, g.weight_decay(lr, 0.0625)) for lr in LRS[1:]}
     assert set(_settings(found["cells"], "adamw")) == new_row | stronger
     assert _settings(found["cells"], "adam") == [(5e-4, 0.0), (8e-3, 0.0)]
-    assert _settings(found["cells"], "adam_l2") == []
+    # every lr is in contention, so 1e-3 and 4e-3 get a searched lr beyond them: Adam+L2's best
+    # cell at 4e-3, one step further (at 1e-3 both decaying optimizers' best is the wd = 0
+    # column, Adam's cell, which Adam's own new row already covers)
+    l2 = done[(done["optimizer"] == "adam_l2") & (done["lr"] == 4e-3)]
+    best_at = l2.sort_values("final_val_loss")["weight_decay"].iloc[0]
+    assert _settings(found["cells"], "adam_l2") == [(8e-3, best_at)]
     assert g.weight_decay(8e-3, 0.0625) == pytest.approx(1 / (8e-3 * 6.25), rel=1e-5)
 
 
@@ -189,10 +194,14 @@ def test_rounds_repeat_until_the_optimum_is_inside_and_stop_at_their_bound():
     assert g.step("decay", 0.25, 2) == 1 / 64 and g.step("lr", 1e-3, -1) == 5e-4
 
 
-def test_an_interior_optimum_triggers_no_extension():
+def test_an_interior_optimum_only_brackets_the_learning_rates_in_contention():
+    """The best lr, 2e-3, has a searched one on each side; 1e-3 and 4e-3, which the selection
+    over every tuning seed may still pick, get one beyond them once; then nothing more."""
     cfg = validate_config({**CONFIG, "optimizers": {"adam": {"lr": LRS}}})
     _, rounds, _ = _run_search(cfg, lambda r: abs(r.lr - 2e-3))
-    assert [r["cells"] for r in rounds] == [[], []] and rounds[0]["best"]["adam"]["lr"] == 2e-3
+    assert rounds[0]["best"]["adam"]["lr"] == 2e-3 and rounds[0]["best"]["adam"]["edges"] == []
+    assert _settings(rounds[0]["cells"], "adam") == [(5e-4, 0.0), (8e-3, 0.0)]
+    assert rounds[1]["cells"] == []
 
 
 def test_a_decaying_optimizer_can_select_its_familys_wd0_column():
@@ -204,7 +213,8 @@ def test_a_decaying_optimizer_can_select_its_familys_wd0_column():
         return 5 + abs(r.lr - 2e-3) + (0.1 if r.weight_decay > 0 else 0.0)
 
     done, rounds, chosen = _run_search(cfg, loss)
-    assert all(r["cells"] == [] for r in rounds)  # the weak end is closed by the column
+    # the weak end is closed by the column: the rounds add only the brackets beyond 1e-3 and 4e-3
+    assert {c["lr"] for r in rounds for c in r["cells"]} == {5e-4, 8e-3}
     sel = select(cfg, done, rounds, chosen)
     for o in ("adam_l2", "adamw"):
         b = sel["selected"][o]

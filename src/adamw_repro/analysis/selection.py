@@ -10,7 +10,8 @@ choice never depends on file order. Three steps, each a Snakemake checkpoint:
 ``round``      after the grid and each earlier round, on the search seeds: each optimizer's
                best cell, and the cells one grid step beyond an edge it lies on (a learning
                rate past the searched ones; at a learning rate in contention whose best decay
-               is the strongest searched, the next stronger decay);
+               is the strongest searched, the next stronger decay; where a learning rate in
+               contention is the last searched, the best cell there one step beyond it);
 ``finalists``  after the last round: at every learning rate in contention (within one step of
                a family member's best), each optimizer's ``study.finalists`` best decays, to be
                trained on the second half of the tuning seeds (successive halving);
@@ -183,8 +184,27 @@ def search_round(config: dict, runs: pd.DataFrame, rounds: list[dict]) -> dict:
             choice = _choice(row, len(seeds))
             if "strongest decay" in edges_of(config, cells, o, choice):
                 new.add(cell(config, o, lr, g.step("decay", choice["decay"], 1)))
+        new |= _bracket(config, cells, o, rows[family_of(o)])
     new -= set(searched_cells(config, rounds))
     return {"best": best, "cells": [c.as_dict() for c in sorted(new)]}
+
+
+def _bracket(config: dict, cells: pd.DataFrame, optimizer: str, rows: list[float]) -> set[Cell]:
+    """Where a learning rate in contention is the lowest or highest the optimizer searched,
+    its best cell there one step further: the finalists' selection, on every tuning seed, may
+    pick any learning rate in contention, and each then has a searched one beyond it."""
+    g, mine = grid(config, optimizer), cells[cells["optimizer"] == optimizer]
+    if len(g.lrs) < 2 or mine.empty or not rows:
+        return set()
+    lrs, out = sorted(set(mine["lr"])), set()
+    for lr, side in ((rows[0], -1), (rows[-1], 1)):
+        if lr != (lrs[0] if side < 0 else lrs[-1]):
+            continue
+        row = best_row(candidates(config, cells[np.isclose(cells["lr"], lr)], optimizer))
+        decay = _decay(row["decay"]) if row is not None else None
+        if decay is not None or not g.unit:
+            out.add(cell(config, optimizer, g.step("lr", lr, side), decay or 0.0))
+    return out
 
 
 def _new_row(config: dict, optimizer: str, lr: float, decay: float | None) -> set[Cell]:
