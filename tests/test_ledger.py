@@ -498,3 +498,13 @@ def test_claim_sentences_follow_their_numbers(adamw_minus_l2):
     assert text.startswith("most of the headline comes from the larger learning rate")
     assert "AdamW was selected at (0.008 against 0.004)" in text
     assert headline_context(shifted)["share"] == pytest.approx(1 / 3)
+
+
+def test_the_identity_check_reads_the_ablation_seeds_only():
+    """Adam at AdamW's lr runs on the first study.ablation_seeds seeds, AdamW without decay on
+    all of them (a gate rests on it): U1 compares the seeds both have."""
+    s = study()
+    fewer = ~(s.runs["adam_identity"] & (s.runs["seed"] >= 4))
+    ev = Evidence(s.runs[fewer], s.curves, s.norms, CONFIG, s.selection)
+    u1 = {r["id"]: r for r in build_ledger(ev)}["U1"]
+    assert u1["verdict"] == "reproduced" and "over 4 seeds" in u1["detail"], u1["detail"]

@@ -345,8 +345,9 @@ def measure_ko1(ev: Evidence) -> Measurement:
 def measure_u1(ev: Evidence) -> Measurement:
     ev.need("adam", "adamw")
     a, b = ev.runs[ev.runs["no_decay"]], ev.runs[ev.runs["adam_identity"]]
+    a = a[a["seed"].isin(b["seed"])]  # Adam runs on the ablation seeds only
     if a.empty or b.empty:
-        raise Untested("needs the AdamW(wd = 0) and Adam ablations")
+        raise Untested("needs the AdamW(wd = 0) and Adam ablations on common seeds")
     key = ["seed", "step", "metric"]
     c = ev.curves[ev.curves["metric"] != "tokens_per_s"]
     ca = c[c["run_id"].isin(a["run_id"])].set_index(key)["value"]
