@@ -248,7 +248,10 @@ def headline_context(decomposition: list[dict]) -> dict | None:
     if math.isclose(lr_l2, lr_w):
         carrier = "both were selected at the same learning rate, so this is the headline itself"
     elif share is None:
-        carrier = "tuned against tuned, AdamW has no lead of a resolved sign to share out"
+        carrier = (
+            "with no lead for AdamW tuned against tuned, there is nothing to apportion between "
+            "decoupling and the learning rate"
+        )
     elif share >= 0.5:
         carrier = "decoupling at the same learning rate carries most of the headline"
     else:
@@ -265,8 +268,19 @@ def split_sentence(row: dict) -> str:
     """A decomposition row's reading as a sentence about the optimizer with the lower test
     loss (a − b > 0: b)."""
     reading = row["reading"]
-    if reading in ("no difference of a size that matters", "neither part resolved"):
-        return reading.replace("neither part resolved", "neither part is resolved by its interval")
+    if reading == "neither part resolved":
+        return "neither part is resolved by its interval"
+    if reading == "no difference of a size that matters":
+        fitter = row["b"] if row["train"] > 0 else row["a"]
+        resolved = (row["train_lo"] > 0 and row["gap_hi"] < 0) or (
+            row["train_hi"] < 0 and row["gap_lo"] > 0
+        )
+        if not resolved:
+            return reading
+        return (
+            f"{reading} in test loss, though {LABELS[fitter.split()[0]]} ends with the lower loss "
+            "on the data it trained on and the larger test − training gap: the two cancel"
+        )
     lower = LABELS[(row["b"] if row["test"] > 0 else row["a"]).split()[0]]
     sentences = {
         "optimisation": f"an optimisation effect: {lower} ends with the lower loss on the data "
