@@ -49,17 +49,18 @@ from adamw_repro.schedule import budget  # noqa: E402
 from adamw_repro.training.model import ModelConfig, build_model  # noqa: E402
 from adamw_repro.training.optim import param_groups  # noqa: E402
 
-# (axis, cell, overlay on the default study). Every cell changes one factor of the default.
+# (axis, cell, overlay on the study's regime: 3 epochs of a 102,400-token subset in T = 300
+# steps, config/config.yaml). Every other cell changes one factor of it. (Map v1 was drawn
+# around study v2's regime, 12 epochs of 25,600 tokens; its CSV is in git history.)
 CELLS = [
-    ("default", "default", {}),
+    ("default", "study regime (3 epochs of 102k tokens)", {}),
     ("decayed share", "embeddings decayed", {"train": {"decay_embeddings": True}}),
     ("decayed share", "4 layers", {"model": {"n_layer": 4}}),
     ("decayed share", "width 256", {"model": {"n_embd": 256}}),
     ("epochs", "48 epochs (6.4k tokens)", {"train": {"data_tokens": 6400}}),
-    ("epochs", "3 epochs (102k tokens)", {"train": {"data_tokens": 102400}}),
     ("epochs", "1.5 epochs (205k tokens)", {"train": {"data_tokens": 204800}}),
     ("epochs", "1 epoch (307k tokens)", {"train": {"data_tokens": 307200}}),
-    ("steps", "T = 600 (24 epochs)", {"train": {"tokens": 614400}}),
+    ("steps", "T = 600 (6 epochs)", {"train": {"tokens": 614400}}),
     ("schedule", "linear to zero", {"train": {"schedule": "linear", "min_lr_ratio": 0.0}}),
     ("schedule", "constant, 20 % cool-down", {"train": {"schedule": "wsd", "min_lr_ratio": 0.0}}),
 ]

@@ -289,40 +289,6 @@ def test_report_and_lint(smoke_run):
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 
 
-def test_one_run_per_job_gives_the_same_results_as_several(smoke_run, tmp_path):
-    """A second run from scratch is bit-identical to the first, and resources.train.runs_per_job
-    (4 in the smoke profile) only changes how runs are grouped into processes: one run per job,
-    as on a cluster, gives the same tables and figures, and going back to the profile's layout
-    on another number of cores retrains nothing. (The paper's bytes differ only by the config
-    hash in its appendix; the kill tests below compare a rerun's PDF byte for byte.)"""
-    work, _ = smoke_run
-    assert list((work / "logs/train").glob("tune_*.log"))  # the reference was batched
-    config = smoke_config(
-        tmp_path, paper__timing=False, paper__title=NASTY, resources__train__runs_per_job=1
-    )
-    proc = smoke(tmp_path, config)
-    log = proc.stdout + proc.stderr
-    jobs = re.findall(r"rule ((?:tune|extend|finalist|evaluate)_\w+):", log)
-    assert len(jobs) == len(pd.read_csv(tmp_path / "results/tables/runs.csv"))  # one run each
-    tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
-    tables -= {"provenance.json"}  # names the config hash
-    for name in sorted(tables):
-        assert (tmp_path / "results/tables" / name).read_bytes() == (
-            work / "results/tables" / name
-        ).read_bytes(), name
-    for fig in ("heatmaps_adam.pdf", "final_test_loss.png"):
-        assert (tmp_path / "results/figures" / fig).read_bytes() == (
-            work / "results/figures" / fig
-        ).read_bytes(), fig
-    for folder in (work, tmp_path):  # no finished run left waiting beside its checkpoint
-        assert not list(folder.glob("results/checkpoints/**/*.finished"))
-    regrouped = smoke_config(tmp_path, paper__timing=False, paper__title=NASTY)
-    for cores in ("1", "3"):
-        # only the paper, whose appendix names the config's hash
-        planned = planned_jobs(tmp_path, REPO / "Snakefile", regrouped, "--cores", cores)
-        assert planned == {"paper"}, planned
-
-
 def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     """SIGKILL the whole Snakemake process group mid-training (a crash), unlock, rerun: finished
     runs are kept, the interrupted one resumes from its checkpoint, the tables are identical."""
@@ -651,18 +617,23 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
 """
 
 
-def test_the_workflow_runs_as_a_module_of_another(smoke_run, tmp_path):
+def test_as_a_module_with_one_run_per_job_the_tables_are_the_smoke_runs(smoke_run, tmp_path):
     """From another folder, an outer Snakefile uses workflow/Snakefile as a module with its own
     config: it dry-runs as it is and with a rule prefix, and the prefixed one runs the smoke
-    profile to a PDF whose tables are the smoke run's; its light rules stay local."""
+    profile to a PDF, its light rules local. It runs one run per job (as on a cluster), against
+    the smoke run's four: a second run from scratch, grouped otherwise, gives the same tables and
+    figures byte for byte, and going back to the profile's layout on another number of cores
+    retrains nothing (only the paper, whose appendix names the config's hash)."""
     work, _ = smoke_run
+    assert list((work / "logs/train").glob("tune_*.log"))  # the reference was batched
     outer = tmp_path / "outer"
     outer.mkdir()
-    smoke_config(outer, paper__timing=False, paper__title=NASTY)
+    smoke_config(outer, paper__timing=False, paper__title=NASTY, resources__train__runs_per_job=1)
     snakefile = REPO / "workflow" / "Snakefile"
     for prefix, rule in (("", "tune_0"), (" as adamw_*", "adamw_tune_0")):
         (outer / "Snakefile").write_text(MODULE.format(snakefile=snakefile, prefix=prefix))
         cmd = [sys.executable, "-m", "snakemake", "-d", outer, "--cores", "2"]
+        cmd += ["--rerun-triggers", "mtime", "params", "software-env"]  # as the profile sets them
         dry = subprocess.run([*cmd, "-n"], cwd=outer, capture_output=True, text=True)
         assert dry.returncode == 0 and f"rule {rule}:" in dry.stdout, dry.stderr[-2000:]
         assert "localrules directive" not in dry.stdout + dry.stderr
@@ -672,9 +643,25 @@ def test_the_workflow_runs_as_a_module_of_another(smoke_run, tmp_path):
              "results_table", "figure", "paper"}  # fmt: skip
     assert {f"adamw_{r}" for r in light} <= set(local) and "adamw_tune_0" not in local, local
     full = subprocess.run(cmd, cwd=outer, capture_output=True, text=True)
-    assert full.returncode == 0, (full.stdout + full.stderr)[-3000:]
+    log = full.stdout + full.stderr
+    assert full.returncode == 0, log[-3000:]
     assert (outer / "results/paper/paper.pdf").stat().st_size > 10_000
-    for name in ("runs.csv", "ledger.csv", "regime.csv"):
+    jobs = re.findall(r"rule (adamw_(?:tune|extend|finalist|evaluate)_\w+):", log)
+    assert len(jobs) == len(pd.read_csv(outer / "results/tables/runs.csv"))  # one run each
+    tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
+    tables -= {"provenance.json"}  # names the config hash
+    for name in sorted(tables):
         assert (outer / "results/tables" / name).read_bytes() == (
             work / "results/tables" / name
         ).read_bytes(), name
+    for fig in ("heatmaps_adam.pdf", "final_test_loss.png", "lr_sweep.pdf"):
+        assert (outer / "results/figures" / fig).read_bytes() == (
+            work / "results/figures" / fig
+        ).read_bytes(), fig
+    for folder in (work, outer):  # no finished run left waiting beside its checkpoint
+        assert not list(folder.glob("results/checkpoints/**/*.finished"))
+    regrouped = smoke_config(outer, paper__timing=False, paper__title=NASTY)
+    for cores in ("1", "3"):
+        planned = planned_jobs(outer, outer / "Snakefile", regrouped, "--cores", cores,
+                               "--rerun-triggers", "mtime", "params", "software-env")  # fmt: skip
+        assert planned - {"adamw_all"} == {"adamw_paper"}, planned

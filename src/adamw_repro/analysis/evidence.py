@@ -448,9 +448,12 @@ def decomposition(ev: Evidence) -> list[dict]:
 
 
 def reading(test: Measurement, train: Measurement, gap: Measurement, margin: float) -> str:
-    """Optimisation, generalisation, both, or neither resolved, from the parts' intervals."""
+    """Optimisation, generalisation, both, or neither resolved, from the parts' intervals (a
+    test difference whose interval holds zero has no direction to explain)."""
     if -margin < test.lo and test.hi < margin:
         return "no difference of a size that matters"
+    if test.lo <= 0 <= test.hi:
+        return "no resolved difference"
     sign = 1 if test.effect > 0 else -1
     beyond = {name: (m.lo > 0 if sign > 0 else m.hi < 0) for name, m in
               (("optimisation", train), ("generalisation", gap))}  # fmt: skip

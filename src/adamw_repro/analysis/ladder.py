@@ -197,9 +197,11 @@ def measure_u8c(lad: Ladder) -> Measurement:
         f"{shape}: " + ", ".join(f"{r.corpus} {r.benefit:+.4f}" for r in g.itertuples())
         for shape, g in matched.groupby("shape", sort=False)
     )
-    X, names = _dummies(used["shape"], "shape ")
-    fit = ols(used["benefit"].astype(float), np.column_stack([X, used["corpus"] == b]),
-              [*names, "corpus"]) if len(used) else {"dof": -1}  # fmt: skip
+    fit = {"dof": -1}  # no study of a matched pair passed its gate: nothing to fit
+    if len(used):
+        X, names = _dummies(used["shape"], "shape ")
+        fit = ols(used["benefit"].astype(float), np.column_stack([X, used["corpus"] == b]),
+                  [*names, "corpus"])  # fmt: skip
     if fit["dof"] < MIN_DOF or not math.isfinite(fit["corpus"]["se"]):
         raise Untestable(
             f"{len(used) // 2} of {len(matched) // 2} matched shapes passed the decay-acts gate on "

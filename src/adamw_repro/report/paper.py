@@ -270,7 +270,7 @@ def split_sentence(row: dict) -> str:
     reading = row["reading"]
     if reading == "neither part resolved":
         return "neither part is resolved by its interval"
-    if reading == "no difference of a size that matters":
+    if reading in ("no difference of a size that matters", "no resolved difference"):
         fitter = row["b"] if row["train"] > 0 else row["a"]
         resolved = (row["train_lo"] > 0 and row["gap_hi"] < 0) or (
             row["train_hi"] < 0 and row["gap_lo"] > 0

@@ -440,7 +440,7 @@ def train_runs(
         stage.rmdir()
 
 
-def read_spec(path: str, out_dir: str) -> dict:
+def read_spec(path: str) -> dict:
     """A run's spec file, written by run_spec from the config. One that is damaged (not JSON,
     keys missing, another run's) is removed, with one line naming it: Snakemake would not
     rewrite it on its own (its params did not change), and without it the next run of the
@@ -448,7 +448,8 @@ def read_spec(path: str, out_dir: str) -> dict:
     redo = "removed: run the workflow again and run_spec writes it from the config"
     try:
         spec = atomic.read_json(path, redo, ["run_id", "optimizer", "train", "model", "hparams"])
-        if not Path(out_dir).as_posix().endswith(spec["run_id"]):
+        where = Path(path)  # the workflow's layout: results/runs/<run id>/spec.json
+        if where.name == "spec.json" and not where.parent.as_posix().endswith(spec["run_id"]):
             raise atomic.DamagedFile(path, f"is the spec of {spec['run_id']}", redo)
     except atomic.DamagedFile:
         Path(path).unlink(missing_ok=True)
@@ -475,7 +476,7 @@ def main(argv=None) -> None:
         ap.error("give one --tensorboard per --spec, or none")
     keep_freed_memory()
     events = args.tensorboard or [None] * len(args.spec)
-    specs = [read_spec(p, out) for p, out in zip(args.spec, args.out_dir, strict=True)]
+    specs = [read_spec(p) for p in args.spec]
     runs = list(zip(specs, args.out_dir, args.checkpoint, events, strict=True))
     paths = {split: getattr(args, f"{split}_tokens") for split in SPLITS}
     train_runs(runs, paths, args.meta, args.threads)
