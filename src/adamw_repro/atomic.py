@@ -68,9 +68,10 @@ def read_json(path: str | os.PathLike, redo: str, keys=()):
 
 
 def read_table(path: str | os.PathLike, redo: str, columns=(), empty_ok=False, **read_csv):
-    """A CSV table the workflow wrote, with ``columns`` present and at least one row (a damaged
-    one raises ``DamagedFile`` naming it). A table cut exactly at a row boundary still reads as
-    a shorter table: tables carry no checksum (docs/running.md)."""
+    """A CSV table the workflow wrote, with ``columns`` present and at least one row, ending
+    with a newline as the workflow writes every table (a damaged one raises ``DamagedFile``
+    naming it). A table cut exactly at a row boundary still reads as a shorter table: tables
+    carry no checksum (docs/running.md)."""
     import pandas as pd  # the stages that read tables have it; this module stays light
 
     try:
@@ -80,6 +81,10 @@ def read_table(path: str | os.PathLike, redo: str, columns=(), empty_ok=False, *
     except (ValueError, pd.errors.ParserError) as e:  # also empty files and bad bytes
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise DamagedFile(path, f"is not a readable table ({first})", redo) from e
+    with open(path, "rb") as fh:  # the workflow ends every table with a newline
+        cut = fh.seek(0, os.SEEK_END) > 0 and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n"
+    if cut:
+        raise DamagedFile(path, "ends in the middle of a row", redo)
     missing = [c for c in columns if c not in table.columns]
     if missing or (table.empty and not empty_ok):
         problem = f"lacks the columns {', '.join(missing)}" if missing else "has no rows"

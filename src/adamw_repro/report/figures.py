@@ -158,8 +158,10 @@ def lr_sweep(runs, curves, study):
     against the learning rate: a dot per tuning seed, the line through their means, a ring at
     the selected learning rate (cf. Loshchilov & Hutter, Fig. 2-3, top rows)."""
     t = _finished(runs[runs["tuning"].astype(bool)])
-    best = (
-        t.assign(who=t["lr_best_for"].fillna("").str.split()).explode("who").dropna(subset=["who"])
+    best = (  # an untuned profile's empty column reads back from CSV as floats
+        t.assign(who=t["lr_best_for"].fillna("").astype(str).str.split())
+        .explode("who")
+        .dropna(subset=["who"])
     )
     order = optimizer_order(best["who"])
     fig, ax = plt.subplots(figsize=(5.4, 3.4))
