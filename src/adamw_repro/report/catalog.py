@@ -101,8 +101,8 @@ LADDER_FIGURES = {
 
 PILOT_CAPTION = (
     "Where decay matters on this budget: the pilot map (benchmarks/pilot\\_map.py, pilot seeds "
-    "9000 and 9001, validation split only), each cell the default study's setting with one "
-    "factor changed. Left: decay's gain, tuned Adam against tuned AdamW on the two seeds' mean "
+    "9000 and 9001, validation split only), the study's regime and that regime with one factor "
+    "changed. Left: decay's gain, tuned Adam against tuned AdamW on the two seeds' mean "
     "(AdamW's candidates include wd = 0; dots: each seed alone); the dashed line is three times "
     "the smallest effect of interest. Middle: how much AdamW's decay grid (\\(\\tau/T\\) from "
     "1/256 to 1) moves the loss at Adam's best learning rate, against the margin. Right: cost. "
