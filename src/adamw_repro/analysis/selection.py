@@ -116,6 +116,12 @@ def choose(config: dict, cells: pd.DataFrame, n_seeds: int) -> dict:
     return out
 
 
+def best_at(config: dict, cells: pd.DataFrame, optimizer: str, lr: float) -> pd.Series | None:
+    """The optimizer's best candidate among ``cells`` at one learning rate (None: none there
+    trained without diverging)."""
+    return best_row(candidates(config, cells[np.isclose(cells["lr"], lr)], optimizer))
+
+
 def family_of(optimizer: str) -> str:
     return OPTIMIZERS[optimizer].family
 
@@ -177,8 +183,7 @@ def search_round(config: dict, runs: pd.DataFrame, rounds: list[dict]) -> dict:
             lr = g.step("lr", b["lr"], -1 if "lr low" in b["edges"] else 1)
             new |= _new_row(config, o, lr, b["decay"])
         for lr in rows[family_of(o)] if g.unit else []:
-            at = cells[np.isclose(cells["lr"], lr)]
-            row = best_row(candidates(config, at, o))
+            row = best_at(config, cells, o, lr)
             if row is None or _decay(row["decay"]) is None:
                 continue
             choice = _choice(row, len(seeds))
@@ -200,7 +205,7 @@ def _bracket(config: dict, cells: pd.DataFrame, optimizer: str, rows: list[float
     for lr, side in ((rows[0], -1), (rows[-1], 1)):
         if lr != (lrs[0] if side < 0 else lrs[-1]):
             continue
-        row = best_row(candidates(config, cells[np.isclose(cells["lr"], lr)], optimizer))
+        row = best_at(config, cells, optimizer, lr)
         decay = _decay(row["decay"]) if row is not None else None
         if decay is not None or not g.unit:
             out.add(cell(config, optimizer, g.step("lr", lr, side), decay or 0.0))
@@ -249,20 +254,18 @@ def per_lr(config: dict, final: pd.DataFrame, searched: pd.DataFrame) -> dict:
     """Each decaying optimizer's best decay at every learning rate it searched, the wd = 0
     column included: among the cells trained on every tuning seed where it has some there
     (``final``), on the search seeds elsewhere (``searched``)."""
-    n = {id(final): sum(map(len, tuning_halves(config))), id(searched): len(search_seeds(config))}
+    n_final, n_searched = sum(map(len, tuning_halves(config))), len(search_seeds(config))
     out = {}
     for o in config["optimizers"]:
         if not grid(config, o).unit:
             continue
         entries = []
         for lr in sorted(set(searched[searched["optimizer"] == o]["lr"])):
-            for table in (final, searched):
-                at = table[np.isclose(table["lr"], lr)]
-                if (at["optimizer"] == o).any():
-                    break
-            row = best_row(candidates(config, at, o))
+            in_final = ((final["optimizer"] == o) & np.isclose(final["lr"], lr)).any()
+            table, n = (final, n_final) if in_final else (searched, n_searched)
+            row = best_at(config, table, o, lr)
             if row is not None:
-                choice = _choice(row, n[id(table)])
+                choice = _choice(row, n)
                 edges = edges_of(config, searched, o, choice)
                 choice["edges"] = [e for e in edges if not e.startswith("lr ")]  # a row's own
                 entries.append(choice)
