@@ -366,7 +366,8 @@ def evaluation_settings(config: dict) -> int:
                 for o, hp in config["optimizers"].items()}  # fmt: skip
 
     selection = {"selected": chosen(), "half_a": chosen(), "half_b": chosen()}
-    selection["matched"] = {"adamw": {"lr": float(next(k)), "weight_decay": 1.0}}
+    if {"adam_l2", "adamw"} <= set(config["optimizers"]):  # as analysis.selection.select
+        selection["matched"] = {"adamw": {"lr": float(next(k)), "weight_decay": 1.0}}
     runs = [r for which in ("selected", "half_a", "half_b")
             for r in selected_runs(config, selection, which)]  # fmt: skip
     runs += [r for rs in ablation_runs(config, selection).values() for r in rs]

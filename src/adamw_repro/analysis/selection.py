@@ -219,8 +219,8 @@ def _new_row(config: dict, optimizer: str, lr: float, decay: float | None) -> se
     g = grid(config, optimizer)
     if not g.unit:
         return {cell(config, optimizer, lr, 0.0)}
-    if decay is None:
-        decays = [g.decays[0], g.decays[1]] if g.unit == "weight_decay" else g.decays[-2:]
+    if decay is None:  # the weakest two, or the one of a one-point grid (decays ascend)
+        decays = g.decays[:2] if g.unit == "weight_decay" else g.decays[-2:]
     else:
         decays = [g.step("decay", decay, k) for k in (-1, 0, 1)]
     out = {cell(config, optimizer, lr, d) for d in decays}

@@ -17,6 +17,7 @@ import torch
 
 from .. import atomic
 from ..provenance import cpu_model
+from .flops import measured_matmul_flops
 
 
 def keep_freed_memory() -> None:
@@ -147,6 +148,13 @@ def cpu_bf16_speedup() -> float:
         machine_key("bf16 matmul speed-up", *PROBE_SHAPE),
         lambda: round(_matmul_seconds(torch.float32) / _matmul_seconds(torch.bfloat16), 3),
     )
+
+
+def cpu_peak_flops(precision: str) -> float:
+    """This CPU's sustained matmul FLOP/s in ``precision``, MFU's denominator, measured once per
+    machine (``cached``): in emulated bf16 one measurement takes seconds, which every run of a
+    smoke profile used to pay again (10 of its 11 minutes on an AVX2 CPU)."""
+    return cached(machine_key("matmul FLOP/s", precision), lambda: measured_matmul_flops(precision))
 
 
 def resolve_precision(requested: str, device: str) -> Precision:

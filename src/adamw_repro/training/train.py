@@ -42,7 +42,7 @@ from .checkpoint import (
     run_hash,
     save_checkpoint,
 )
-from .flops import device_peak_flops, flops_per_token, measured_matmul_flops
+from .flops import device_peak_flops, flops_per_token
 from .model import ModelConfig, build_model, count_params, lm_logits
 from .optim import build_optimizer
 from .runtime import (
@@ -50,6 +50,7 @@ from .runtime import (
     Precision,
     Progress,
     autocast,
+    cpu_peak_flops,
     keep_freed_memory,
     resolve_device,
     resolve_precision,
@@ -351,7 +352,7 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
     fpt = flops_per_token(mcfg, n_params)
     tcfg = spec["train"]
     peak = device_peak_flops(device) or (
-        measured_matmul_flops(state.precision) if device == "cpu" else None
+        cpu_peak_flops(state.precision) if device == "cpu" else None
     )
     final_metric = {
         key: final.get(key) if ok else None
