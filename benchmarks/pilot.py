@@ -77,7 +77,7 @@ def one_run(job) -> dict:
         "best_val": min(vals)[0] if vals else None,
         "best_step": min(vals)[1] if vals else None,
         "train": s["final_train_loss"],
-        "norm": s["final_matrix_norm"],
+        "norm": s["final_decayed_norm"],
         "wall": s["wall_time_s"],
     }
 

@@ -26,6 +26,7 @@ from adamw_repro.design import (
     cell,
     cells_of,
     evaluation_settings,
+    finalist_runs,
     finalist_seeds,
     grid,
     runs_of,
@@ -126,7 +127,7 @@ def _run_search(cfg, loss_of, diverged=lambda r: False):
             [done, train(runs_of(cfg, cells_of(rounds[-1]["cells"]), search_seeds(cfg)))]
         )
     chosen = finalists(cfg, done)
-    done = pd.concat([done, train(runs_of(cfg, cells_of(chosen), finalist_seeds(cfg)))])
+    done = pd.concat([done, train(finalist_runs(cfg, chosen))])
     return done, rounds, chosen
 
 
@@ -244,7 +245,7 @@ def test_selection_reads_the_mean_over_tuning_seeds_and_a_diverged_seed_disquali
     best = choose(cfg, cells_over(cfg, trials(paths), [7, 8]), 2)["adam"]
     assert best["lr"] == 2e-3 and best["final_val_loss"] == pytest.approx(5.15)
     assert choose(cfg, cells_over(cfg, rows.iloc[::-1], [7, 8]), 2)["adam"] == best
-    sel = select(cfg, rows, [], [])
+    sel = select(cfg, rows, [], {})
     assert (
         sel["selected"]["adam"]["trials"] == 6 and sel["selected"]["adam"]["diverged_trials"] == 1
     )
@@ -269,11 +270,12 @@ def test_finalists_are_the_best_decays_near_each_best_learning_rate():
         return 5 + abs(math.log2(r.lr / 2e-3)) + decay
 
     done, _, chosen = _run_search(cfg, loss)
-    rows = sorted({c["lr"] for c in chosen})
+    assert chosen["refined"] == []  # no map: no refinement
+    rows = sorted({c["lr"] for c in chosen["finalists"]})
     assert rows == LRS  # within one step of the best lr, 2e-3; never 5e-4
-    w = [c for c in chosen if c["optimizer"] == "adamw"]
+    w = [c for c in chosen["finalists"] if c["optimizer"] == "adamw"]
     assert len(w) == 2 * 3 and {c["decay"] for c in w} == {0.25, 1.0}  # its two best per row
-    assert len([c for c in chosen if c["optimizer"] == "adam"]) == 3  # the wd = 0 column
+    assert len([c for c in chosen["finalists"] if c["optimizer"] == "adam"]) == 3  # wd = 0
     sel = select(cfg, done, [], chosen)
     assert sel["selected"]["adamw"]["seeds"] == 4 and sel["selected"]["adamw"]["decay"] == 0.25
     assert sel["half_a"]["adamw"]["seeds"] == 2  # every cell on seeds 7, 8
@@ -347,7 +349,8 @@ def test_selected_and_ablation_runs():
 def test_specs_say_what_a_run_evaluates():
     cfg = validate_config(CONFIG)
     tuning = train_spec(cfg, Run("adamw", 2e-3, 5.0, 7))
-    assert tuning["evaluate"] == {"curve": [], "final": ["val", "test"]}
+    # the loss on the training data too: the map compares test loss at equal training loss
+    assert tuning["evaluate"] == {"curve": [], "final": ["val", "test", "train"]}
     assert tuning["train"]["eval_interval"] == 0 and tuning["hparams"]["weight_decay"] == 5.0
     ev = train_spec(cfg, Run("adamw", 2e-3, 5.0, 0, decay_embeddings=True))
     assert ev["evaluate"] == {

@@ -29,7 +29,7 @@ from adamw_repro.config import study_configs, validate_config
 from adamw_repro.design import (
     all_runs,
     cells_of,
-    finalist_seeds,
+    finalist_runs,
     runs_of,
     search_seeds,
     total_steps,
@@ -155,8 +155,9 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
         "final_perplexity": None if diverged else math.exp(loss + 0.01),
         "best_test_loss": None if diverged else loss,
         "best_test_step": steps,
+        "final_curve_test_loss": None if diverged else loss,
         "final_weight_norm": 20.0,
-        "final_matrix_norm": float(np.linalg.norm(list(norms.values()))),
+        "final_decayed_norm": float(np.linalg.norm(list(norms.values()))),
         "final_param_norms": norms,
         "steps": steps,
         "tokens": steps * 256,
@@ -182,7 +183,7 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
             "train_loss": loss + 1 / (1 + step),
             "grad_norm": 0.5,
             "weight_norm": 20.0,
-            "matrix_norm": 15.0,
+            "decayed_norm": 15.0,
             "tokens_per_s": 3e4,
         }
         lines.append(rec)
@@ -237,10 +238,8 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
     chosen = study / "finalists.json"
     selection.main(["finalists", "--config", conf, "--summaries", *summaries.values(),
                     "--rounds", *map(str, rounds), "--out", str(chosen)])  # fmt: skip
-    found = cells_of(json.loads(chosen.read_text())["finalists"])
-    summaries |= {
-        r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, finalist_seeds(cfg))
-    }
+    added = finalist_runs(cfg, json.loads(chosen.read_text()))
+    summaries |= {r: write_run(root, cfg, r, diverge) for r in added}
     sel = study / "selection.json"
     selection.main(["select", "--config", conf, "--summaries", *summaries.values(),
                     "--rounds", *map(str, rounds), "--finalists", str(chosen),
@@ -259,6 +258,7 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
             ("ledger", "csv"),
             ("regime", "csv"),
             ("decomposition", "csv"),
+            ("map", "csv"),
             ("results", "csv"),
             ("results_tex", "tex"),
             ("search", "csv"),
@@ -305,6 +305,8 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
             out["regime"],
             "--out-decomposition",
             out["decomposition"],
+            "--out-map",
+            out["map"],
         ]
     )
     tables.main(
@@ -348,6 +350,8 @@ def paper_stage(
                     out["runs"],
                     "--curves",
                     out["curves"],
+                    "--map",
+                    out["map"],
                     "--study",
                     json.dumps(cfg["study"]),
                     "--out",
@@ -379,6 +383,8 @@ def paper_stage(
         out["decomposition"],
         "--selection",
         out["selection"],
+        "--map",
+        out["map"],
         "--search",
         out["search"],
         "--search-tex",

@@ -37,7 +37,9 @@ def test_before_tuning_the_plan_knows_the_first_round_and_bounds_the_rest(smoke,
     # the finalists (at most every grid cell, each optimizer's one best decay per lr) on the
     # other half; then per evaluation seed each optimizer's selection, AdamW without decay, Adam
     # at AdamW's lr, AdamW at Adam+L2's lr, and the embedding-decay flip of Adam+L2 and AdamW
-    assert len(later) == 6 * 1 + len(smoke["seeds"]) * (3 + 1 + 1 + 1 + 2)
+    # on every tuning seed the map's two refined decays of each decaying optimizer's rows
+    refined = 2 * 2 * 2 * len(smoke["study"]["tuning_seeds"])
+    assert len(later) == 6 * 1 + refined + len(smoke["seeds"]) * (3 + 1 + 1 + 1 + 2)
     # one extension round: per decaying optimizer a new lr (3 decays and Adam's cell) and a
     # stronger decay at each of its 2 lrs, Adam one lr; and each half's selection, if it moved
     assert len(maybe) == (6 + 6 + 1) + 2 * 3 * len(smoke["seeds"])
@@ -73,8 +75,8 @@ def test_a_run_costs_its_training_tokens_and_its_evaluation_passes(smoke):
     run = tuning_runs(smoke)[0]
     train, evaluated = plan.run_cost(smoke, run)
     assert train == smoke["train"]["tokens"]
-    # a tuning run without curves: validation and test at the end
-    assert evaluated == 2 * smoke["train"]["eval_tokens"]
+    # a tuning run without curves: validation, test and the training data at the end
+    assert evaluated == 3 * smoke["train"]["eval_tokens"]
 
 
 def test_on_a_cluster_the_plan_gives_no_time_from_this_machine(smoke, tmp_path):

@@ -19,7 +19,7 @@ from adamw_repro.config import validate_config
 from adamw_repro.design import (
     all_runs,
     cells_of,
-    finalist_seeds,
+    finalist_runs,
     grid,
     is_tuned,
     runs_of,
@@ -116,6 +116,7 @@ def studies(draw):
                 "tuning_seeds": list(range(1000, 1000 + n_seeds)),
                 "finalists": draw(st.integers(1, 3)) if halving else 0,
                 "extension_rounds": draw(st.integers(0, 3)),
+                "map": draw(st.booleans()),
             },
             "resources": {"train": {"runs_per_job": draw(st.sampled_from([1, 4, 8]))}},
         }
@@ -171,12 +172,13 @@ def test_the_search_never_raises_and_keeps_its_promises(cfg, data):
         done = train(runs_of(cfg, cells_of(found["cells"]), search_seeds(cfg)))
     chosen = _roundtrip(finalists(cfg, done))
     _check_finalists(cfg, chosen, done)
-    done = train(runs_of(cfg, cells_of(chosen), finalist_seeds(cfg)))
+    done = train(finalist_runs(cfg, chosen))
     selection = _roundtrip(select(cfg, done, rounds, chosen))
 
     first, second = tuning_halves(cfg)
     if not is_tuned(cfg):  # one configured point each: nothing to search or select
-        assert all(not r["cells"] for r in rounds) and chosen == []
+        assert all(not r["cells"] for r in rounds)
+        assert chosen == {"finalists": [], "refined": []}
         for o, got in selection["selected"].items():
             assert [(got["lr"], got["decay"] or 0.0)] == grid(cfg, o).cells()
     for which, seeds in (("selected", first + second), ("half_a", first), ("half_b", second)):
@@ -242,11 +244,21 @@ def _close_to(x, values):
 
 
 def _check_finalists(cfg, chosen, done):
-    """Finalists are cells searched on the first half, each once, and none without it."""
+    """Finalists are cells searched on the first half, each once, and none without it; the
+    map's refined cells lie half a decay step from a searched cell of their row, and are new."""
+    searched = {(r.optimizer, r.lr, r.weight_decay) for r in done.itertuples()}
+    refined = [(c["optimizer"], c["lr"], c["weight_decay"]) for c in chosen["refined"]]
+    assert len(refined) == len(set(refined)) and not set(refined) & searched
+    assert cfg["study"]["map"] or not refined
+    for c in chosen["refined"]:
+        g = grid(cfg, c["optimizer"])
+        decays = {d for x in cells_of_done(cfg, done, c["optimizer"]) for d in x}
+        near = {g.step("decay", d, k) for d in decays for k in (-0.5, 0.5)}
+        assert _close_to(c["decay"], near), c
+    chosen = chosen["finalists"]
     if not cfg["study"]["finalists"]:
         assert chosen == []
         return
-    searched = {(r.optimizer, r.lr, r.weight_decay) for r in done.itertuples()}
     keys = [(c["optimizer"], c["lr"], c["weight_decay"]) for c in chosen]
     assert len(keys) == len(set(keys)) and set(keys) <= searched
     per_row = {}

@@ -3,16 +3,12 @@
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats as sps
 
 from adamw_repro.analysis.stats import (
-    basin_fit,
-    basin_tilt,
     count_spikes,
     describe,
-    fieller,
     holm,
     log_sd_ratio,
     norm_law,
@@ -59,14 +55,6 @@ def test_holm_matches_hand_adjusted_values():
     assert math.isnan(out[1]) and out[[0, 2]] == pytest.approx([0.02, 0.04])  # m = 2
 
 
-def test_fieller_interval_of_a_ratio():
-    # b far from 0: close to the delta-method interval a/b ± t·sqrt(var_a)/b
-    lo, hi = fieller(2.0, 10.0, 0.01, 1e-8, 0.0, 1.96)
-    assert lo == pytest.approx(0.2 - 1.96 * 0.1 / 10, rel=1e-3)
-    assert hi == pytest.approx(0.2 + 1.96 * 0.1 / 10, rel=1e-3)
-    assert fieller(2.0, 0.1, 0.01, 1.0, 0.0, 1.96) == (-math.inf, math.inf)  # b ≈ 0
-
-
 def test_describe_mean_std_and_bootstrap_interval():
     d = describe([1.0, 2.0, 3.0, 4.0, 10.0], n_boot=2000)
     assert d["mean"] == 4.0 and d["std"] == pytest.approx(np.std([1, 2, 3, 4, 10], ddof=1))
@@ -78,39 +66,6 @@ def test_describe_mean_std_and_bootstrap_interval():
 
 LRS, DECAYS = np.logspace(-3.5, -1.5, 5), np.logspace(-3, 0, 7)
 NOISE = 0.005  # the paired seed-to-seed sd measured in the pilot (benchmarks/PILOT.md)
-
-
-def _basin(loss_fn, seeds=2, rng=None):
-    rng = rng or np.random.default_rng(0)
-    lr, wd = np.meshgrid(LRS, DECAYS, indexing="ij")
-    x, y = np.log10(lr.ravel()), np.log10(wd.ravel())
-    x, y = np.tile(x, seeds), np.tile(y, seeds)
-    return x, y, loss_fn(x, y) + rng.normal(0, NOISE, len(x))
-
-
-def test_tilt_is_near_zero_for_an_axis_aligned_basin_and_minus_one_for_a_diagonal_one():
-    axis = basin_tilt(*_basin(lambda x, y: 0.1 * (y + 1.5) ** 2 + 0.1 * (x + 2.5) ** 2))
-    assert abs(axis["tilt"]) < 0.1 and axis["ci_lo"] <= 0 <= axis["ci_hi"]
-    assert axis["ci_hi"] - axis["ci_lo"] < 0.5 and axis["vertex_inside"]
-    diag = basin_tilt(*_basin(lambda x, y: 0.1 * (y + x + 4.0) ** 2 + 0.05 * (x + 2.5) ** 2))
-    assert diag["tilt"] == pytest.approx(-1.0, abs=0.1) and diag["ci_hi"] < -0.5
-
-
-def test_tilt_without_a_valley_along_decay_has_an_unbounded_interval():
-    flat = basin_tilt(*_basin(lambda x, y: 0.1 * (x + 2.5) ** 2 - 0.01 * y))
-    assert math.isnan(flat["tilt"]) or not math.isfinite(flat["ci_hi"] - flat["ci_lo"])
-
-
-def test_basin_fit_flags_an_optimum_on_the_grid_edge():
-    rows = []
-    for seed in (1000, 1001):
-        for lr in LRS:
-            for d in DECAYS:  # loss falls towards the largest decay: the optimum is at its edge
-                loss = 5 + 0.1 * (np.log10(lr) + 2.5) ** 2 - 0.05 * np.log10(d)
-                rows.append(dict(lr=lr, weight_decay=d, decay=d, seed=seed, diverged=False,
-                                 final_test_loss=loss, steps=300))  # fmt: skip
-    fit = basin_fit(pd.DataFrame(rows), decoupled_units=False, window=0.1)
-    assert fit["edges"] == ["decay high"] and not fit["vertex_inside"]
 
 
 def test_norm_law_recovers_a_known_exponent_with_one_intercept_per_matrix():

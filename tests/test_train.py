@@ -49,7 +49,10 @@ def test_run_learns_and_writes_complete_outputs(token_files, tmp_path):
     assert {"val_loss", "train_eval_loss"} <= set(evals[-1]) and "val_loss" not in evals[-2]
     for key in ("lr", "train_loss", "grad_norm", "weight_norm", "tokens_per_s"):
         assert all(isinstance(r[key], float) for r in train_recs), key
-    assert s["final_test_loss"] == evals[-1]["test_loss"] and not s["diverged"]
+    # an evaluation run: reported on the whole test split, its curve ending on its windows
+    assert s["final_test_loss"] == evals[-1]["test_whole_loss"] and not s["diverged"]
+    assert s["final_curve_test_loss"] == evals[-1]["test_loss"] != s["final_test_loss"]
+    assert s["final_test_acc"] == evals[-1]["test_whole_acc"]
     assert s["final_val_loss"] == evals[-1]["val_loss"] != s["final_test_loss"]
     assert s["final_train_loss"] == evals[-1]["train_eval_loss"]
     assert s["best_test_loss"] == min(r["test_loss"] for r in evals)

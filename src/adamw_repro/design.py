@@ -208,12 +208,21 @@ def cells_of(selection_part: list[dict]) -> list[Cell]:
     return [Cell(**c) for c in selection_part]
 
 
+def finalist_runs(config: dict, chosen: dict) -> list[Run]:
+    """The runs the finalists step adds (``chosen``: its output, or the selection, which
+    repeats it): the finalists on the other half of the tuning seeds, and the map's refined
+    cells on every tuning seed."""
+    every = search_seeds(config) + finalist_seeds(config)
+    refined = runs_of(config, cells_of(chosen.get("refined", [])), every)
+    return runs_of(config, cells_of(chosen["finalists"]), finalist_seeds(config)) + refined
+
+
 def searched_runs(config: dict, selection: dict) -> list[Run]:
-    """Every tuning run: the grid and each extension round on the search seeds, the finalists
-    on the other half."""
+    """Every tuning run: the grid and each extension round on the search seeds, then what the
+    finalists step added."""
     extended = [c for r in selection["rounds"] for c in cells_of(r["cells"])]
     runs = tuning_runs(config) + runs_of(config, extended, search_seeds(config))
-    return runs + runs_of(config, cells_of(selection["finalists"]), finalist_seeds(config))
+    return runs + finalist_runs(config, selection)
 
 
 def eval_seeds(config: dict, optimizer: str) -> list[int]:
@@ -301,8 +310,9 @@ def train_spec(config: dict, run: Run) -> dict:
     # A reported run is scored on the whole test split at the end (no evaluation-sampling noise);
     # its curve and the tuning trials use the cheaper fixed subset of train.eval_tokens.
     evaluate = {"curve": ["test"], "final": ["val", "test", "train"], "whole": ["test"]}
-    if tuning:  # a tuning trial: selection reads its final validation loss, the grids its test
-        evaluate = {"curve": ["test"], "final": ["val", "test"]}
+    if tuning:  # a tuning trial: selection reads its final validation loss, the map its test
+        # loss and its loss on the training data (generalisation at equal training loss)
+        evaluate = {"curve": ["test"], "final": ["val", "test", "train"]}
         if not config["study"]["tuning_curves"]:
             train["eval_interval"] = 0
             evaluate["curve"] = []
@@ -391,7 +401,8 @@ def training_jobs(config: dict, slots: int = 1) -> list[Job]:
         for c in grid_cells(config):
             first[c.optimizer].append(c.setting)
         for o in config["optimizers"]:
-            if config["study"]["extension_rounds"]:
+            # extension rounds' cells and the map's refined ones, on the search seeds
+            if config["study"]["extension_rounds"] or config["study"]["map"]:
                 ids = tuple(f"{o}/{{setting}}/seed{s}" for s in search_seeds(config))
                 out.append(Job(f"extend_{o}", ids, tuple(first[o])))
             if finalist_seeds(config):

@@ -48,6 +48,7 @@ rule ledger:
             caption="../report/decomposition.rst",
             category="Tables",
         ),
+        map=report(f"results/{S}tables/map.csv", caption="../report/map.rst", category="Tables"),
     log:
         f"logs/{S}ledger.log",
     benchmark:
@@ -61,7 +62,7 @@ rule ledger:
         "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
         " --curves {input.curves} --norms {input.norms} --selection {input.selection}"
         " --out-stats {output.stats} --out-ledger {output.ledger} --out-regime {output.regime}"
-        " --out-decomposition {output.decomposition} > {log} 2>&1"
+        " --out-decomposition {output.decomposition} --out-map {output.map} > {log} 2>&1"
 
 
 rule results_table:

@@ -13,7 +13,7 @@ from adamw_repro.design import (
     Run,
     all_runs,
     cells_of,
-    finalist_seeds,
+    finalist_runs,
     runs_of,
     search_seeds,
     train_spec,
@@ -163,10 +163,10 @@ def get_search_summaries(wildcards):
 
 
 def get_finalist_summaries(wildcards):
-    """Every search summary and the finalists' on the other half of the tuning seeds."""
+    """Every search summary and those of the runs the finalists step added."""
     study = wildcards.get("study", "")
-    chosen = cells_of(_read_checkpoint(checkpoints.finalists, **wildcards)["finalists"])
-    extra = runs_of(STUDIES[study], chosen, finalist_seeds(STUDIES[study]))
+    chosen = _read_checkpoint(checkpoints.finalists, **wildcards)
+    extra = finalist_runs(STUDIES[study], chosen)
     return [*get_search_summaries(wildcards), *summaries(study, extra)]
 
 

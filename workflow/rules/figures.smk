@@ -2,6 +2,7 @@ rule figure:
     input:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
+        map=rules.ledger.output.map,
         code=get_code("report.figures"),  # restyling a figure redraws it, never retrains
     output:
         pdf=f"results/{S}figures/{{figure}}.pdf",
@@ -21,7 +22,8 @@ rule figure:
         study=get_section("study"),
     shell:
         "python -m adamw_repro.report.figures {wildcards.figure} --runs {input.runs}"
-        " --curves {input.curves} --study {params.study:q} --out {output.pdf} > {log} 2>&1"
+        " --curves {input.curves} --map {input.map} --study {params.study:q}"
+        " --out {output.pdf} > {log} 2>&1"
 
 
 # The pilot map that chose the regime (paper.pilot_map), drawn from its committed CSV.

@@ -17,6 +17,7 @@ rule paper:
         ledger=in_study(rules.ledger.output.ledger, MAIN_STUDY),
         regime=in_study(rules.ledger.output.regime, MAIN_STUDY),
         decomposition=in_study(rules.ledger.output.decomposition, MAIN_STUDY),
+        map=in_study(rules.ledger.output.map, MAIN_STUDY),
         selection=in_study(rules.select_hparams.output[0], MAIN_STUDY),
         search=in_study(rules.results_table.output.search_csv, MAIN_STUDY),
         figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
@@ -40,7 +41,8 @@ rule paper:
         " --meta {input.meta} --runs {input.runs} --table {input.table}"
         " --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger}"
         " --regime {input.regime} --decomposition {input.decomposition}"
-        " --selection {input.selection} --search {input.search} --figures {input.figures}"
+        " --selection {input.selection} --map {input.map} --search {input.search}"
+        " --figures {input.figures}"
         " --timing {input.timing}"
         " --provenance {input.provenance} {params.ladder} {params.pilot_map}"
         " --crosscheck {input.crosscheck}"

@@ -14,7 +14,7 @@ verdict). ``build_ledger`` measures every claim of a scope and judges it the sam
 ``check``    decided by the measurement itself (an exact identity, a check of several parts),
              with its rule in words
 
-Verdicts (``VERDICTS``): reproduced, real but smaller than claimed, not reproduced,
+Verdicts (``VERDICTS``): reproduced, real but smaller than claimed, not reproduced, reversed,
 contradicted, inconclusive, untestable here, untested. A claim that compares selections
 (``rests_on``) reads inconclusive where one of them still lies on an edge of the searched grid
 (its optimum may lie beyond). Holm's correction comes first; then each paired verdict is
@@ -36,6 +36,7 @@ from .stats import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     REPRODUCED,
+    REVERSED,
     SMALLER,
     holm,
     p_above,
@@ -45,7 +46,8 @@ from .stats import (
 
 ALPHA = 0.025  # one-sided: the level at which a 95 % interval's lower end clears a threshold
 UNTESTABLE, UNTESTED = "untestable here", "untested"
-VERDICTS = (REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE, UNTESTED)
+VERDICTS = (REPRODUCED, SMALLER, NOT_REPRODUCED, REVERSED, CONTRADICTED, INCONCLUSIVE, UNTESTABLE,
+            UNTESTED)  # fmt: skip
 KINDS = ("greater", "equal", "differs", "check")
 HOLM_KINDS = ("greater", "differs")  # claims with a one-sided test beyond their margin
 SCOPES = ("study", "ladder")
@@ -98,6 +100,9 @@ class Claim:
     # AdamW at Adam+L2's learning rate); and whether to re-measure it with each half's selection
     rests_on: tuple[str, ...] = ()
     reselect: bool = False
+    # False for a check of algebra or of the implementation (an identity that needs no
+    # training, or that two code paths agree): the paper counts these apart from findings
+    empirical: bool = True
 
 
 CLAIMS: list[Claim] = []
@@ -145,8 +150,8 @@ def rule_text(claim: Claim, margin: float) -> str:
             f"reproduced if the 95% interval lies above {t + margin:g}{u} (the smallest effect of "
             f"interest) and stays so after Holm's correction; real but smaller than claimed if "
             f"it lies between {t:g} and {t + margin:g}; not reproduced if it lies inside "
-            f"{t:g} ± {margin:g}; contradicted if it lies below {t - margin:g}; otherwise "
-            "inconclusive"
+            f"{t:g} ± {margin:g}; contradicted if it lies below {t - margin:g}; reversed if it "
+            f"lies below {t:g} but not wholly below {t - margin:g}; otherwise inconclusive"
         )
     if claim.kind == "equal":
         return (
@@ -213,7 +218,7 @@ def leave_one_out(rows, measured, claims, margins) -> None:
             or m.per_seed is None
             or c.kind == "check"
             or len(m.per_seed) < 3
-            or r["verdict"] not in (REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE)
+            or r["verdict"] in (UNTESTABLE, UNTESTED)
             or r.get("edge")
         ):
             continue
@@ -299,6 +304,7 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
             "rule": rule_text(claim, margin),
             "measurement": claim.same_as or claim.id,
             "gated": claim.gated,
+            "empirical": claim.empirical,
             "effect": math.nan,
             "ci_lo": math.nan,
             "ci_hi": math.nan,
@@ -323,8 +329,8 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
         if gate is not None and gate.verdict != "passed":  # the numbers stay, no verdict
             row |= {
                 "verdict": UNTESTABLE,
-                "detail": f"gate 'decay {claim.gated}' {gate.verdict}: {gate.detail}; measured "
-                f"regardless, without a verdict: {summary(m)}",
+                "detail": f"gate '{gate_name(claim.gated)}' {gate.verdict}: {gate.detail}; "
+                f"measured regardless, without a verdict: {summary(m)}",
             }
             rows.append(row)
             continue
@@ -347,6 +353,11 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
     for r in rows:
         r.pop("edge", None)
     return rows
+
+
+def gate_name(kind: str) -> str:
+    """A gate as the paper names it: "overfits", or "decay acts", "decay helps", ..."""
+    return kind if kind == "overfits" else f"decay {kind}"
 
 
 def _numbers(m: Measurement) -> dict:

@@ -20,13 +20,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..design import grid_cells, search_seeds, tuning_halves
-from ..registry import LABELS
+from ..design import grid, grid_cells, search_seeds, tuning_halves
+from ..registry import LABELS, OPTIMIZERS
 from ..schedule import decay_exposure
+from . import rows
 from .claims import Measurement, Untested
-from .stats import BASIN_MIN_CELLS, basin_fit, detectable, paired
-
-OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
+from .stats import detectable, paired
 
 
 def seed_effect(values, detail: str) -> Measurement:
@@ -179,9 +178,13 @@ class Evidence:
         ``acts``           AdamW's selection against AdamW without decay at the same learning
                            rate (the no-decay ablation), final test loss; passes if the interval
                            lies outside ± the margin, either way;
-        ``acts on norms``  the same on the log weight-matrix norm, against the relative margin;
+        ``acts on norms``  the same on the log decayed-weight norm, against the relative margin;
         ``helps``          tuned Adam − tuned AdamW, final test loss; passes if the interval lies
-                           above the margin.
+                           above the margin;
+        ``overfits``       how far the unregularized tuned model's test loss rose from its lowest
+                           point by the end of the run, per evaluation seed; passes if the
+                           interval lies above the margin (decay can only regularise where the
+                           model overfits).
 
         Since AdamW without decay is Adam (U1), "helps" is exactly the sum of two paired parts
         on the same seeds: tuned Adam against Adam at AdamW's learning rate (the learning rate),
@@ -189,14 +192,47 @@ class Evidence:
         "helps" with a failed "acts" says which part carried it. Each gate prints the smallest
         effect it could have detected at its measured seed noise.
         """
+        if kind == "overfits":
+            return self._overfits()
         if kind == "helps":
             return self._decay_helps()
         if kind == "acts":
             return self._decay_acts("final_test_loss", self.margin, "test loss", " nats")
         if kind == "acts on norms":
             margin = self.config["study"]["relative_margin"]
-            return self._decay_acts("log_matrix_norm", margin, "log weight-matrix norm", "")
+            return self._decay_acts("log_decayed_norm", margin, "log decayed-weight norm", "")
         raise ValueError(f"unknown gate {kind!r}")
+
+    def plain(self) -> tuple[pd.DataFrame, str]:
+        """The unregularized tuned model's finished evaluation runs, and what they are: tuned
+        Adam, or in a study without Adam, AdamW without decay at its selected learning rate
+        (the same algorithm, U1)."""
+        if "adam" in self.optimizers:
+            runs = self.runs[self.runs["evaluation"] & (self.runs["optimizer"] == "adam")]
+            what = "tuned Adam (no decay)"
+        else:
+            runs, what = self.runs[self.runs["no_decay"]], "AdamW without decay at its selected lr"
+        return runs[~runs["diverged"]], what
+
+    def _overfits(self) -> Measurement:
+        plain, what = self.plain()
+        if len(plain) < 2:
+            raise Untested("needs two or more finished evaluation runs of the model without decay")
+        by_seed = plain.set_index("seed").sort_index()
+        m = seed_effect(by_seed["final_curve_test_loss"] - by_seed["best_test_loss"], "")
+        passed = m.lo > self.margin
+        m.verdict = "passed" if passed else "failed"
+        steps = plain["best_test_step"]
+        m.detail = (
+            f"{what}: its test loss (the curve's fixed windows) ends {m.effect:.4f} nats "
+            f"[{m.lo:.4f}, {m.hi:.4f}] above its lowest point of the run, reached at step "
+            f"{int(steps.min())} to {int(steps.max())} of {int(plain['steps'].max())} "
+            f"({m.n} seeds); "
+            + ("above" if passed else "not above")
+            + f" the {self.margin:g}-nat margin; its test − training gap at the end is "
+            f"{plain['gen_gap'].mean():.3f} nats"
+        )
+        return m
 
     def _no_decay(self) -> tuple:
         """The no-decay ablation (AdamW at its selected lr without decay), as a selection."""
@@ -239,7 +275,7 @@ class Evidence:
             m = Measurement(0.0, 0.0, 0.0, "exact", 0, verdict="failed")
             m.detail = f"AdamW's selection (lr {lr:g}) does not decay: its best cell is wd = 0"
             return m
-        runs = self.runs.assign(log_matrix_norm=np.log(self.runs["final_matrix_norm"]))
+        runs = self.runs.assign(log_decayed_norm=np.log(self.runs["final_decayed_norm"]))
         ev = Evidence(runs, self.curves, self.norms, self.config, self.selection)
         m = ev.paired_effect(metric, ("evaluation", "adamw"), self._no_decay(), "", "")
         passed = m.lo > margin or m.hi < -margin
@@ -255,17 +291,38 @@ class Evidence:
         return m
 
     @functools.cache  # noqa: B019 (one Evidence per ledger; the cache dies with it)
-    def basin(self, optimizer: str, decoupled_units: bool) -> dict:
-        """The basin tilt of an optimizer's grid (``stats.basin_fit``), in (log10 lr,
-        log10 decay) with decay = λ = lr·wd (decoupled) or wd (coupled)."""
+    def valley_slope(self, optimizer: str) -> dict:
+        """How the best decay of the map's rows moves with the learning rate
+        (``rows.valley_slope``), over the optimizer's tuning runs."""
         self.need_grid(optimizer)
-        window = self.config["study"]["basin_window"]
-        fit = basin_fit(self.tuning(optimizer), decoupled_units, window)
-        if fit is None:
-            raise Untested(
-                f"{optimizer}: fewer than {BASIN_MIN_CELLS} finished tuning cells for the basin fit"
-            )
-        return fit
+        return rows.valley_slope(self.tuning(optimizer), optimizer, self.n_boot)
+
+    def regret(self, optimizer: str) -> dict:
+        """Transfer regret one and two grid steps away, the decay held fixed in Loshchilov &
+        Hutter's units for the optimizer (``rows.regret``)."""
+        return self.regret_in(optimizer, rows.decay_units(optimizer))
+
+    @functools.cache  # noqa: B019 (one Evidence per ledger; the cache dies with it)
+    def regret_in(self, optimizer: str, units: str) -> dict:
+        """Transfer regret with the decay held fixed in ``units`` ("lambda" or "wd")."""
+        self.need_grid(optimizer)
+        ratio = grid(self.config, optimizer).lr_ratio
+        return rows.regret(self.tuning(optimizer), optimizer, (1, 2), ratio, self.n_boot, units)
+
+    def contention_lrs(self, family: str = "adam") -> list[float]:
+        """The searched learning rates within one step of a family member's selected one, where
+        the selection was decided."""
+        members = [o for o in self.optimizers if OPTIMIZERS[o].family == family]
+        searched = sorted(
+            set(self.runs[self.runs["tuning"] & self.runs["optimizer"].isin(members)]["lr"])
+        )
+        out = set()
+        for o in members:
+            c = self.selection["selected"].get(o)
+            if c and searched:
+                i = int(np.argmin([abs(math.log(lr / c["lr"])) for lr in searched]))
+                out.update(searched[max(0, i - 1) : i + 2])
+        return sorted(out)
 
 
 def _power(m: Measurement, margin: float, unit: str) -> str:
@@ -289,28 +346,12 @@ def regime_checks(ev: Evidence) -> list[dict]:
         )
 
     train, block = ev.config["train"], ev.config["model"]["block_size"]
-    # The unregularized model: tuned Adam, or in a study without Adam, AdamW without decay at
-    # its selected learning rate (the same algorithm, U1)
-    if "adam" in ev.optimizers:
-        plain = ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")]
-        what = "tuned Adam (no decay)"
-    else:
-        plain, what = ev.runs[ev.runs["no_decay"]], "AdamW without decay at its selected lr"
-    plain = plain[~plain["diverged"]]
-    if len(plain):
-        rise = (plain["final_test_loss"] - plain["best_test_loss"]).mean()
-        gap = plain["gen_gap"].mean()
-        # "visibly": the test loss turned up by more than the smallest effect of interest, or
-        # ends ten times that above the loss on the training data
-        overfits = rise > ev.margin or gap > OVERFIT_GAP * ev.margin
-        add(
-            "overfitting",
-            gap,
-            status="overfits" if overfits else "does not overfit visibly",
-            detail=f"{what}: final test loss {gap:.3f} nats above its loss on "
-            f"the training data (threshold {OVERFIT_GAP * ev.margin:g}) and {rise:.4f} above "
-            f"its own best point of the run (threshold {ev.margin:g})",
-        )
+    try:
+        g = ev.gate("overfits")
+        status = "overfits" if g.verdict == "passed" else "does not overfit"
+        add("overfitting", g.effect, g.lo, g.hi, status, g.detail)
+    except Untested as why:
+        add("overfitting", math.nan, status="untested", detail=str(why))
     if ev.tuned and "adamw" in ev.optimizers:
         t = ev.tuning("adamw")
         steps = t["steps"].max()
@@ -402,7 +443,8 @@ def embedding_factor(ev: Evidence) -> tuple:
     detail = (
         f"with the embedding decay {state}, Adam+L2 − AdamW = {flip['mean_diff']:+.4f} nats "
         f"[{flip['ci_lo']:+.4f}, {flip['ci_hi']:+.4f}], against "
-        f"{diffs['evaluation'].mean():+.4f} with it {'off' if state == 'on' else 'on'}; change "
+        f"{diffs['evaluation'].loc[seeds].mean():+.4f} with it {'off' if state == 'on' else 'on'} "
+        f"on the same seeds; change "
         f"{change['mean_diff']:+.4f} [{change['ci_lo']:+.4f}, {change['ci_hi']:+.4f}] "
         f"({len(seeds)} seeds). The loss on the training data moves from "
         f"{train['evaluation', 'adamw']:.3f} to {train['embeddings', 'adamw']:.3f} for AdamW and "

@@ -58,7 +58,11 @@ def decay_of(config: dict, optimizer: str, lr: float, weight_decay: float) -> fl
         return None
     if g.unit == "weight_decay":
         return weight_decay
-    lattice = (*g.decays, *(g.step("decay", d, k) for d in g.decays[:1] for k in range(-40, 41)))
+    # the grid, whole steps beyond it (extension rounds) and half steps (the map's refinement)
+    lattice = (
+        *g.decays,
+        *(g.step("decay", d, k / 2) for d in g.decays[:1] for k in range(-80, 81)),
+    )
     return next((d for d in lattice if g.weight_decay(lr, d) == weight_decay),
                 1 / (lr * weight_decay * g.steps))  # fmt: skip
 
@@ -182,6 +186,8 @@ def search_round(config: dict, runs: pd.DataFrame, rounds: list[dict]) -> dict:
         if {"lr low", "lr high"} & set(b["edges"]):
             lr = g.step("lr", b["lr"], -1 if "lr low" in b["edges"] else 1)
             new |= _new_row(config, o, lr, b["decay"])
+        if config["study"]["map"]:
+            new |= _row_edges(config, cells, o)
         for lr in rows[family_of(o)] if g.unit else []:
             row = best_at(config, cells, o, lr)
             if row is None or _decay(row["decay"]) is None:
@@ -192,6 +198,32 @@ def search_round(config: dict, runs: pd.DataFrame, rounds: list[dict]) -> dict:
         new |= _bracket(config, cells, o, rows[family_of(o)])
     new -= set(searched_cells(config, rounds))
     return {"best": best, "cells": [c.as_dict() for c in sorted(new)]}
+
+
+def row_best(config: dict, cells: pd.DataFrame, optimizer: str, lr: float) -> pd.Series | None:
+    """A decaying optimizer's best decayed cell at one learning rate (its own cells only, not
+    the wd = 0 column: where the loss is lowest along the decay axis of the map's row)."""
+    mine = cells[(cells["optimizer"] == optimizer) & np.isclose(cells["lr"], lr)]
+    return best_row(mine)
+
+
+def _row_edges(config: dict, cells: pd.DataFrame, optimizer: str) -> set[Cell]:
+    """The map's rows: at every learning rate the optimizer searched, one decay step beyond its
+    best decayed cell where that is the row's strongest (or weakest) searched decay."""
+    g = grid(config, optimizer)
+    if not g.unit:
+        return set()
+    mine, out = cells[cells["optimizer"] == optimizer], set()
+    for lr in sorted(set(mine["lr"])):
+        best = row_best(config, cells, optimizer, lr)
+        if best is None:
+            continue
+        strengths = [g.strength(d) for d in mine[np.isclose(mine["lr"], lr)]["decay"]]
+        here = g.strength(best["decay"])
+        for side, end in ((1, max(strengths)), (-1, min(strengths))):
+            if here == end:  # a row of one decay is both ends
+                out.add(cell(config, optimizer, lr, g.step("decay", best["decay"], side)))
+    return out
 
 
 def _bracket(config: dict, cells: pd.DataFrame, optimizer: str, rows: list[float]) -> set[Cell]:
@@ -230,24 +262,50 @@ def _new_row(config: dict, optimizer: str, lr: float, decay: float | None) -> se
     return out
 
 
-def finalists(config: dict, runs: pd.DataFrame) -> list[dict]:
-    """The cells that train on the second half of the tuning seeds: at every learning rate in
-    contention, each decaying optimizer's ``study.finalists`` best decays and the decay-free
-    member's cell (the wd = 0 column). None without ``study.finalists``."""
-    k = config["study"]["finalists"]
-    if not (k and is_tuned(config)):
-        return []
+def finalists(config: dict, runs: pd.DataFrame) -> dict:
+    """After the last search round: ``finalists``, the cells that also train on the second half
+    of the tuning seeds (successive halving; none without ``study.finalists``): at every
+    learning rate in contention (with ``study.map``, every searched one), each decaying
+    optimizer's ``study.finalists`` best decays and the decay-free member's cell; and with
+    ``study.map``, ``refined``: the decays half a grid step either side of each row's best
+    decayed cell, which train on every tuning seed."""
+    out = {"finalists": [], "refined": []}
+    if not is_tuned(config):
+        return out
     seeds = search_seeds(config)
     cells = cells_over(config, runs, seeds)
-    rows = contention_lrs(config, cells, choose(config, cells, len(seeds)))
-    out = []
+    if config["study"]["map"]:
+        out["refined"] = [c.as_dict() for c in sorted(_refinement(config, cells))]
+    k = config["study"]["finalists"]
+    if not k:
+        return out
+    contention = contention_lrs(config, cells, choose(config, cells, len(seeds)))
     for o in config["optimizers"]:
         mine = cells[(cells["optimizer"] == o) & ~cells["diverged"].astype(bool)]
-        for lr in rows[family_of(o)]:
+        rows = sorted(set(mine["lr"])) if config["study"]["map"] else contention[family_of(o)]
+        for lr in rows:
             at = mine[np.isclose(mine["lr"], lr)].sort_values(["value", "weight_decay"])
-            out += [Cell(o, float(r.lr), float(r.weight_decay), _decay(r.decay)).as_dict()
-                    for r in at.head(k if grid(config, o).unit else 1).itertuples()]  # fmt: skip
+            out["finalists"] += [
+                Cell(o, float(r.lr), float(r.weight_decay), _decay(r.decay)).as_dict()
+                for r in at.head(k if grid(config, o).unit else 1).itertuples()
+            ]
     return out
+
+
+def _refinement(config: dict, cells: pd.DataFrame) -> set[Cell]:
+    """The map's fine cells: at every searched learning rate, the decays half a grid step
+    either side of each decaying optimizer's best decayed cell there, where not searched."""
+    out = set()
+    for o in config["optimizers"]:
+        g = grid(config, o)
+        if not g.unit:
+            continue
+        for lr in sorted(set(cells[cells["optimizer"] == o]["lr"])):
+            best = row_best(config, cells, o, lr)
+            if best is not None:
+                out |= {cell(config, o, lr, g.step("decay", best["decay"], k)) for k in (-0.5, 0.5)}
+    searched = {(c.optimizer, c.lr, c.weight_decay) for c in cells.itertuples()}
+    return {c for c in out if (c.optimizer, c.lr, c.weight_decay) not in searched}
 
 
 def per_lr(config: dict, final: pd.DataFrame, searched: pd.DataFrame) -> dict:
@@ -273,10 +331,11 @@ def per_lr(config: dict, final: pd.DataFrame, searched: pd.DataFrame) -> dict:
     return out
 
 
-def select(config: dict, runs: pd.DataFrame, rounds: list[dict], finalist_cells: list) -> dict:
-    """The final selection and what it rests on; without tuning, each optimizer's single
-    configured point."""
-    base = {"rounds": rounds, "finalists": finalist_cells, "half_a": None, "half_b": None,
+def select(config: dict, runs: pd.DataFrame, rounds: list[dict], chosen: dict) -> dict:
+    """The final selection and what it rests on (``chosen``: the finalists step's output);
+    without tuning, each optimizer's single configured point."""
+    base = {"rounds": rounds, "finalists": chosen.get("finalists", []),
+            "refined": chosen.get("refined", []), "half_a": None, "half_b": None,
             "per_lr": {}, "matched": None}  # fmt: skip
     if not is_tuned(config):
         selected = {}
@@ -341,11 +400,11 @@ def main(argv=None) -> None:
         _print_choices("best so far, ", result["best"])
         print(f"extension round {len(rounds) + 1}: {len(result['cells'])} new cells")
     elif args.step == "finalists":
-        result = {"finalists": finalists(config, runs)}
-        print(f"{len(result['finalists'])} finalist cells")
+        result = finalists(config, runs)
+        print(f"{len(result['finalists'])} finalist cells, {len(result['refined'])} refined")
     else:
         (chosen,) = _read([args.finalists], "the finalists") if args.finalists else [{}]
-        result = select(config, runs, rounds, chosen.get("finalists", []))
+        result = select(config, runs, rounds, chosen)
         _print_choices("", result["selected"])
     atomic.write_json(args.out, result)
 

@@ -1,11 +1,10 @@
-"""Statistics for the study: seed summaries, paired comparisons, Holm's correction, the basin's
-tilt, the weight-norm law, spikes and verdicts.
+"""Statistics for the study: seed summaries, paired comparisons, Holm's correction, the best
+timescale of a row, the weight-norm law, spikes and verdicts.
 
 All intervals are 95 %. Means over seeds get a percentile bootstrap interval; paired differences
 (same seed = same initialisation and data order) get Student's t interval, a paired t-test and,
 from six seeds on, a Wilcoxon signed-rank test (below six its smallest possible p-value is
-above 0.03, so it could never reject). The basin's tilt comes from a quadratic surface fitted to
-seed-replicated grid cells, with Fieller's interval for the ratio that defines it.
+above 0.03, so it could never reject). The map's valleys are read row by row in ``rows``.
 """
 
 from __future__ import annotations
@@ -93,55 +92,6 @@ def holm(pvalues) -> np.ndarray:
     return out
 
 
-def fieller(a: float, b: float, var_a: float, var_b: float, cov: float, t: float):
-    """Confidence interval of the ratio a/b of two estimates (Fieller's theorem): (lo, hi), or
-    (−inf, inf) when b is not distinguishable from 0 and the interval is unbounded."""
-    qa = b * b - t * t * var_b
-    qb = a * b - t * t * cov
-    qc = a * a - t * t * var_a
-    disc = qb * qb - qa * qc
-    if qa <= 0 or disc < 0:
-        return -math.inf, math.inf
-    root = math.sqrt(disc)
-    return (qb - root) / qa, (qb + root) / qa
-
-
-def basin_tilt(log_lr, log_decay, loss) -> dict:
-    """Tilt of the good basin from a quadratic surface
-    loss = c0 + c1·x + c2·y + c3·x² + c4·x·y + c5·y² (x = log10 lr, y = log10 decay), fitted by
-    least squares to every observation (one per cell and seed). For each learning rate the best
-    decay lies where ∂loss/∂y = 0, so d(best y)/dx = −c4/(2·c5): 0 = axis-aligned, −1 = diagonal
-    along lr × decay = const. Interval: Fieller's, from the fit's covariance (the replicate
-    seeds make the residual variance honest); unbounded if the surface has no valley along
-    decay. ``vertex_inside`` says whether the fitted best decay at the best cell's learning rate
-    lies within the fitted decay range."""
-    x, y, z = (np.asarray(v, dtype=float) for v in (log_lr, log_decay, loss))
-    X = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
-    out = {"tilt": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "n": len(z)}
-    out |= {"curvature": math.nan, "vertex_inside": False}
-    dof = len(z) - X.shape[1]
-    if dof < 1 or np.linalg.matrix_rank(X) < X.shape[1]:
-        return out
-    coef, *_ = np.linalg.lstsq(X, z, rcond=None)
-    resid = z - X @ coef
-    sigma2 = float(resid @ resid) / dof
-    cov = sigma2 * np.linalg.inv(X.T @ X)
-    c4, c5 = coef[4], coef[5]
-    out["curvature"] = float(c5)
-    if c5 <= 0:  # no valley along decay: the best decay sits at an end of the range
-        out["ci_lo"], out["ci_hi"] = -math.inf, math.inf
-        return out
-    out["tilt"] = float(-c4 / (2 * c5))
-    t = stats.t.ppf(0.5 + CONFIDENCE / 2, dof)
-    lo, hi = fieller(c4, c5, cov[4, 4], cov[5, 5], cov[4, 5], t)  # interval of c4/c5
-    out["ci_lo"], out["ci_hi"] = sorted((-hi / 2, -lo / 2))
-    best_x = x[np.argmin(z)]
-    vertex = -(coef[2] + c4 * best_x) / (2 * c5)
-    out["vertex_inside"] = bool(y.min() <= vertex <= y.max())
-    out["coef"] = [float(c) for c in coef]  # the valley: y*(x) = −(c2 + c4·x) / (2·c5)
-    return out
-
-
 def cell_means(runs: pd.DataFrame, metric: str = "final_test_loss", by=CELL) -> pd.DataFrame:
     """One row per tuning cell (the columns ``by``): ``metric`` averaged over the tuning seeds
     as ``value``, NaN if any seed diverged."""
@@ -152,35 +102,6 @@ def cell_means(runs: pd.DataFrame, metric: str = "final_test_loss", by=CELL) -> 
     )
     c.loc[c["diverged"], "value"] = np.nan
     return c
-
-
-BASIN_MIN_CELLS = 7  # the quadratic surface has six coefficients: one cell to spare
-
-
-def basin_fit(
-    tuning: pd.DataFrame, decoupled_units: bool, window: float, min_cells: int = BASIN_MIN_CELLS
-):
-    """``basin_tilt`` over an optimizer's tuning runs: the cells whose mean test loss lies
-    within ``window`` of the best (at least ``min_cells`` of them), every seed of each; decay
-    in λ = lr·wd (``decoupled_units``) or wd. Also flags a best cell on an edge of the grid.
-    None if fewer than ``min_cells`` cells finished."""
-    cells = cell_means(tuning).dropna(subset=["value"]).sort_values("value", kind="mergesort")
-    if len(cells) < min_cells:
-        return None
-    near = cells[cells["value"] <= cells["value"].iloc[0] + window]
-    near = near if len(near) >= min_cells else cells.iloc[:min_cells]
-    obs = tuning.merge(near[["lr", "weight_decay"]], on=["lr", "weight_decay"])
-    decay = obs["lr"] * obs["weight_decay"] if decoupled_units else obs["weight_decay"]
-    fit = basin_tilt(np.log10(obs["lr"]), np.log10(decay), obs["final_test_loss"])
-    best, every = cells.iloc[0], cell_means(tuning)
-    fit["edges"] = [
-        f"{axis} {side}"
-        for axis in ("lr", "decay")
-        for side, v in (("low", every[axis].min()), ("high", every[axis].max()))
-        if every[axis].nunique() > 1 and np.isclose(best[axis], v)
-    ]
-    fit["cells"] = len(near)
-    return fit
 
 
 def ols(y, X, names) -> dict:
@@ -336,10 +257,11 @@ def count_spikes(losses, threshold: float = 0.1) -> int:
     return spikes
 
 
-REPRODUCED, SMALLER, NOT_REPRODUCED, CONTRADICTED, INCONCLUSIVE = (
+REPRODUCED, SMALLER, NOT_REPRODUCED, REVERSED, CONTRADICTED, INCONCLUSIVE = (
     "reproduced",
     "real but smaller than claimed",
     "not reproduced",
+    "reversed",
     "contradicted",
     "inconclusive",
 )
@@ -352,8 +274,9 @@ def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0)
     ``greater`` (the claim predicts an effect above target t): reproduced if the interval lies
     above t + m; real but smaller than claimed if it lies above t and below t + m; not
     reproduced if it lies inside t ± m (no effect of a size that matters, either way);
-    contradicted if it lies below t − m (an effect of that size the other way); otherwise
-    inconclusive.
+    contradicted if it lies below t − m (an effect of that size the other way); reversed if it
+    lies below t but not wholly below t − m (resolved the other way, by less than the margin or
+    by an unresolved amount); otherwise inconclusive.
     ``equal`` (the claim predicts effect ≈ t): reproduced if the interval lies inside t ± m;
     contradicted if it lies entirely outside; otherwise inconclusive.
     """
@@ -368,6 +291,8 @@ def verdict(lo: float, hi: float, kind: str, margin: float, target: float = 0.0)
             return NOT_REPRODUCED
         if hi < target - margin:
             return CONTRADICTED
+        if hi < target:
+            return REVERSED
         return INCONCLUSIVE
     if kind == "equal":
         if target - margin < lo and hi < target + margin:
@@ -398,7 +323,7 @@ def p_above(differences, threshold: float) -> float:
     return float(stats.ttest_1samp(d, threshold, alternative="greater").pvalue)
 
 
-METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "final_matrix_norm"]
+METRICS = ["final_test_loss", "final_train_loss", "gen_gap", "final_test_acc", "final_decayed_norm"]
 
 
 def optimizer_stats(runs: pd.DataFrame, n_boot: int) -> pd.DataFrame:

@@ -42,16 +42,40 @@ FIGURES = {
         needs=("sgd_l2", "sgdw"),
     ),
     "basin_valleys": Figure(
-        "The basin fits behind LH1 and WA1: every finished tuning cell (colour: mean test loss) "
-        "and the valley $y^*(x)$ of the quadratic surface fitted near the optimum, AdamW in "
-        "$\\lambda$ and Adam+$L_2$ in weight decay.",
+        "The map's valleys behind LH1 and U8b. Squares: every searched decayed cell, its mean "
+        "test loss over the search seeds; AdamW in $\\lambda = $ lr$\\cdot$wd, Adam+$L_2$ in "
+        "weight decay. Red: each row's best decay (the vertex of the parabola through its best "
+        "cell and their neighbours, fitted with a seed effect over every seed a cell has) with "
+        "its 95\\,\\% parametric bootstrap interval, hollow where it lies at the row's end, and "
+        "the slope fitted through the interior ones, the ledger's numbers. Grey: what a best "
+        "$\\lambda$ that does not move (Loshchilov \\& Hutter) and a best PyTorch weight decay "
+        "that does not move would draw through the same middle.",
+        needs=("adam_l2", "adamw"),
+    ),
+    "transfer_regret": Figure(
+        "LH5: a decay tuned at one learning rate, used one (circles) or two (squares) grid "
+        "steps away, held fixed in Loshchilov \\& Hutter's units ($\\lambda$ for AdamW, the "
+        "$L_2$ coefficient for Adam+$L_2$): the test loss there minus the best there, read off "
+        "that row. Diamonds: the mean over the pairs with its 95\\,\\% bootstrap interval.",
+        needs=("adam_l2", "adamw"),
+    ),
+    "generalization": Figure(
+        "LH6 (cf.\\ Loshchilov \\& Hutter, Fig.~3): at each learning rate in contention, the "
+        "test loss against the loss on the training data along each optimizer's decay path (the "
+        "cells trained on every tuning seed, their mean; the path's end at the left or right "
+        "is Adam's wd$\\,=0$ cell, shared by both). At equal training loss, a lower curve "
+        "generalises better.",
+        needs=("adam_l2", "adamw"),
     ),
     "lr_sweep": Figure(
         "Each optimizer at its best decay for every learning rate it searched (the decay chosen "
         "on validation, the wd$\\,=0$ column included; cf.\\ Loshchilov \\& Hutter, Fig.~2, top "
         "row): test loss of the tuning runs on a fixed subset of the test split, a dot per tuning "
         "seed (four at the learning rates in contention, two elsewhere, with successive halving) "
-        "and the line through their means; the ring marks the selected learning rate.",
+        "and the line through their means; the ring marks the selected learning rate. Below: "
+        "the headline at every learning rate, Adam+$L_2$ − AdamW each at its best decay there, "
+        "paired by tuning seed, with its 95\\,\\% $t$ interval; grey band: $\\pm$ the smallest "
+        "effect of interest.",
         needs=("adam", "adam_l2", "adamw"),
     ),
     "train_test_curves": Figure(
@@ -67,8 +91,9 @@ FIGURES = {
         "configuration; each dot is an evaluation seed, the bar their mean.",
     ),
     "weight_norms": Figure(
-        "Weight-matrix norm during training at the selected learning rate, one line per decay of "
-        "the grid (first tuning seed).",
+        "Norm of the decayed weights (the tensors weight decay acts on: the blocks' matrices, "
+        "the embeddings only where they decay) during training at the selected learning rate, "
+        "one line per decay of the grid (first tuning seed).",
     ),
 }
 

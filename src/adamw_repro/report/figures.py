@@ -24,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.patches import Polygon  # noqa: E402
 
 from .. import atomic  # noqa: E402
-from ..analysis.stats import basin_fit, cell_means  # noqa: E402
+from ..analysis.stats import cell_means  # noqa: E402
 from ..design import search_seeds  # noqa: E402
 from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 
@@ -135,7 +135,7 @@ def _heatmap_panels(runs, panels, study):
     return fig
 
 
-def heatmaps_adam(runs, curves, study):
+def heatmaps_adam(runs, curves, study, rows):
     return _heatmap_panels(
         runs,
         [
@@ -147,13 +147,13 @@ def heatmaps_adam(runs, curves, study):
     )
 
 
-def heatmaps_sgd(runs, curves, study):
+def heatmaps_sgd(runs, curves, study, rows):
     return _heatmap_panels(
         runs, [("sgd_l2", "wd", "SGD+L2 (coupled)"), ("sgdw", "wd", "SGDW, PyTorch units")], study
     )
 
 
-def lr_sweep(runs, curves, study):
+def lr_sweep(runs, curves, study, rows):
     """Each optimizer's best decay at every learning rate (chosen on validation), its test loss
     against the learning rate: a dot per tuning seed, the line through their means, a ring at
     the selected learning rate (cf. Loshchilov & Hutter, Fig. 2-3, top rows)."""
@@ -164,9 +164,11 @@ def lr_sweep(runs, curves, study):
         .dropna(subset=["who"])
     )
     order = optimizer_order(best["who"])
-    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    fig, (ax, below) = plt.subplots(2, 1, figsize=(5.4, 5.0), sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 2]})  # fmt: skip
     if best.empty:
         _absent(ax, "a learning-rate grid")
+        _absent(below, "a learning-rate grid")
         return fig
     for k, o in enumerate(order):
         mine = best[best["who"] == o]
@@ -182,12 +184,23 @@ def lr_sweep(runs, curves, study):
             ax.scatter([lr], [means[lr]], s=90, facecolor="none", edgecolor=color, linewidths=1.4)
     low = best.groupby(["who", "lr"])["final_test_loss"].mean().min()
     ax.set_ylim(low - 0.05, low + 0.6)  # a diverging learning rate would flatten the rest
-    ax.set(xscale="log", xlabel="learning rate (log scale)",
-           ylabel="test loss at the best decay\n(tuning runs)")  # fmt: skip
-    lrs = sorted(best["lr"].unique())
-    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the searched learning rates, not decades
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set(xscale="log", ylabel="test loss at the best decay\n(tuning runs)")
     ax.legend(fontsize=7)
+    effect = rows[rows["kind"] == "lr_effect"].sort_values("lr")
+    if effect.empty:
+        _absent(below, "Adam+L2 or AdamW")
+    else:
+        yerr = np.vstack([effect["value"] - effect["ci_lo"], effect["ci_hi"] - effect["value"]])
+        below.errorbar(effect["lr"], effect["value"], yerr=yerr, fmt="o-", color="0.2", ms=3.5,
+                       capsize=3)  # fmt: skip
+        margin = study["margin"]
+        below.axhspan(-margin, margin, color="0.85", zorder=0)
+        below.axhline(0, color="0.3", linewidth=0.8)
+        below.set_ylabel("Adam+L2 − AdamW\n(test loss, nats)")
+    below.set(xscale="log", xlabel="learning rate (log scale)")
+    lrs = sorted(best["lr"].unique())
+    below.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the searched learning rates, not decades
+    below.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     return fig
 
 
@@ -199,7 +212,7 @@ def _seed_curves(ax, df, metric, order, title, legend):
     ax.set(xlabel="step", ylabel="loss (nats)", title=title)
 
 
-def train_test_curves(runs, curves, study):
+def train_test_curves(runs, curves, study, rows):
     ids = set(_finished(runs[runs["evaluation"]])["run_id"])
     df = curves[curves["run_id"].isin(ids)]
     order = optimizer_order(df["optimizer"])
@@ -224,15 +237,15 @@ def _per_seed(runs, metric, label):
     return fig
 
 
-def final_test_loss(runs, curves, study):
+def final_test_loss(runs, curves, study, rows):
     return _per_seed(runs, "final_test_loss", "final test loss (nats)")
 
 
-def final_test_accuracy(runs, curves, study):
+def final_test_accuracy(runs, curves, study, rows):
     return _per_seed(runs, "final_test_acc", "final test top-1 accuracy")
 
 
-def weight_norms(runs, curves, study):
+def weight_norms(runs, curves, study, rows):
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True)
     for ax, opt in zip(axes, ("adamw", "adam_l2"), strict=True):
         sel = runs[runs["evaluation"] & (runs["optimizer"] == opt)]
@@ -242,42 +255,119 @@ def weight_norms(runs, curves, study):
             continue
         lr, seed = sel["lr"].iloc[0], grid["seed"].min()
         ids = grid[np.isclose(grid["lr"], lr) & (grid["seed"] == seed)]["run_id"]
-        d = curves[curves["run_id"].isin(ids) & (curves["metric"] == "matrix_norm")].copy()
+        d = curves[curves["run_id"].isin(ids) & (curves["metric"] == "decayed_norm")].copy()
         decay = grid.set_index("run_id")["decay"]
         d["decay"] = d["run_id"].map(decay).map(lambda x: f"{x:g}")
         name = "τ/T" if _unit(grid) == "decay_timescale" else "weight decay"
         sns.lineplot(data=d, x="step", y="value", hue="decay", palette="rocket_r", ax=ax)
-        ax.set(xlabel="step", ylabel="weight-matrix norm", title=f"{LABELS[opt]}, lr {lr:g}")
+        ax.set(xlabel="step", ylabel="decayed-weight norm", title=f"{LABELS[opt]}, lr {lr:g}")
         ax.legend(title=name, fontsize="x-small", title_fontsize="x-small")
     return fig
 
 
-def basin_valleys(runs, curves, study):
-    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), layout="constrained")
+def basin_valleys(runs, curves, study, rows):
+    """The map's valleys behind LH1 and U8b: every searched cell (colour: its mean test loss
+    over the search seeds), each row's best decay with its 95 % interval (hollow: at the row's
+    end), the fitted slope through the interior ones, and what "λ fixed" and "wd fixed" would
+    draw through the same middle."""
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.6), layout="constrained")
     searched = _searched(runs, study)
-    for ax, (opt, decoupled) in zip(axes, (("adamw", True), ("adam_l2", False)), strict=True):
-        t = searched[searched["optimizer"] == opt]
+    for ax, opt in zip(axes, ("adamw", "adam_l2"), strict=True):
+        t = searched[(searched["optimizer"] == opt) & (searched["weight_decay"] > 0)]
         cells = cell_means(t).dropna(subset=["value"]) if len(t) else pd.DataFrame()
-        if cells.empty or cells["weight_decay"].nunique() < 2:
+        v = rows[(rows["kind"] == "valley") & (rows["optimizer"] == opt)]
+        if cells.empty or v.empty:
             _absent(ax, f"{LABELS[opt]} decay grid")
             continue
+        units = v["units"].iloc[0]
         x = np.log10(cells["lr"])
-        y = np.log10(cells["lr"] * cells["weight_decay"] if decoupled else cells["weight_decay"])
-        sc = ax.scatter(x, y, c=cells["value"], cmap="viridis_r", s=40)
-        fit = basin_fit(t, decoupled, study["basin_window"])
-        if fit is not None and np.isfinite(fit["tilt"]):
-            c0, c1, c2, c3, c4, c5 = fit["coef"]
-            xs = np.linspace(x.min(), x.max(), 50)
-            ax.plot(xs, -(c2 + c4 * xs) / (2 * c5), color="red",
-                    label=f"fitted valley, tilt {fit['tilt']:.2f}")  # fmt: skip
-            ax.legend(fontsize="x-small")
-        else:  # the fitted surface has no minimum along decay near the optimum
-            note = "fitted surface: no valley along decay"
-            box = {"facecolor": "white", "alpha": 0.8}
-            ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", fontsize=7, bbox=box)
-        ax.set(xlabel="log10 learning rate", ylabel=AXIS_LABEL["lambda" if decoupled else "wd"])
+        y = np.log10(cells["weight_decay"]) + (x if units == "lambda" else 0)
+        sc = ax.scatter(x, y, c=cells["value"], cmap="viridis_r", s=28, marker="s")
+        vx = np.log10(v["lr"].to_numpy())
+        yerr = np.vstack([v["value"] - v["ci_lo"], v["ci_hi"] - v["value"]])
+        ax.errorbar(vx, v["value"], yerr=yerr, fmt="none", ecolor="red", capsize=3)
+        inside = v["interior"].astype(bool).to_numpy()
+        ax.scatter(vx[inside], v["value"][inside], color="red", zorder=3, label="row's best decay")
+        ax.scatter(vx[~inside], v["value"][~inside], facecolor="white", edgecolor="red", zorder=3)
+        slope = rows[(rows["kind"] == "slope") & (rows["optimizer"] == opt)]
+        if inside.sum() >= 3 and len(slope) and np.isfinite(slope["value"].iloc[0]):
+            mx, my = vx[inside].mean(), v["value"][inside].mean()
+            xs = np.array([vx.min(), vx.max()])
+            b, lo, hi = (slope[k].iloc[0] for k in ("value", "ci_lo", "ci_hi"))
+            ax.plot(xs, my + b * (xs - mx), color="red",
+                    label=f"slope {b:+.2f} [{lo:+.2f}, {hi:+.2f}]")  # fmt: skip
+            lines = (("λ fixed", 0.0, (0, (4, 2))), ("wd fixed", 1.0, (0, (1, 1.5))))
+            for name, ref, style in lines:  # slopes in λ; one less in wd
+                ref = ref if units == "lambda" else ref - 1.0
+                ax.plot(xs, my + ref * (xs - mx), color="0.3", lw=0.9, ls=style, label=name)
+        ax.legend(fontsize="x-small")
+        ax.set(xlabel="log10 learning rate", ylabel=AXIS_LABEL[units])
         ax.set_title(LABELS[opt])
-        fig.colorbar(sc, ax=ax, label="test loss")
+        fig.colorbar(sc, ax=ax, label="test loss (search seeds)")
+    return fig
+
+
+def transfer_regret(runs, curves, study, rows):
+    """LH5: the regret of a decay tuned at one learning rate and used one or two grid steps
+    away, per optimizer (held fixed in λ for AdamW, in wd for Adam+L2): a dot per pair of rows,
+    the bar their mean with its 95 % interval."""
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    pairs = rows[rows["kind"] == "regret"]
+    means = rows[rows["kind"] == "regret_mean"].set_index("optimizer")
+    order = [o for o in ("adam_l2", "adamw") if o in set(pairs["optimizer"])]
+    if not order:
+        _absent(ax, "a map with two rows")
+        return fig
+    for k, o in enumerate(order):
+        p = pairs[pairs["optimizer"] == o]
+        lrs = np.sort(np.unique(p[["lr", "lr_to"]].to_numpy()))
+        ratio = np.min(lrs[1:] / lrs[:-1])  # one grid step
+        steps = np.abs(np.round(np.log(p["lr_to"] / p["lr"]) / np.log(ratio))).astype(int)
+        for j, (step, marker) in enumerate(((1, "o"), (2, "s"))):
+            mine = p[steps == step]
+            label = f"{step} step{'s' if step > 1 else ''} apart" if k == 0 else None
+            ax.scatter(np.full(len(mine), k + 0.12 * (j - 0.5)), mine["value"], marker=marker,
+                       s=14, color=OPTIMIZERS[o].color, alpha=0.7, label=label)  # fmt: skip
+        m = means.loc[o]
+        yerr = [[m["value"] - m["ci_lo"]], [m["ci_hi"] - m["value"]]]
+        ax.errorbar([k + 0.35], [m["value"]], yerr=yerr, fmt="D", color="black", capsize=4)
+    units = {"lambda": "λ fixed", "wd": "wd fixed"}
+    labels = [
+        f"{LABELS[o]}\n({units[pairs[pairs['optimizer'] == o]['units'].iloc[0]]})" for o in order
+    ]
+    ax.set_xticks(range(len(order)), labels)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_ylabel("transfer regret, test loss (nats)")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def generalization(runs, curves, study, rows):
+    """LH6 (cf. Loshchilov & Hutter, Fig. 3): at each learning rate in contention, test loss
+    against the loss on the training data along each optimizer's decay path, the cells of
+    every tuning seed (mean over them), the wd = 0 column (Adam) shared by both."""
+    effect = rows[rows["kind"] == "lr_effect"]
+    lrs = sorted(effect[effect["contention"].astype(bool)]["lr"]) if len(effect) else []
+    fig, axes = plt.subplots(1, max(1, len(lrs)), figsize=(3.2 * max(1, len(lrs)), 3.2),
+                             squeeze=False, sharey=True)  # fmt: skip
+    if not lrs:
+        _absent(axes[0][0], "Adam+L2 and AdamW maps")
+        return fig
+    t = _finished(runs[runs["tuning"].astype(bool)])
+    every = len(study["tuning_seeds"])
+    for ax, lr in zip(axes[0], lrs, strict=True):
+        at = t[np.isclose(t["lr"], lr)]
+        for o in ("adam_l2", "adamw"):
+            path = at[(at["optimizer"] == o) | (at["optimizer"] == "adam")]
+            cells = path.groupby(["optimizer", "weight_decay"]).agg(
+                train=("final_train_loss", "mean"), test=("final_test_loss", "mean"),
+                seeds=("seed", "nunique")).reset_index()  # fmt: skip
+            cells = cells[cells["seeds"] == every].sort_values("train")
+            ax.plot(cells["train"], cells["test"], marker="o", ms=3.5, color=OPTIMIZERS[o].color,
+                    label=LABELS[o])  # fmt: skip
+        ax.set(title=f"lr {lr:g}", xlabel="loss on the training data")
+    axes[0][0].set_ylabel("test loss")
+    axes[0][0].legend(fontsize=7)
     return fig
 
 
@@ -290,6 +380,8 @@ DRAW = {  # one drawing function per figure of catalog.FIGURES
     "final_test_loss": final_test_loss,
     "final_test_accuracy": final_test_accuracy,
     "weight_norms": weight_norms,
+    "transfer_regret": transfer_regret,
+    "generalization": generalization,
 }
 
 
@@ -442,6 +534,7 @@ def main(argv=None) -> None:
     ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
     ap.add_argument("--margin", type=float, help="the smallest effect of interest (pilot_map)")
     ap.add_argument("--curves", help="curves.csv (a study's figures)")
+    ap.add_argument("--map", help="map.csv, the map read row by row (a study's figures)")
     ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
     ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
     ap.add_argument("--ladder-fits", help="a ladder's fits.csv (its figures)")
@@ -463,10 +556,11 @@ def main(argv=None) -> None:
         studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
         fig = LADDER_DRAW[args.figure](studies, fits, runs)
     else:
-        if not (args.curves and args.study):
-            ap.error(f"{args.figure} needs --curves and --study")
+        if not (args.curves and args.study and args.map):
+            ap.error(f"{args.figure} needs --curves, --map and --study")
         curves = atomic.read_table(args.curves, redo, ["metric"])
-        fig = DRAW[args.figure](runs, curves, json.loads(args.study))
+        rows = atomic.read_table(args.map, redo, ["kind"], empty_ok=True)
+        fig = DRAW[args.figure](runs, curves, json.loads(args.study), rows)
     save(fig, args.out)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 from .. import atomic, provenance
 from ..analysis.claims import VERDICTS
 from ..analysis.ladder import MIN_DOF, PREDICTIONS
-from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
+from ..analysis.stats import WILCOXON_MIN_N
 from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
 from ..schedule import budget, data_and_epochs
@@ -91,8 +91,10 @@ def build_context(
     prov: dict,
     decomposition: pd.DataFrame,
     selection: dict,
+    rows_map: pd.DataFrame,
 ) -> dict:
     ok = runs[~runs["diverged"].astype(bool)]
+    reported = ok[~ok["tuning"].astype(bool)]
     rows = table.to_dict("records")
     for r in rows:
         r["description"] = OPTIMIZERS[r["optimizer"]].description
@@ -114,7 +116,6 @@ def build_context(
         "data_tokens": data_tokens,
         "epochs": epochs,
         "wilcoxon_min_n": WILCOXON_MIN_N,
-        "basin_min_cells": BASIN_MIN_CELLS,
         "tokens_per_param": steps.tokens / n_params,
         "n_runs": len(runs),
         "n_tuning": len(tuning),
@@ -124,7 +125,8 @@ def build_context(
         "n_diverged": int(runs["diverged"].astype(bool).sum()),
         "below_unigram": int((ok["final_test_loss"] < meta["unigram_test_cross_entropy"]).sum()),
         "n_ok": len(ok),
-        "best_loss": float(ok["final_test_loss"].min()) if len(ok) else math.nan,
+        # reported runs only: tuning trials are scored on a subset of the test split
+        "best_loss": float(reported["final_test_loss"].min()) if len(reported) else math.nan,
         "table": rows,
         "search": _records(search),
         "edges": [r for r in _records(search) if r["edges"]],
@@ -134,6 +136,8 @@ def build_context(
         "halves": [h for h in tuning_halves(config) if h] if len(tuning_halves(config)[1]) else [],
         "n_round_cells": sum(len(r["cells"]) for r in selection["rounds"]),
         "n_finalists": len(selection["finalists"]),
+        "n_refined": len(selection.get("refined", [])),
+        "map": map_context(rows_map),
         "checks": checks,
         "timing": {
             "tokens_per_s": float(timing["tokens_per_s"].median()),
@@ -145,6 +149,21 @@ def build_context(
         "prov": prov,
         "ladder": None,
     }
+
+
+def map_context(rows_map: pd.DataFrame) -> dict:
+    """What the paper quotes of the map (``map.csv``): each optimizer's valleys and slope, its
+    mean transfer regret, and the headline at every learning rate."""
+    by_kind = {k: _records(g) for k, g in rows_map.groupby("kind", sort=False)}
+    per = {}
+    for kind in ("slope", "regret_mean"):
+        for r in by_kind.get(kind, []):
+            per.setdefault(r["optimizer"], {})[kind] = r
+    for r in by_kind.get("valley", []):
+        per.setdefault(r["optimizer"], {}).setdefault("valleys", []).append(r)
+    effects = by_kind.get("lr_effect", [])
+    return {"optimizers": per, "lr_effect": effects,
+            "lr_effect_train": by_kind.get("lr_effect_train", [])}  # fmt: skip
 
 
 def pilot_map_context(cells: pd.DataFrame, config: dict, path: str) -> dict:
@@ -191,7 +210,10 @@ def claims_context(claims: list[dict], fragile: dict | None = None) -> dict:
     claims the decay gate withheld."""
     for c in claims:
         c["null"] = null_text(c)
-    measurements = [c for c in claims if c["measurement"] == c["id"]]
+    distinct = [c for c in claims if c["measurement"] == c["id"]]
+    # findings apart from checks of algebra or of the implementation (LH4, U1, U2)
+    measurements = [c for c in distinct if _empirical(c)]
+    checks = [c for c in distinct if not _empirical(c)]
     fragile = fragile or {}
     return {
         "claims": claims,
@@ -201,9 +223,17 @@ def claims_context(claims: list[dict], fragile: dict | None = None) -> dict:
         "fragile_counts": {
             v: sum(c["verdict"] == v and c["id"] in fragile for c in measurements) for v in VERDICTS
         },  # fmt: skip
+        "checks_run": checks,
         "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
         "reselect_claims": [c for c in measurements if c.get("tuning_seeds")],
     }
+
+
+def _empirical(c: dict) -> bool:
+    """Whether a ledger row is a finding rather than a check (a ladder's rows carry no such
+    column: all are findings)."""
+    value = c.get("empirical", True)
+    return value is None or str(value).lower() not in ("false", "0")
 
 
 def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> dict:
@@ -400,6 +430,7 @@ def main(argv=None) -> None:
     ap.add_argument("--provenance", required=True)
     ap.add_argument("--decomposition", required=True, help="decomposition.csv (the ledger's)")
     ap.add_argument("--selection", required=True, help="selection.json")
+    ap.add_argument("--map", required=True, help="map.csv (the ledger's)")
     ap.add_argument("--ladder-studies", help="a ladder's studies.csv (adds its scale section)")
     ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
     ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
@@ -427,6 +458,7 @@ def main(argv=None) -> None:
         json.loads(Path(args.provenance).read_text()),
         table(args.decomposition, empty_ok=True),
         json.loads(Path(args.selection).read_text()),
+        table(args.map, empty_ok=True),
     )
     build = Path(args.build_dir)
     build.mkdir(parents=True, exist_ok=True)

@@ -42,17 +42,22 @@ class SGDW(torch.optim.SGD):
         return super().step(closure)
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool) -> list[dict]:
-    """Two groups: matrices decay; biases and LayerNorm gains (dim < 2) never do. Embedding
-    tables (and the output layer tied to the token embedding) decay only if asked."""
+def decayed_parameters(model: nn.Module, decay_embeddings: bool) -> list[nn.Parameter]:
+    """The tensors weight decay acts on: the matrices (dim ≥ 2), embedding tables (and the
+    output layer tied to the token embedding) only if ``decay_embeddings``; never biases or
+    LayerNorm gains. Also what the decayed-weight norm of every run is taken over."""
     embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-    decay, no_decay = [], []
-    for p in model.parameters():  # deduplicated: the tied lm_head weight appears once
-        if not p.requires_grad:
-            continue
-        is_embedding = id(p) in embedding_ids
-        wants_decay = p.dim() >= 2 and (decay_embeddings or not is_embedding)
-        (decay if wants_decay else no_decay).append(p)
+    return [
+        p for p in model.parameters()  # deduplicated: the tied lm_head weight appears once
+        if p.requires_grad and p.dim() >= 2 and (decay_embeddings or id(p) not in embedding_ids)
+    ]  # fmt: skip
+
+
+def param_groups(model: nn.Module, weight_decay: float, decay_embeddings: bool) -> list[dict]:
+    """Two groups: the decayed tensors (``decayed_parameters``) and every other one."""
+    decay = decayed_parameters(model, decay_embeddings)
+    ids = {id(p) for p in decay}
+    no_decay = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
     return [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

@@ -22,6 +22,7 @@ from ..design import (
     ablation_runs,
     all_runs,
     cells_of,
+    finalist_runs,
     finalist_seeds,
     grid,
     grid_cells,
@@ -70,15 +71,9 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
             maybe += _largest_round(config)
     if (folder / "finalists.json").exists():
         found = atomic.read_json(folder / "finalists.json", atomic.redo_stage("the finalists"))
-        known += runs_of(config, cells_of(found["finalists"]), finalist_seeds(config))
-    elif finalist_seeds(config):
-        k = config["study"]["finalists"]
-
-        def within(c):  # at most k cells of each optimizer per learning rate
-            return c.decay is None or grid(config, c.optimizer).decays.index(c.decay) < k
-
-        cells = [c for c in grid_cells(config) if within(c)]
-        later += runs_of(config, cells, finalist_seeds(config))
+        known += finalist_runs(config, found)
+    else:
+        later += _finalist_stand_ins(config)
     # Every optimizer's evaluation seeds and every ablation, as if each selection decayed.
     guess = {"selected": {o: {"lr": 1.0, "weight_decay": 1.0} for o in config["optimizers"]},
              "matched": {"adamw": {"lr": 2.0, "weight_decay": 1.0}}}  # fmt: skip
@@ -88,6 +83,24 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
         other = {o: {"lr": 3.0, "weight_decay": 1.0} for o in config["optimizers"]}
         maybe += 2 * selected_runs(config, {"selected": other})
     return known, later, maybe
+
+
+def _finalist_stand_ins(config: dict) -> list:
+    """Stand-ins for what the finalists step will add: ``study.finalists`` cells of each
+    optimizer at every learning rate of its grid on the second half of the tuning seeds, and
+    with ``study.map`` two refined decays a row on every tuning seed."""
+    k, out = config["study"]["finalists"], []
+
+    def within(c, n):  # at most n cells of each optimizer per learning rate
+        return c.decay is None or grid(config, c.optimizer).decays.index(c.decay) < n
+
+    if finalist_seeds(config):
+        cells = [c for c in grid_cells(config) if within(c, k)]
+        out += runs_of(config, cells, finalist_seeds(config))
+    if config["study"]["map"]:  # one cell a row, twice: the row's two refined decays
+        rows = [c for c in grid_cells(config) if c.decay is not None and within(c, 1)]
+        out += runs_of(config, rows * 2, search_seeds(config) + finalist_seeds(config))
+    return out
 
 
 def _largest_round(config: dict) -> list:

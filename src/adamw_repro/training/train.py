@@ -44,7 +44,7 @@ from .checkpoint import (
 )
 from .flops import device_peak_flops, flops_per_token
 from .model import ModelConfig, build_model, count_params, lm_logits
-from .optim import build_optimizer
+from .optim import build_optimizer, decayed_parameters
 from .runtime import (
     EventLog,
     Precision,
@@ -75,10 +75,9 @@ def evaluate(model, data: TokenData, starts, batch_size, vocab_size, device, pre
     return {"loss": loss_sum / count, "acc": correct / count}
 
 
-def weight_norm(model, matrices_only: bool = False) -> torch.Tensor:
-    """L2 norm over all parameters, or over the weight matrices only (the tensors that decay)."""
-    norms = [p.detach().norm() for p in model.parameters() if p.dim() >= 2 or not matrices_only]
-    return torch.linalg.vector_norm(torch.stack(norms))
+def weight_norm(params) -> torch.Tensor:
+    """The L2 norm of ``params`` taken together."""
+    return torch.linalg.vector_norm(torch.stack([p.detach().norm() for p in params]))
 
 
 def _finite(x: float) -> float | None:
@@ -178,6 +177,8 @@ class Setup:
         self.optimizer = build_optimizer(
             spec["optimizer"], self.model, self.hp, t.decay_embeddings, t.fused
         )
+        # the tensors a decay acts on (under Adam too: what AdamW's decay would act on)
+        self.decayed = decayed_parameters(self.model, t.decay_embeddings)
         self.fwd_model = torch.compile(self.model) if t.compile else self.model
 
     def lr(self, step: int) -> float:
@@ -196,18 +197,20 @@ class Setup:
         ]
 
     def evaluation(self, step: int, splits, final: bool = False) -> dict:
-        """Loss (and accuracy) on the fixed windows of ``splits`` (at the ``final`` evaluation,
-        on the whole of each split in ``evaluate.whole``)."""
+        """Loss (and accuracy) on the fixed windows of ``splits``; at the ``final`` evaluation
+        also on the whole of each split in ``evaluate.whole`` (``<split>_whole_loss``), so that
+        the curve's last point is measured on the same windows as the rest of the curve."""
         rec = {"step": step, "tokens": step * self.steps.tokens_per_step}
         t, V = self.tcfg, self.mcfg.vocab_size
-        for name in splits:
+        targets = [(name, self.windows[name], name) for name in splits]
+        if final:
+            targets += [(name, starts, f"{name}_whole") for name, starts in self.whole.items()]
+        for name, starts, key in targets:
             r = evaluate(
-                self.model, self.data[name],
-                self.whole[name] if final and name in self.whole else self.windows[name],
-                t.batch_size, V, self.device,
+                self.model, self.data[name], starts, t.batch_size, V, self.device,
                 self.precision.name,
             )  # fmt: skip
-            key = "train_eval" if name == "train" else name
+            key = "train_eval" if key == "train" else key
             rec[f"{key}_loss"] = _finite(r["loss"])
             if name != "train":
                 rec[f"{key}_acc"] = r["acc"]
@@ -222,8 +225,8 @@ class Setup:
             "lr": lr,
             "train_loss": _finite((loss_sum / state.steps_in_interval).item()),
             "grad_norm": _finite(grad_norm.item()),
-            "weight_norm": _finite(weight_norm(self.model).item()),
-            "matrix_norm": _finite(weight_norm(self.model, matrices_only=True).item()),
+            "weight_norm": _finite(weight_norm(self.model.parameters()).item()),
+            "decayed_norm": _finite(weight_norm(self.decayed).item()),
             "tokens_per_s": state.steps_in_interval * per_step / seconds,
         }
         if rec["train_loss"] is None or rec["grad_norm"] is None:
@@ -358,6 +361,11 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
         key: final.get(key) if ok else None
         for key in ("val_loss", "val_acc", "test_loss", "test_acc", "train_eval_loss")
     }
+    curve_end = final_metric["test_loss"]  # the curve's last point, on its windows
+    for key in ("test_loss", "test_acc"):  # reported: the whole split where it was scored
+        whole = key.replace("test", "test_whole")
+        if ok and final.get(whole) is not None:
+            final_metric[key] = final[whole]
     return {
         "run_id": spec["run_id"],
         "optimizer": spec["optimizer"],
@@ -373,11 +381,16 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
         "final_test_loss": final_metric["test_loss"],
         "final_test_acc": final_metric["test_acc"],
         "final_train_loss": final_metric["train_eval_loss"],
-        "final_perplexity": math.exp(final["test_loss"]) if ok and final.get("test_loss") else None,
+        "final_perplexity": math.exp(test_loss)
+        if (test_loss := final_metric["test_loss"])
+        else None,
+        # the test curve (its fixed windows): its lowest point and its last, whose difference
+        # is how far the run overfitted by its end
         "best_test_loss": min(curve)[0] if ok and curve else None,
         "best_test_step": min(curve)[1] if ok and curve else None,
+        "final_curve_test_loss": curve_end,
         "final_weight_norm": last("weight_norm"),
-        "final_matrix_norm": last("matrix_norm"),
+        "final_decayed_norm": last("decayed_norm"),
         "final_param_norms": {
             n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2
         },

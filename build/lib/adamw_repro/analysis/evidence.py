@@ -1,0 +1,468 @@
+"""The evidence a study produced, and the checks of whether its regime could show what the
+claims predict.
+
+``Evidence`` wraps the aggregated tables (runs, curves, parameter norms) and the selection file
+with the selections the claims need, and measures the two gates (``Evidence.gate``): does decay
+act here (AdamW with and without decay at its selected learning rate, paired by seed), and does
+it help (tuned AdamW against tuned Adam)? Each gate prints the smallest effect it could have
+detected. ``regime_checks`` writes ``regime.csv``: whether the unregularized model overfits,
+the span of decay timescales τ/T that AdamW's search covered, the gates, how each selection
+moved between the halves of the tuning seeds, and the embedding decay as a factor of the
+headline comparison. ``decomposition`` splits a test-loss difference into the loss on the
+training data and the generalization gap: optimisation or generalisation.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+
+from ..design import grid_cells, search_seeds, tuning_halves
+from ..registry import LABELS
+from ..schedule import decay_exposure
+from .claims import Measurement, Untested
+from .stats import BASIN_MIN_CELLS, basin_fit, detectable, paired
+
+OVERFIT_GAP = 10  # a test − training gap of this many margins counts as visible overfitting
+
+
+def seed_effect(values, detail: str) -> Measurement:
+    """The mean of a per-seed quantity (a Series indexed by seed, or an array) with its t
+    interval (the seeds are the replicates)."""
+    seeds = tuple(values.index) if isinstance(values, pd.Series) else ()
+    values = np.asarray(values, dtype=float)
+    p = paired(values, np.zeros_like(values))
+    return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail,
+                       p=p["p_ttest"], per_seed=values, seeds=seeds)  # fmt: skip
+
+
+def p_text(p: dict) -> str:
+    """The p-values of a paired comparison with their nulls: Student's and (n ≥ 6) Wilcoxon's,
+    two-sided, of no difference."""
+    out = f"two-sided paired t-test of no difference p = {p['p_ttest']:.3g}"
+    if math.isfinite(p["p_wilcoxon"]):
+        out += f", Wilcoxon signed-rank p = {p['p_wilcoxon']:.3g}"
+    return out
+
+
+class Evidence:
+    """The aggregated tables of one study, with the selections the claims need."""
+
+    def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame, norms, config: dict,
+                 selection: dict | None = None):  # fmt: skip
+        self.runs, self.curves, self.norms, self.config = runs, curves, norms, config
+        self.selection = selection or {"selected": {}}
+        self.runs["diverged"] = self.runs["diverged"].astype(bool)
+        for role in ("half_a", "half_b", "matched"):  # tables of profiles that lack them
+            if role not in self.runs:
+                self.runs[role] = False
+        self.optimizers = set(runs["optimizer"])
+        self.tuned = bool(runs["tuning"].any())
+        self.n_boot = config["study"]["bootstrap_samples"]
+        self.margin = config["study"]["margin"]
+
+    def need(self, *optimizers: str) -> None:
+        missing = [o for o in optimizers if o not in self.optimizers]
+        if missing:
+            raise Untested(f"{', '.join(missing)} not in this study")
+
+    def need_grid(self, *optimizers: str) -> None:
+        self.need(*optimizers)
+        if not self.tuned:
+            raise Untested(f"needs lr × weight_decay tuning grids for {', '.join(optimizers)}")
+
+    def values(self, role: str, optimizer: str, metric: str, **where) -> pd.Series:
+        """``metric`` of the finished runs of ``optimizer`` in ``role``, indexed by seed."""
+        r = self.runs[self.runs[role] & (self.runs["optimizer"] == optimizer)]
+        r = r[~r["diverged"]]
+        for key, value in where.items():
+            r = r[np.isclose(r[key], value) if isinstance(value, float) else r[key] == value]
+        return r.set_index("seed")[metric].sort_index()
+
+    def paired(self, metric: str, a: tuple, b: tuple) -> tuple[pd.Series, pd.Series]:
+        """Seed-aligned values for two (role, optimizer[, filters]) selections."""
+        va = self.values(a[0], a[1], metric, **(a[2] if len(a) > 2 else {}))
+        vb = self.values(b[0], b[1], metric, **(b[2] if len(b) > 2 else {}))
+        seeds = va.index.intersection(vb.index)
+        if len(seeds) < 2:
+            raise Untested(f"needs two or more finished seeds of {a[1]} and {b[1]}")
+        return va.loc[seeds], vb.loc[seeds]
+
+    def tuning(self, optimizer: str) -> pd.DataFrame:
+        """Tuning trials of ``optimizer`` (the grid, the extension rounds, the finalists)."""
+        return self.runs[self.runs["tuning"] & (self.runs["optimizer"] == optimizer)]
+
+    def searched(self, optimizer: str) -> pd.DataFrame:
+        """Its trials on the search seeds, which every searched cell has: cell means that
+        compare like with like."""
+        t = self.tuning(optimizer)
+        return t[t["seed"].isin(search_seeds(self.config))]
+
+    def grid_trials(self, optimizer: str) -> pd.DataFrame:
+        """Its first-round grid on the search seeds: grids of the same size and density for
+        every member of a family."""
+        t = self.searched(optimizer)
+        cells = {
+            (c.lr, c.weight_decay) for c in grid_cells(self.config) if c.optimizer == optimizer
+        }
+        return t[[(r.lr, r.weight_decay) in cells for r in t.itertuples()]]
+
+    def selected(self, optimizer: str) -> tuple[float, float]:
+        sel = self.runs[self.runs["evaluation"] & (self.runs["optimizer"] == optimizer)]
+        if sel.empty:
+            raise Untested(f"{optimizer} has no selected configuration")
+        return float(sel["lr"].iloc[0]), float(sel["weight_decay"].iloc[0])
+
+    def paired_effect(self, metric, a, b, label_a, label_b) -> Measurement:
+        """Effect a − b over seeds, t interval; the detail names both sides."""
+        va, vb = self.paired(metric, a, b)
+        p = paired(va.to_numpy(), vb.to_numpy())
+        higher = p["n"] - p["wins"] - p["ties"]
+        detail = (
+            f"{label_a} {va.mean():.4f} vs {label_b} {vb.mean():.4f} (mean over {p['n']} "
+            f"seeds), {label_a} higher on {higher} of {p['n']}; {p_text(p)}"
+        )
+        d = va.to_numpy() - vb.to_numpy()
+        return Measurement(p["mean_diff"], p["ci_lo"], p["ci_hi"], "t", p["n"], detail,
+                           p=p["p_ttest"], per_seed=d, seeds=tuple(va.index))  # fmt: skip
+
+    def choice(self, name: str) -> dict | None:
+        """A selection's choice: an optimizer's ("adam", "adam_l2", "adamw") or "matched" (AdamW's
+        best decay at Adam+L2's selected learning rate)."""
+        if name == "matched":
+            return (self.selection.get("matched") or {}).get("adamw")
+        return self.selection["selected"].get(name)
+
+    def edges(self, names) -> list[str]:
+        """The edges of the searched grid the named choices still lie on, in words."""
+        out = []
+        for name in names:
+            c = self.choice(name)
+            if c and c.get("edges"):
+                who = "AdamW at Adam+L2's learning rate" if name == "matched" else LABELS[name]
+                out.append(f"{who} selected on its {' and '.join(c['edges'])} edge")
+        return out
+
+    def halves(self) -> list[tuple[str, str]]:
+        """(role, its seeds in words) of each half of the tuning seeds that made a selection."""
+        first, second = tuning_halves(self.config)
+        return [(role, ", ".join(map(str, seeds)))
+                for role, seeds in (("half_a", first), ("half_b", second))
+                if seeds and self.selection.get(role)]  # fmt: skip
+
+    def moved(self, half: str, optimizers) -> bool:
+        """Whether a half's selection differs from the final one for any of ``optimizers``."""
+        mine, final = self.selection.get(half) or {}, self.selection["selected"]
+        keys = ("lr", "weight_decay")
+        return any(
+            (mine.get(o) or {}).get(k) != (final.get(o) or {}).get(k)
+            for o in optimizers if o in final for k in keys
+        )  # fmt: skip
+
+    def reselected(self, half: str, optimizers) -> Evidence | None:
+        """This evidence with a half's selection in the final one's place (its evaluation runs
+        as the "evaluation" role), or None where that half chose as the final selection did for
+        every one of ``optimizers``."""
+        if not self.moved(half, optimizers):
+            return None
+        runs = self.runs.assign(evaluation=self.runs[half])
+        selection = {**self.selection, "selected": self.selection[half]}
+        return Evidence(runs, self.curves, self.norms, self.config, selection)
+
+    @functools.cache  # noqa: B019 (one Evidence per ledger; the cache dies with it)
+    def gate(self, kind: str) -> Measurement:
+        """The gate a claim needs (``verdict`` "passed" or "failed"), paired by evaluation seed:
+
+        ``acts``           AdamW's selection against AdamW without decay at the same learning
+                           rate (the no-decay ablation), final test loss; passes if the interval
+                           lies outside ± the margin, either way;
+        ``acts on norms``  the same on the log weight-matrix norm, against the relative margin;
+        ``helps``          tuned Adam − tuned AdamW, final test loss; passes if the interval lies
+                           above the margin.
+
+        Since AdamW without decay is Adam (U1), "helps" is exactly the sum of two paired parts
+        on the same seeds: tuned Adam against Adam at AdamW's learning rate (the learning rate),
+        and "acts" (decay at that learning rate); the helps gate reports both, so a passed
+        "helps" with a failed "acts" says which part carried it. Each gate prints the smallest
+        effect it could have detected at its measured seed noise.
+        """
+        if kind == "helps":
+            return self._decay_helps()
+        if kind == "acts":
+            return self._decay_acts("final_test_loss", self.margin, "test loss", " nats")
+        if kind == "acts on norms":
+            margin = self.config["study"]["relative_margin"]
+            return self._decay_acts("log_matrix_norm", margin, "log weight-matrix norm", "")
+        raise ValueError(f"unknown gate {kind!r}")
+
+    def _no_decay(self) -> tuple:
+        """The no-decay ablation (AdamW at its selected lr without decay), as a selection."""
+        if not self.runs["no_decay"].any():
+            raise Untested("needs the AdamW-without-decay ablation at AdamW's selected lr")
+        return ("no_decay", "adamw", {"lr": self.selected("adamw")[0]})
+
+    def _decay_helps(self) -> Measurement:
+        self.need("adamw")
+        if "adam" in self.optimizers:
+            base, label = ("evaluation", "adam"), "tuned Adam"
+        else:  # the v2 gate: no tuned baseline without decay in this study
+            base = self._no_decay()
+            label = "AdamW without decay at its selected lr (no Adam in this study)"
+        m = self.paired_effect(
+            "final_test_loss", base, ("evaluation", "adamw"), label, "tuned AdamW"
+        )
+        passed = m.lo > self.margin
+        m.verdict = "passed" if passed else "failed"
+        m.detail = (
+            f"{label} − tuned AdamW = {m.effect:+.4f} nats on the test split "
+            f"[{m.lo:+.4f}, {m.hi:+.4f}], {m.n} seeds; "
+            + ("above" if passed else "not above")
+            + f" the {self.margin:g}-nat smallest effect of interest; "
+            + _power(m, self.margin, " nats")
+        )
+        if "adam" in self.optimizers and self.runs["no_decay"].any():
+            lr_part = self.paired_effect("final_test_loss", base, self._no_decay(), "", "")
+            m.detail += (
+                f"; of it, {lr_part.effect:+.4f} is tuned Adam against Adam at AdamW's learning "
+                f"rate (the learning rate) and {m.effect - lr_part.effect:+.4f} decay at that "
+                "learning rate (the acts gate)"
+            )
+        return m
+
+    def _decay_acts(self, metric: str, margin: float, what: str, unit: str) -> Measurement:
+        self.need("adamw")
+        lr, wd = self.selected("adamw")
+        if wd == 0:
+            m = Measurement(0.0, 0.0, 0.0, "exact", 0, verdict="failed")
+            m.detail = f"AdamW's selection (lr {lr:g}) does not decay: its best cell is wd = 0"
+            return m
+        runs = self.runs.assign(log_matrix_norm=np.log(self.runs["final_matrix_norm"]))
+        ev = Evidence(runs, self.curves, self.norms, self.config, self.selection)
+        m = ev.paired_effect(metric, ("evaluation", "adamw"), self._no_decay(), "", "")
+        passed = m.lo > margin or m.hi < -margin
+        m.verdict = "passed" if passed else "failed"
+        m.detail = (
+            f"at AdamW's selected lr {lr:g}, its decay {wd:g} against none moves the {what} by "
+            f"{m.effect:+.4f}{unit} [{m.lo:+.4f}, {m.hi:+.4f}] ({m.n} evaluation seeds, "
+            "paired); "
+            + ("outside" if passed else "not outside")
+            + f" ± {margin:g}; "
+            + _power(m, margin, unit)
+        )
+        return m
+
+    @functools.cache  # noqa: B019 (one Evidence per ledger; the cache dies with it)
+    def basin(self, optimizer: str, decoupled_units: bool) -> dict:
+        """The basin tilt of an optimizer's grid (``stats.basin_fit``), in (log10 lr,
+        log10 decay) with decay = λ = lr·wd (decoupled) or wd (coupled)."""
+        self.need_grid(optimizer)
+        window = self.config["study"]["basin_window"]
+        fit = basin_fit(self.tuning(optimizer), decoupled_units, window)
+        if fit is None:
+            raise Untested(
+                f"{optimizer}: fewer than {BASIN_MIN_CELLS} finished tuning cells for the basin fit"
+            )
+        return fit
+
+
+def _power(m: Measurement, margin: float, unit: str) -> str:
+    """The smallest effect a gate could have detected (80 % power) at its measured noise."""
+    sd = float(np.std(m.per_seed, ddof=1)) if m.per_seed is not None and m.n > 1 else math.nan
+    smallest = detectable(sd, m.n, margin)
+    return (
+        f"at this seed noise (sd of the paired difference {sd:.4f}{unit}) it could detect an "
+        f"effect of {smallest:.4f}{unit} or more (80 % power)"
+    )
+
+
+def regime_checks(ev: Evidence) -> list[dict]:
+    """Could this regime show the claimed effects? Overfitting of the unregularized tuned model,
+    the span of AdamW's decay timescales, the gates, and the embedding-decay factor."""
+    rows = []
+
+    def add(check, value, lo=math.nan, hi=math.nan, status="", detail=""):
+        rows.append(
+            dict(check=check, value=value, ci_lo=lo, ci_hi=hi, status=status, detail=detail)
+        )
+
+    train, block = ev.config["train"], ev.config["model"]["block_size"]
+    # The unregularized model: tuned Adam, or in a study without Adam, AdamW without decay at
+    # its selected learning rate (the same algorithm, U1)
+    if "adam" in ev.optimizers:
+        plain = ev.runs[ev.runs["evaluation"] & (ev.runs["optimizer"] == "adam")]
+        what = "tuned Adam (no decay)"
+    else:
+        plain, what = ev.runs[ev.runs["no_decay"]], "AdamW without decay at its selected lr"
+    plain = plain[~plain["diverged"]]
+    if len(plain):
+        rise = (plain["final_test_loss"] - plain["best_test_loss"]).mean()
+        gap = plain["gen_gap"].mean()
+        # "visibly": the test loss turned up by more than the smallest effect of interest, or
+        # ends ten times that above the loss on the training data
+        overfits = rise > ev.margin or gap > OVERFIT_GAP * ev.margin
+        add(
+            "overfitting",
+            gap,
+            status="overfits" if overfits else "does not overfit visibly",
+            detail=f"{what}: final test loss {gap:.3f} nats above its loss on "
+            f"the training data (threshold {OVERFIT_GAP * ev.margin:g}) and {rise:.4f} above "
+            f"its own best point of the run (threshold {ev.margin:g})",
+        )
+    if ev.tuned and "adamw" in ev.optimizers:
+        t = ev.tuning("adamw")
+        steps = t["steps"].max()
+        tau = 1 / (t["lr"] * t["weight_decay"]) / steps
+        expo = [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
+        add(
+            "decay timescales",
+            tau.max() / tau.min(),
+            status=f"τ/T from {tau.min():.3g} to {tau.max():.3g}",
+            detail=f"AdamW's search spans τ = 1/(lr·wd) from {tau.min():.3g} T to "
+            f"{tau.max():.3g} T (T = {steps} steps; summed decay Σ lr_t·wd from "
+            f"{min(expo):.2g} to {max(expo):.2g})",
+        )
+    for kind in ("acts", "acts on norms", "helps"):
+        try:
+            g = ev.gate(kind)
+            add(f"decay {kind}", g.effect, g.lo, g.hi, g.verdict, g.detail)
+        except Untested as why:
+            add(f"decay {kind}", math.nan, status="untested", detail=str(why))
+    if ev.halves():
+        moved, detail = selection_stability(ev)
+        total = len(ev.halves()) * len([o for o in ev.selection["selected"]])
+        status = "stable" if not moved else f"moved in {moved} of {total}"
+        add("tuning seeds", moved, status=status, detail=detail)
+    try:
+        add("embedding decay", *embedding_factor(ev))
+    except Untested as why:
+        add("embedding decay", math.nan, status="untested", detail=str(why))
+    return rows
+
+
+def _choice_text(config: dict, optimizer: str, c: dict | None) -> str:
+    if c is None:
+        return "none (all diverged)"
+    if c["weight_decay"] == 0:
+        return f"lr {c['lr']:g}, no decay"
+    unit = config["optimizers"][optimizer].get("decay_timescale")
+    tau = f" (τ/T = {c['decay']:g})" if unit and c.get("decay") else ""
+    return f"lr {c['lr']:g}, wd {c['weight_decay']:g}{tau}"
+
+
+def selection_stability(ev: Evidence) -> tuple[int, str]:
+    """How many (half, optimizer) selections differ from the final one, and in words each
+    half's choices against the final ones, with the decay-helps gate re-measured where a half's
+    Adam or AdamW moved."""
+    final, moved, parts = ev.selection["selected"], 0, []
+    for half, seeds in ev.halves():
+        choices = []
+        for o in final:
+            c = ev.selection[half].get(o)
+            same = ev.moved(half, [o]) is False
+            moved += not same
+            text = "the same" if same else _choice_text(ev.config, o, c)
+            choices.append(f"{LABELS[o]} {text}")
+        part = f"tuning seeds {seeds} alone select: {', '.join(choices)}"
+        other = ev.reselected(half, ("adam", "adamw"))
+        if other is not None:
+            try:
+                g = other._decay_helps()
+                numbers = f"{g.effect:+.4f} [{g.lo:+.4f}, {g.hi:+.4f}]"
+                part += f" (decay helps with these: {numbers}, {g.verdict})"
+            except Untested as why:
+                part += f" (decay helps with these: not measured, {why})"
+        parts.append(part)
+    finals = ", ".join(f"{LABELS[o]} {_choice_text(ev.config, o, c)}" for o, c in final.items())
+    return moved, f"final selection over every tuning seed: {finals}; " + "; ".join(parts)
+
+
+def embedding_factor(ev: Evidence) -> tuple:
+    """The headline difference (Adam+L2 − AdamW, test loss) with the embedding decay flipped,
+    and its change from the primary setting, paired by seed."""
+    ev.need("adam_l2", "adamw")
+    if not ev.runs["embeddings"].any():
+        raise Untested("needs the embedding-decay ablation (ev.embedding_ablation)")
+    diffs = {}
+    for role in ("evaluation", "embeddings"):
+        a, b = ev.paired("final_test_loss", (role, "adam_l2"), (role, "adamw"))
+        diffs[role] = a - b
+    seeds = diffs["evaluation"].index.intersection(diffs["embeddings"].index)
+    flip = paired(diffs["embeddings"].to_numpy(), np.zeros(len(diffs["embeddings"])))
+    change = paired(
+        diffs["embeddings"].loc[seeds].to_numpy(), diffs["evaluation"].loc[seeds].to_numpy()
+    )
+    state = "on" if not ev.config["train"]["decay_embeddings"] else "off"
+    train = {
+        (role, o): ev.values(role, o, "final_train_loss").loc[seeds].mean()
+        for role in ("evaluation", "embeddings") for o in ("adam_l2", "adamw")
+    }  # fmt: skip
+    detail = (
+        f"with the embedding decay {state}, Adam+L2 − AdamW = {flip['mean_diff']:+.4f} nats "
+        f"[{flip['ci_lo']:+.4f}, {flip['ci_hi']:+.4f}], against "
+        f"{diffs['evaluation'].mean():+.4f} with it {'off' if state == 'on' else 'on'}; change "
+        f"{change['mean_diff']:+.4f} [{change['ci_lo']:+.4f}, {change['ci_hi']:+.4f}] "
+        f"({len(seeds)} seeds). The loss on the training data moves from "
+        f"{train['evaluation', 'adamw']:.3f} to {train['embeddings', 'adamw']:.3f} for AdamW and "
+        f"from {train['evaluation', 'adam_l2']:.3f} to {train['embeddings', 'adam_l2']:.3f} for "
+        "Adam+L2. These runs keep each optimizer's selection, tuned with the embedding decay "
+        f"{'off' if state == 'on' else 'on'}: they show how much each selected cell depends on "
+        "that setting, not how the two compare when each is tuned with it flipped"
+    )
+    return flip["mean_diff"], flip["ci_lo"], flip["ci_hi"], f"embeddings decayed: {state}", detail
+
+
+COMPARISONS = (  # (name, a, b): a − b; the matched one is AdamW at Adam+L2's learning rate
+    ("tuned against tuned", ("evaluation", "adam_l2"), ("evaluation", "adamw")),
+    ("matched learning rate", ("evaluation", "adam_l2"), ("matched", "adamw")),
+    ("decay helps", ("evaluation", "adam"), ("evaluation", "adamw")),
+)
+
+
+def decomposition(ev: Evidence) -> list[dict]:
+    """Where a test-loss difference comes from: test = (loss on the training data) + (test −
+    training gap), so the paired difference of the test loss splits exactly into a difference
+    of the training loss (optimisation) and one of the gap (generalisation), each with its t
+    interval over the same seeds. The reading names the parts whose interval lies beyond zero
+    in the test difference's direction."""
+    rows = []
+    for name, a, b in COMPARISONS:
+        try:
+            ev.need(a[1], b[1])
+            parts = {m: ev.paired_effect(m, a, b, "", "") for m in
+                     ("final_test_loss", "final_train_loss", "gen_gap")}  # fmt: skip
+        except Untested:
+            continue
+        test, train, gap = parts.values()
+        lr_a = ev.values(*a, "lr").iloc[0]
+        lr_b = ev.values(*b, "lr").iloc[0]
+        b_name = b[1] + (" (matched)" if a[0] != b[0] else "")
+        row = {"comparison": name, "a": a[1], "b": b_name, "lr_a": lr_a, "lr_b": lr_b,
+               "n": test.n}  # fmt: skip
+        for key, m in (("test", test), ("train", train), ("gap", gap)):
+            row |= {key: m.effect, f"{key}_lo": m.lo, f"{key}_hi": m.hi}
+        rows.append(row | {"reading": reading(test, train, gap, ev.margin)})
+    return rows
+
+
+def reading(test: Measurement, train: Measurement, gap: Measurement, margin: float) -> str:
+    """Optimisation, generalisation, both, or neither resolved, from the parts' intervals (a
+    test difference whose interval holds zero has no direction to explain)."""
+    if -margin < test.lo and test.hi < margin:
+        return "no difference of a size that matters"
+    if test.lo <= 0 <= test.hi:
+        return "no resolved difference"
+    sign = 1 if test.effect > 0 else -1
+    beyond = {name: (m.lo > 0 if sign > 0 else m.hi < 0) for name, m in
+              (("optimisation", train), ("generalisation", gap))}  # fmt: skip
+    shown = [name for name, yes in beyond.items() if yes]
+    if not shown:
+        return "neither part resolved"
+    if len(shown) == 2:
+        return "optimisation and generalisation"
+    against = gap if shown == ["optimisation"] else train
+    other = "gap" if shown == ["optimisation"] else "training loss"
+    direction = (against.hi < 0) if sign > 0 else (against.lo > 0)
+    return shown[0] + (f" (the {other} goes the other way)" if direction else "")

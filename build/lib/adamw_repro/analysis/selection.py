@@ -1,0 +1,354 @@
+"""Pick each optimizer's configuration from its tuning trials, on validation loss only.
+
+A cell's score is its mean final validation loss over a set of tuning seeds (a cell with a
+diverged seed counts as diverged). A decaying optimizer's candidates include its family's
+wd = 0 column (the decay-free member's cells: Adam's for AdamW and Adam+L2), so tuned AdamW and
+tuned Adam+L2 are never worse on validation than tuned Adam, and "tuned against tuned" compares
+like with like. Ties go to the smaller learning rate, then the smaller weight decay, so the
+choice never depends on file order. Three steps, each a Snakemake checkpoint:
+
+``round``      after the grid and each earlier round, on the search seeds: each optimizer's
+               best cell, and the cells one grid step beyond an edge it lies on (a learning
+               rate past the searched ones; at a learning rate in contention whose best decay
+               is the strongest searched, the next stronger decay; where a learning rate in
+               contention is the last searched, the best cell there one step beyond it);
+``finalists``  after the last round: at every learning rate in contention (within one step of
+               a family member's best), each optimizer's ``study.finalists`` best decays, to be
+               trained on the second half of the tuning seeds (successive halving);
+``select``     the best cell over every tuning seed (the finalists' cells where there are
+               finalists), the choice each half of the tuning seeds makes on its own, each
+               decaying optimizer's best decay at every searched learning rate, AdamW's at
+               Adam+L2's selected learning rate (the matched comparison), and the edges of the
+               searched grid each choice still lies on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import atomic
+from ..design import Cell, cell, cells_of, grid, grid_cells, is_tuned, search_seeds, tuning_halves
+from ..registry import OPTIMIZERS, decay_free_member
+from .stats import cell_means
+
+COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
+
+
+def trials(summary_paths: list[str]) -> pd.DataFrame:
+    """One row per tuning trial, from the trials' summaries."""
+    return pd.DataFrame(
+        [
+            {k: atomic.read_json(p, atomic.redo_run(p), COLUMNS)[k] for k in COLUMNS}
+            for p in summary_paths
+        ],
+        columns=COLUMNS,
+    )
+
+
+def decay_of(config: dict, optimizer: str, lr: float, weight_decay: float) -> float | None:
+    """A trial's decay in config units (τ/T for a timescale grid, snapped to the grid's lattice
+    of whole steps), None for an optimizer without decay or a run without it."""
+    g = grid(config, optimizer)
+    if not g.unit or weight_decay == 0:
+        return None
+    if g.unit == "weight_decay":
+        return weight_decay
+    lattice = (*g.decays, *(g.step("decay", d, k) for d in g.decays[:1] for k in range(-40, 41)))
+    return next((d for d in lattice if g.weight_decay(lr, d) == weight_decay),
+                1 / (lr * weight_decay * g.steps))  # fmt: skip
+
+
+def cells_over(config: dict, runs: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
+    """Each cell that has a trial on every one of ``seeds``: its mean validation loss over
+    them (``value``, NaN if one diverged) and its decay in config units."""
+    mine = runs[runs["seed"].isin(seeds)]
+    counts = mine.groupby(["optimizer", "lr", "weight_decay"])["seed"].nunique()
+    full = counts[counts == len(seeds)].index
+    mine = mine.set_index(["optimizer", "lr", "weight_decay"]).loc[full].reset_index()
+    out = cell_means(mine, "final_val_loss", by=("optimizer", "lr", "weight_decay"))
+    decay = [decay_of(config, r.optimizer, r.lr, r.weight_decay) for r in out.itertuples()]
+    return out.assign(decay=pd.Series(decay, index=out.index, dtype=object))
+
+
+def candidates(config: dict, cells: pd.DataFrame, optimizer: str) -> pd.DataFrame:
+    """An optimizer's cells and, for a decaying one, its family's wd = 0 column (weight decay 0,
+    decay None) where that member is in the study."""
+    mine = cells[cells["optimizer"] == optimizer]
+    base = decay_free_member(optimizer)
+    if base is None or base not in config["optimizers"]:
+        return mine
+    column = cells[cells["optimizer"] == base].assign(weight_decay=0.0, decay=None)
+    return pd.concat([mine, column]) if len(mine) else column
+
+
+def best_row(cands: pd.DataFrame) -> pd.Series | None:
+    ok = cands[~cands["diverged"].astype(bool)]
+    if ok.empty:
+        return None
+    return ok.sort_values(["value", "lr", "weight_decay"], kind="mergesort").iloc[0]
+
+
+def _decay(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def _choice(row: pd.Series, n_seeds: int) -> dict:
+    return {
+        "lr": float(row["lr"]),
+        "weight_decay": float(row["weight_decay"]),
+        "decay": _decay(row["decay"]),
+        "final_val_loss": float(row["value"]),
+        "seeds": n_seeds,
+    }
+
+
+def choose(config: dict, cells: pd.DataFrame, n_seeds: int) -> dict:
+    """{optimizer: its best candidate (``_choice``), or None if every candidate diverged}."""
+    out = {}
+    for o in config["optimizers"]:
+        row = best_row(candidates(config, cells, o))
+        out[o] = None if row is None else _choice(row, n_seeds)
+    return out
+
+
+def best_at(config: dict, cells: pd.DataFrame, optimizer: str, lr: float) -> pd.Series | None:
+    """The optimizer's best candidate among ``cells`` at one learning rate (None: none there
+    trained without diverging)."""
+    return best_row(candidates(config, cells[np.isclose(cells["lr"], lr)], optimizer))
+
+
+def family_of(optimizer: str) -> str:
+    return OPTIMIZERS[optimizer].family
+
+
+def contention_lrs(config: dict, cells: pd.DataFrame, best: dict) -> dict[str, list[float]]:
+    """Per family: the learning rates within one searched step of some member's best, where
+    the selection and the matched comparison are decided."""
+    out = {}
+    for o, b in best.items():
+        family = family_of(o)
+        searched = cells[cells["optimizer"].map(family_of) == family]["lr"]
+        lrs = sorted(set(searched))
+        rows = out.setdefault(family, set())
+        if b is not None:
+            i = lrs.index(b["lr"])
+            rows.update(lrs[max(0, i - 1) : i + 2])
+    return {f: sorted(rows) for f, rows in out.items()}
+
+
+def edges_of(config: dict, cells: pd.DataFrame, optimizer: str, choice: dict | None) -> list[str]:
+    """Edges of the searched grid (``cells``: every searched cell) that a choice still lies
+    on: "lr low", "lr high" (no searched learning rate beyond it), "strongest decay" (no
+    stronger decay searched at its learning rate). The weak end of the decay axis is closed by
+    the wd = 0 column."""
+    if choice is None:
+        return []
+    g, mine = grid(config, optimizer), cells[cells["optimizer"] == optimizer]
+    out = []
+    lrs = sorted(set(mine["lr"]) | {choice["lr"]})
+    if len(g.lrs) > 1:
+        out += ["lr low"] * (choice["lr"] <= lrs[0]) + ["lr high"] * (choice["lr"] >= lrs[-1])
+    if g.unit and len(g.decays) > 1 and choice["decay"] is not None:
+        row = mine[np.isclose(mine["lr"], choice["lr"])]
+        strongest = max(g.strength(d) for d in row["decay"])
+        if g.strength(choice["decay"]) >= strongest:
+            out.append("strongest decay")
+    return out
+
+
+def searched_cells(config: dict, rounds: list[dict]) -> list[Cell]:
+    return grid_cells(config) + [c for r in rounds for c in cells_of(r["cells"])]
+
+
+def search_round(config: dict, runs: pd.DataFrame, rounds: list[dict]) -> dict:
+    """One extension round, after the grid and ``rounds`` (the earlier rounds' outputs): each
+    optimizer's best cell on the search seeds, and the cells one grid step beyond every edge a
+    best cell lies on that were not searched yet."""
+    seeds = search_seeds(config)
+    cells = cells_over(config, runs, seeds)
+    best = choose(config, cells, len(seeds))
+    rows = contention_lrs(config, cells, best)
+    new = set()
+    for o, b in best.items():
+        if b is None:
+            continue
+        g = grid(config, o)
+        b["edges"] = edges_of(config, cells, o, b)
+        if {"lr low", "lr high"} & set(b["edges"]):
+            lr = g.step("lr", b["lr"], -1 if "lr low" in b["edges"] else 1)
+            new |= _new_row(config, o, lr, b["decay"])
+        for lr in rows[family_of(o)] if g.unit else []:
+            row = best_at(config, cells, o, lr)
+            if row is None or _decay(row["decay"]) is None:
+                continue
+            choice = _choice(row, len(seeds))
+            if "strongest decay" in edges_of(config, cells, o, choice):
+                new.add(cell(config, o, lr, g.step("decay", choice["decay"], 1)))
+        new |= _bracket(config, cells, o, rows[family_of(o)])
+    new -= set(searched_cells(config, rounds))
+    return {"best": best, "cells": [c.as_dict() for c in sorted(new)]}
+
+
+def _bracket(config: dict, cells: pd.DataFrame, optimizer: str, rows: list[float]) -> set[Cell]:
+    """Where a learning rate in contention is the lowest or highest the optimizer searched,
+    its best cell there one step further: the finalists' selection, on every tuning seed, may
+    pick any learning rate in contention, and each then has a searched one beyond it."""
+    g, mine = grid(config, optimizer), cells[cells["optimizer"] == optimizer]
+    if len(g.lrs) < 2 or mine.empty or not rows:
+        return set()
+    lrs, out = sorted(set(mine["lr"])), set()
+    for lr, side in ((rows[0], -1), (rows[-1], 1)):
+        if lr != (lrs[0] if side < 0 else lrs[-1]):
+            continue
+        row = best_at(config, cells, optimizer, lr)
+        decay = _decay(row["decay"]) if row is not None else None
+        if decay is not None or not g.unit:
+            out.add(cell(config, optimizer, g.step("lr", lr, side), decay or 0.0))
+    return out
+
+
+def _new_row(config: dict, optimizer: str, lr: float, decay: float | None) -> set[Cell]:
+    """The cells a new learning rate gets: the best cell's decay and one step either side (the
+    two weakest of the grid where it was the wd = 0 column), and the family's wd = 0 column
+    there."""
+    g = grid(config, optimizer)
+    if not g.unit:
+        return {cell(config, optimizer, lr, 0.0)}
+    if decay is None:  # the weakest two, or the one of a one-point grid (decays ascend)
+        decays = g.decays[:2] if g.unit == "weight_decay" else g.decays[-2:]
+    else:
+        decays = [g.step("decay", decay, k) for k in (-1, 0, 1)]
+    out = {cell(config, optimizer, lr, d) for d in decays}
+    base = decay_free_member(optimizer)
+    if base in config["optimizers"]:
+        out.add(cell(config, base, lr, 0.0))
+    return out
+
+
+def finalists(config: dict, runs: pd.DataFrame) -> list[dict]:
+    """The cells that train on the second half of the tuning seeds: at every learning rate in
+    contention, each decaying optimizer's ``study.finalists`` best decays and the decay-free
+    member's cell (the wd = 0 column). None without ``study.finalists``."""
+    k = config["study"]["finalists"]
+    if not (k and is_tuned(config)):
+        return []
+    seeds = search_seeds(config)
+    cells = cells_over(config, runs, seeds)
+    rows = contention_lrs(config, cells, choose(config, cells, len(seeds)))
+    out = []
+    for o in config["optimizers"]:
+        mine = cells[(cells["optimizer"] == o) & ~cells["diverged"].astype(bool)]
+        for lr in rows[family_of(o)]:
+            at = mine[np.isclose(mine["lr"], lr)].sort_values(["value", "weight_decay"])
+            out += [Cell(o, float(r.lr), float(r.weight_decay), _decay(r.decay)).as_dict()
+                    for r in at.head(k if grid(config, o).unit else 1).itertuples()]  # fmt: skip
+    return out
+
+
+def per_lr(config: dict, final: pd.DataFrame, searched: pd.DataFrame) -> dict:
+    """Each decaying optimizer's best decay at every learning rate it searched, the wd = 0
+    column included: among the cells trained on every tuning seed where it has some there
+    (``final``), on the search seeds elsewhere (``searched``)."""
+    n_final, n_searched = sum(map(len, tuning_halves(config))), len(search_seeds(config))
+    out = {}
+    for o in config["optimizers"]:
+        if not grid(config, o).unit:
+            continue
+        entries = []
+        for lr in sorted(set(searched[searched["optimizer"] == o]["lr"])):
+            in_final = ((final["optimizer"] == o) & np.isclose(final["lr"], lr)).any()
+            table, n = (final, n_final) if in_final else (searched, n_searched)
+            row = best_at(config, table, o, lr)
+            if row is not None:
+                choice = _choice(row, n)
+                edges = edges_of(config, searched, o, choice)
+                choice["edges"] = [e for e in edges if not e.startswith("lr ")]  # a row's own
+                entries.append(choice)
+        out[o] = entries
+    return out
+
+
+def select(config: dict, runs: pd.DataFrame, rounds: list[dict], finalist_cells: list) -> dict:
+    """The final selection and what it rests on; without tuning, each optimizer's single
+    configured point."""
+    base = {"rounds": rounds, "finalists": finalist_cells, "half_a": None, "half_b": None,
+            "per_lr": {}, "matched": None}  # fmt: skip
+    if not is_tuned(config):
+        selected = {}
+        for o in config["optimizers"]:
+            ((lr, d),) = grid(config, o).cells()
+            c = cell(config, o, lr, d)
+            selected[o] = {"lr": c.lr, "weight_decay": c.weight_decay, "decay": c.decay,
+                           "final_val_loss": None, "seeds": 0, "trials": 0,
+                           "diverged_trials": 0, "edges": []}  # fmt: skip
+        return base | {"selected": selected}
+    first, second = tuning_halves(config)
+    seeds = first + second
+    searched = cells_over(config, runs, search_seeds(config))
+    final = cells_over(config, runs, seeds)
+    selected = choose(config, final, len(seeds))
+    for o, s in selected.items():
+        if s is not None:
+            own = runs[runs["optimizer"] == o]
+            s["trials"], s["diverged_trials"] = len(own), int(own["diverged"].astype(bool).sum())
+            s["edges"] = edges_of(config, searched, o, s)
+    halves = {}
+    for name, half in (("half_a", first), ("half_b", second)):
+        halves[name] = choose(config, cells_over(config, runs, half), len(half)) if half else None
+    lr_best = per_lr(config, final, searched)
+    matched = None
+    if selected.get("adam_l2") and "adamw" in config["optimizers"]:
+        lr = selected["adam_l2"]["lr"]
+        there = [e for e in lr_best.get("adamw", []) if math.isclose(e["lr"], lr)]
+        matched = {"lr": lr, "adamw": there[0] if there else None}
+    return base | {"selected": selected, **halves, "per_lr": lr_best, "matched": matched}
+
+
+def _read(paths: list[str], what: str) -> list[dict]:
+    return [atomic.read_json(p, atomic.redo_stage(what)) for p in paths]
+
+
+def _print_choices(label: str, chosen: dict) -> None:
+    for o, s in chosen.items():
+        if s is None:
+            print(f"{label}{o}: all trials diverged")
+            continue
+        where = f" (on the {', '.join(s['edges'])} edge)" if s.get("edges") else ""
+        print(
+            f"{label}{o}: lr {s['lr']:g}, wd {s['weight_decay']:g} over {s['seeds']} seeds{where}"
+        )
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=["round", "finalists", "select"])
+    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
+    ap.add_argument("--summaries", nargs="*", default=[], help="summaries of the tuning trials")
+    ap.add_argument("--rounds", nargs="*", default=[], help="the earlier rounds' outputs")
+    ap.add_argument("--finalists", help="the finalists step's output (for select)")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    config = json.loads(args.config)
+    runs = trials(args.summaries)
+    rounds = _read(args.rounds, "the search rounds")
+    if args.step == "round":
+        result = search_round(config, runs, rounds)
+        _print_choices("best so far, ", result["best"])
+        print(f"extension round {len(rounds) + 1}: {len(result['cells'])} new cells")
+    elif args.step == "finalists":
+        result = {"finalists": finalists(config, runs)}
+        print(f"{len(result['finalists'])} finalist cells")
+    else:
+        (chosen,) = _read([args.finalists], "the finalists") if args.finalists else [{}]
+        result = select(config, runs, rounds, chosen.get("finalists", []))
+        _print_choices("", result["selected"])
+    atomic.write_json(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,410 @@
+"""The runs a study consists of, and where each one's files live.
+
+Protocol (AlgoPerf-style fair tuning, v4). The optimizers of a family share one learning-rate
+grid; the one without decay (Adam, SGD) is the family's wd = 0 column, and the decaying members
+search decay grids of equal size and density, AdamW's stated as timescales τ = 1/(lr·wd) in
+units of the run's T steps. The tuning seeds are two disjoint halves. The search runs on the
+first half: the grid, then bounded extension rounds that add, where a best cell lies on an edge
+of what was searched, the cells one grid step beyond it (a learning rate past the edge; a
+stronger decay at a learning rate whose best decay is the strongest searched). With
+``study.finalists``, the cells still in contention (at each learning rate within one step of a
+family member's best, each optimizer's best decays) then train on the second half too
+(successive halving), and the final selection reads the mean over every tuning seed; each half
+also selects on its own, and where a half's choice differs from the final one it is rerun on the
+evaluation seeds, so the verdicts can be re-read with it. Ablations at AdamW's selected learning
+rate: AdamW without decay (does decay act here?), Adam (with decay off, the same algorithm); at
+Adam+L2's selected learning rate, AdamW with its best decay there (decoupling at a matched
+learning rate); and Adam+L2 and AdamW with the embedding decay flipped.
+
+A run is one (optimizer, learning rate, weight decay, seed, embedding decay). Values appear in
+paths formatted with ``%g`` (``0.003``, ``1e-05``); weight decays resolved from timescales are
+rounded to that precision, so every path names its run exactly.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from .config import decay_key, validate_config
+from .registry import DECAYING
+from .schedule import budget
+
+ROLES = ("tuning", "evaluation", "no_decay", "adam_identity", "embeddings")
+
+
+def fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def non_embedding_params(model: dict) -> int:
+    """Parameters of a GPT-2 model outside its token and position embeddings (the tied output
+    layer is the token embedding): per block 12·d² + 13·d (attention, MLP, their biases and two
+    LayerNorms), and the final LayerNorm's 2·d. The size that scaling laws count."""
+    d = model["n_embd"]
+    return model["n_layer"] * (12 * d * d + 13 * d) + 2 * d
+
+
+def total_steps(config: dict) -> int:
+    """T: optimizer steps of every run."""
+    return budget(config["train"], config["model"]["block_size"]).total_steps
+
+
+@dataclass(frozen=True, order=True)
+class Run:
+    optimizer: str
+    lr: float
+    weight_decay: float
+    seed: int
+    decay_embeddings: bool = False
+
+    @property
+    def setting(self) -> str:
+        emb = "_emb" if self.decay_embeddings else ""
+        return f"lr{fmt(self.lr)}_wd{fmt(self.weight_decay)}{emb}"
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.optimizer}/{self.setting}/seed{self.seed}"
+
+    @classmethod
+    def parse(cls, optimizer: str, setting: str, seed: int | str) -> Run:
+        """The run of a path's parts (``adamw``, ``lr0.002_wd1.7_emb``, ``0``)."""
+        lr, wd = setting.removesuffix("_emb").removeprefix("lr").split("_wd")
+        return cls(optimizer, float(lr), float(wd), int(seed), setting.endswith("_emb"))
+
+
+def make_run(config: dict, optimizer: str, lr: float, wd: float, seed: int, flip=False) -> Run:
+    """A run with the study's embedding-decay setting (``flip``: the other one). The setting
+    only exists for runs that decay, so runs without decay never differ by it."""
+    emb = config["train"]["decay_embeddings"] != flip
+    return Run(optimizer, lr, wd, seed, emb and wd > 0)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """One optimizer's tuning grid: learning rates × decay values, the decays in the units the
+    config states them (PyTorch weight decay, or timescale τ/T), both ascending. The search may
+    leave it by whole grid steps (``lr_ratio``, ``decay_ratio``) in extension rounds."""
+
+    optimizer: str
+    lrs: tuple[float, ...]
+    decays: tuple[float, ...]  # (0.0,) for an optimizer without decay
+    unit: str | None  # "weight_decay", "decay_timescale" or None
+    steps: int  # T, to resolve timescales
+
+    def weight_decay(self, lr: float, decay: float) -> float:
+        """The PyTorch weight decay of a cell."""
+        if self.unit == "decay_timescale":
+            return float(fmt(1.0 / (lr * decay * self.steps)))
+        return decay
+
+    def cells(self) -> list[tuple[float, float]]:
+        return list(itertools.product(self.lrs, self.decays))
+
+    @property
+    def lr_ratio(self) -> float:
+        """One grid step along the learning rate (a factor; 2 for a grid of one value)."""
+        return self.lrs[1] / self.lrs[0] if len(self.lrs) > 1 else 2.0
+
+    @property
+    def decay_ratio(self) -> float:
+        return self.decays[1] / self.decays[0] if len(self.decays) > 1 else 4.0
+
+    def strength(self, decay: float | None) -> float:
+        """How strong a decay is, for ordering: a larger weight decay, a shorter timescale (the
+        wd = 0 column, ``None``, is the weakest)."""
+        if decay is None:
+            return -math.inf
+        return 1.0 / decay if self.unit == "decay_timescale" else decay
+
+    def step(self, axis: str, value: float, k: int) -> float:
+        """``k`` grid steps from ``value`` along ``axis`` ("lr", or "decay" towards stronger
+        decay for positive ``k``), on the grid's lattice (formatted as paths name it)."""
+        if axis == "lr":
+            return float(fmt(value * self.lr_ratio**k))
+        sign = -1 if self.unit == "decay_timescale" else 1
+        return float(fmt(value * self.decay_ratio ** (sign * k)))
+
+
+def grid(config: dict, optimizer: str) -> Grid:
+    hp = config["optimizers"][optimizer]
+    unit = decay_key(hp)
+    decays = tuple(hp[unit]) if unit else (0.0,)
+    return Grid(optimizer, tuple(hp["lr"]), decays, unit, total_steps(config))
+
+
+def is_tuned(config: dict) -> bool:
+    return any(len(grid(config, o).cells()) > 1 for o in config["optimizers"])
+
+
+def tuning_halves(config: dict) -> tuple[list[int], list[int]]:
+    """The tuning seeds as two disjoint halves, the first ⌈n/2⌉ and the rest: the selection is
+    repeated on each, to measure how much it depends on the tuning seeds."""
+    seeds = config["study"]["tuning_seeds"]
+    k = (len(seeds) + 1) // 2
+    return list(seeds[:k]), list(seeds[k:])
+
+
+def search_seeds(config: dict) -> list[int]:
+    """The seeds every searched cell trains on: the first half with ``study.finalists``
+    (successive halving), otherwise every tuning seed."""
+    first, second = tuning_halves(config)
+    return first if config["study"]["finalists"] else first + second
+
+
+def finalist_seeds(config: dict) -> list[int]:
+    """The seeds only the finalists train on: the second half, with ``study.finalists``."""
+    return tuning_halves(config)[1] if config["study"]["finalists"] else []
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """A tuning cell: an optimizer at one learning rate and weight decay (PyTorch units; its
+    decay in config units too, ``None`` for the family's wd = 0 column)."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+    decay: float | None = None
+
+    @property
+    def setting(self) -> str:
+        return f"lr{fmt(self.lr)}_wd{fmt(self.weight_decay)}"
+
+    def as_dict(self) -> dict:
+        return {"optimizer": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
+                "decay": self.decay}  # fmt: skip
+
+
+def cell(config: dict, optimizer: str, lr: float, decay: float) -> Cell:
+    """The cell at (lr, decay in config units) of an optimizer's grid lattice."""
+    g = grid(config, optimizer)
+    wd = g.weight_decay(lr, decay) if g.unit else 0.0
+    return Cell(optimizer, float(fmt(lr)), wd, decay if g.unit else None)
+
+
+def grid_cells(config: dict) -> list[Cell]:
+    """The first round: every cell of every grid (none for a profile that does not tune)."""
+    if not is_tuned(config):
+        return []
+    return [
+        cell(config, o, lr, d) for o in config["optimizers"] for lr, d in grid(config, o).cells()
+    ]
+
+
+def runs_of(config: dict, cells, seeds) -> list[Run]:
+    return [make_run(config, c.optimizer, c.lr, c.weight_decay, s) for c in cells for s in seeds]
+
+
+def tuning_runs(config: dict) -> list[Run]:
+    """The first round: every grid cell on the search seeds."""
+    return runs_of(config, grid_cells(config), search_seeds(config))
+
+
+def cells_of(selection_part: list[dict]) -> list[Cell]:
+    """Cells as a selection file lists them."""
+    return [Cell(**c) for c in selection_part]
+
+
+def searched_runs(config: dict, selection: dict) -> list[Run]:
+    """Every tuning run: the grid and each extension round on the search seeds, the finalists
+    on the other half."""
+    extended = [c for r in selection["rounds"] for c in cells_of(r["cells"])]
+    runs = tuning_runs(config) + runs_of(config, extended, search_seeds(config))
+    return runs + runs_of(config, cells_of(selection["finalists"]), finalist_seeds(config))
+
+
+def eval_seeds(config: dict, optimizer: str) -> list[int]:
+    return config["optimizers"][optimizer]["seeds"] or config["seeds"]
+
+
+def ablation_seeds(config: dict, optimizer: str) -> list[int]:
+    """The evaluation seeds of the ablations no gate rests on (U1's identity, the embedding
+    decay): the first ``study.ablation_seeds`` of the optimizer's, or all of them."""
+    seeds, n = eval_seeds(config, optimizer), config["study"]["ablation_seeds"]
+    return seeds[:n] if n else seeds
+
+
+def _rerun(config: dict, choice: dict | None, optimizer: str, seeds=None) -> list[Run]:
+    if choice is None:
+        return []
+    seeds = eval_seeds(config, optimizer) if seeds is None else seeds
+    return [make_run(config, optimizer, choice["lr"], choice["weight_decay"], s) for s in seeds]
+
+
+def selected_runs(config: dict, selection: dict, which: str = "selected") -> list[Run]:
+    """Each optimizer's selected configuration (or a half's: ``which`` "half_a", "half_b") on
+    its evaluation seeds (optimizers whose trials all diverged have no selection and no
+    evaluation runs)."""
+    chosen = selection.get(which) or {}
+    return [r for o, s in chosen.items() for r in _rerun(config, s, o)]
+
+
+def ablation_runs(config: dict, selection: dict) -> dict[str, list[Run]]:
+    """Ablation runs by purpose: ``no_decay`` (AdamW at its selected lr without decay: does
+    decay act here?), ``adam_identity`` (Adam at that lr: with decay off, the same algorithm),
+    ``matched`` (AdamW at Adam+L2's selected lr with its best decay there) and ``embeddings``
+    (Adam+L2 and AdamW selected, with the embedding decay flipped)."""
+    selected, out = selection["selected"], {}
+    best = selected.get("adamw")
+    if best is not None:
+        out["no_decay"] = _rerun(config, {**best, "weight_decay": 0.0}, "adamw")
+        if "adam" in config["optimizers"]:
+            out["adam_identity"] = _rerun(
+                config, {**best, "weight_decay": 0.0}, "adam", ablation_seeds(config, "adam")
+            )
+    out["matched"] = _rerun(config, (selection.get("matched") or {}).get("adamw"), "adamw")
+    if config["study"]["embedding_ablation"]:
+        out["embeddings"] = [
+            make_run(config, o, selected[o]["lr"], selected[o]["weight_decay"], s, flip=True)
+            for o in ("adam_l2", "adamw")
+            if selected.get(o) is not None and selected[o]["weight_decay"] > 0
+            for s in ablation_seeds(config, o)
+        ]
+    return out
+
+
+ROLES = ("tuning", "evaluation", "half_a", "half_b", "no_decay", "adam_identity", "matched",
+         "embeddings")  # fmt: skip
+
+
+def roles(config: dict, selection: dict) -> dict[str, list[Run]]:
+    """Every run of the study by the role it plays; a run can play several."""
+    out = {role: [] for role in ROLES}
+    out["tuning"] = searched_runs(config, selection)
+    for which in ("selected", "half_a", "half_b"):
+        out["evaluation" if which == "selected" else which] = selected_runs(
+            config, selection, which
+        )
+    return out | ablation_runs(config, selection)
+
+
+def all_runs(config: dict, selection: dict) -> list[Run]:
+    """Every run of the study, once each."""
+    return sorted({r for runs in roles(config, selection).values() for r in runs})
+
+
+def train_spec(config: dict, run: Run) -> dict:
+    """Everything one training job needs from the config (and nothing else, so that editing,
+    say, the paper title does not invalidate trained runs)."""
+    hp = config["optimizers"][run.optimizer]
+    hparams = {k: v for k, v in hp.items() if k not in ("weight_decay", "decay_timescale", "seeds")}
+    hparams["lr"] = run.lr
+    if decay_key(hp):
+        hparams["weight_decay"] = run.weight_decay
+    # train.tensorboard only adds event files: it is not part of what a run is
+    train = {k: v for k, v in config["train"].items() if k != "tensorboard"}
+    train["decay_embeddings"] = run.decay_embeddings
+    tuning = run.seed in config["study"]["tuning_seeds"]
+    # A reported run is scored on the whole test split at the end (no evaluation-sampling noise);
+    # its curve and the tuning trials use the cheaper fixed subset of train.eval_tokens.
+    evaluate = {"curve": ["test"], "final": ["val", "test", "train"], "whole": ["test"]}
+    if tuning:  # a tuning trial: selection reads its final validation loss, the grids its test
+        evaluate = {"curve": ["test"], "final": ["val", "test"]}
+        if not config["study"]["tuning_curves"]:
+            train["eval_interval"] = 0
+            evaluate["curve"] = []
+    return {
+        "run_id": run.run_id,
+        "optimizer": run.optimizer,
+        "hparams": hparams,
+        "seed": run.seed,
+        "model": config["model"],
+        "train": train,
+        "evaluate": evaluate,
+    }
+
+
+def run_hparams(optimizer: str, lr: float, weight_decay: float = 0.0, **given) -> dict:
+    """One run's hyperparameters as its training job receives them (``train_spec``), the
+    schema filling in what is not given (betas, eps, momentum): for probes, benchmarks and tests
+    that build an optimizer outside a study. The schema is the only place with defaults."""
+    wd = weight_decay if optimizer in DECAYING else 0.0
+    hp = {"lr": [lr], **given}
+    if optimizer in DECAYING:  # a grid holds positive decays only; the run carries its own
+        hp["weight_decay"] = [wd or 1.0]
+    cfg = validate_config({"optimizers": {optimizer: hp}, "seeds": [0]})
+    return train_spec(cfg, make_run(cfg, optimizer, lr, wd, 0))["hparams"]
+
+
+def batches(runs: list, size: int, slots: int, name: str) -> dict[str, list]:
+    """``runs`` in jobs of at most ``size``, named ``name_0``, ``name_1``, ..., as even as
+    possible, and as many as the next multiple of ``slots`` (the training jobs that run at once)
+    where each job keeps two runs or more: a phase of nine jobs on two cores would end with one
+    core idle for a whole job, and a job of one run where two would fit pays its ~5 s start-up
+    for less work than that on the smallest profiles."""
+    n = -(-len(runs) // size)
+    n = max(n, min(-(-n // slots) * slots, len(runs) // 2))
+    if not n:
+        return {}
+    cut = [round(k * len(runs) / n) for k in range(n + 1)]
+    return {f"{name}_{k}": runs[cut[k] : cut[k + 1]] for k in range(n)}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training job: the run ids it trains, one after another in one process. The ids of a
+    job that trains cells chosen later (an extension, a finalist, an evaluation) hold
+    ``{setting}``, a wildcard of its Snakemake rule; ``exclude`` lists the settings that wildcard
+    must not take (the first round's cells, which the tune jobs train)."""
+
+    name: str
+    run_ids: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+def evaluation_settings(config: dict) -> int:
+    """The most settings the evaluation can train (each optimizer's selected one, each half's
+    and each ablation's), reached when no two coincide: selections with different learning
+    rates and positive decays everywhere."""
+    k = iter(range(1, 1000))
+
+    def chosen():
+        return {o: {"lr": float(next(k)), "weight_decay": 1.0 if decay_key(hp) else 0.0}
+                for o, hp in config["optimizers"].items()}  # fmt: skip
+
+    selection = {"selected": chosen(), "half_a": chosen(), "half_b": chosen()}
+    if {"adam_l2", "adamw"} <= set(config["optimizers"]):  # as analysis.selection.select
+        selection["matched"] = {"adamw": {"lr": float(next(k)), "weight_decay": 1.0}}
+    runs = [r for which in ("selected", "half_a", "half_b")
+            for r in selected_runs(config, selection, which)]  # fmt: skip
+    runs += [r for rs in ablation_runs(config, selection).values() for r in rs]
+    return len({(r.optimizer, r.setting) for r in runs})
+
+
+def training_jobs(config: dict, slots: int = 1) -> list[Job]:
+    """Every training job a study may need. The first tuning round: at most
+    ``resources.train.runs_per_job`` runs a job, as few jobs as that allows with a multiple of
+    ``slots`` (``batches``). Cells chosen later, per optimizer: an extension cell on the search
+    seeds, a finalist on the other half (a job per cell), and a setting's evaluation seeds (the
+    ablation seeds in jobs of their own, so that an ablation on fewer seeds trains no more). The
+    settings are wildcards that the search and the selection fill in; Snakemake runs only the
+    jobs whose files are asked for. The layout is free to change between calls: a run's
+    identity is its spec file, never the job that trained it (workflow/rules/train.smk)."""
+    size = config["resources"]["train"]["runs_per_job"]
+    jobs = batches(tuning_runs(config), size, slots, "tune")
+    out = [Job(name, tuple(r.run_id for r in runs)) for name, runs in jobs.items()]
+    if is_tuned(config):
+        first = {c.optimizer: [] for c in grid_cells(config)}
+        for c in grid_cells(config):
+            first[c.optimizer].append(c.setting)
+        for o in config["optimizers"]:
+            if config["study"]["extension_rounds"]:
+                ids = tuple(f"{o}/{{setting}}/seed{s}" for s in search_seeds(config))
+                out.append(Job(f"extend_{o}", ids, tuple(first[o])))
+            if finalist_seeds(config):
+                ids = tuple(f"{o}/{{setting}}/seed{s}" for s in finalist_seeds(config))
+                out.append(Job(f"finalist_{o}", ids))
+    # the settings' jobs together make a multiple of slots: each setting gets as many as that
+    # takes, e.g. 2 jobs for each of 7 settings on 2 cores, 1 for each of 6
+    per_setting = slots // math.gcd(evaluation_settings(config), slots)
+    for o in config["optimizers"]:
+        seeds = eval_seeds(config, o)
+        k = len(ablation_seeds(config, o))
+        chunks = [c for part in (seeds[:k], seeds[k:])
+                  for c in batches(part, size, per_setting, "").values()]  # fmt: skip
+        for i, chunk in enumerate(chunks):
+            out.append(Job(f"evaluate_{o}_{i}", tuple(f"{o}/{{setting}}/seed{s}" for s in chunk)))
+    return out

@@ -1,0 +1,2 @@
+"""Report: LaTeX tables (aggregate.smk's results_table), figures (figures.smk) and the paper
+(paper.smk)."""

@@ -1,0 +1,474 @@
+"""Figures. One function per figure, each drawn from the aggregated tables only, so restyling a
+figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). Their names,
+captions and needs are ``catalog.FIGURES`` (light: Snakemake reads it while parsing); ``DRAW``
+maps each name to its function.
+
+    python -m adamw_repro.report.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
+        --out results/figures/heatmaps_adam.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.patches import Polygon  # noqa: E402
+
+from .. import atomic  # noqa: E402
+from ..analysis.stats import basin_fit, cell_means  # noqa: E402
+from ..design import search_seeds  # noqa: E402
+from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
+
+BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
+
+
+def _palette(optimizers) -> dict:
+    return {o: OPTIMIZERS[o].color for o in optimizers}
+
+
+def _finished(runs):
+    return runs[~runs["diverged"].astype(bool)]
+
+
+def _absent(ax, what):
+    ax.text(0.5, 0.5, f"{what}\nnot in this study", ha="center", va="center",
+            transform=ax.transAxes, color="0.4")  # fmt: skip
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _edges(values):
+    """Cell edges in log10 space around sorted positive lattice values."""
+    v = np.log10(values)
+    step = np.diff(v).mean() if len(v) > 1 else 1.0
+    return np.concatenate([[v[0] - step / 2], (v[1:] + v[:-1]) / 2, [v[-1] + step / 2]])
+
+
+# How a grid's own decay axis (config units: PyTorch wd, or τ/T) maps to a displayed decay, as a
+# linear map of (log10 lr, log10 decay): display = a·log lr + b·log decay + c(T).
+UNITS = {
+    ("weight_decay", "wd"): (0, 1, lambda T: 0.0),
+    ("weight_decay", "lambda"): (1, 1, lambda T: 0.0),
+    ("decay_timescale", "wd"): (-1, -1, lambda T: -np.log10(T)),  # wd = 1/(lr·τ·T)
+    ("decay_timescale", "lambda"): (0, -1, lambda T: -np.log10(T)),  # λ = 1/(τ·T)
+}
+AXIS_LABEL = {"wd": "log10 weight decay (PyTorch)", "lambda": "log10 λ = lr·weight decay"}
+
+
+def _unit(grid: pd.DataFrame) -> str:
+    """The units a grid's ``decay`` column is in: PyTorch wd, or timescale τ/T."""
+    return "weight_decay" if np.allclose(grid["decay"], grid["weight_decay"]) else "decay_timescale"
+
+
+def _heatmap(ax, tuning: pd.DataFrame, vmin, vmax, display: str, title: str):
+    """Mean test loss over the tuning seeds on the grid's lattice of (lr, decay) cells, drawn in
+    the ``display`` decay units; a timescale grid appears sheared in PyTorch units."""
+    cells = cell_means(tuning)
+    lrs, decays = np.sort(cells["lr"].unique()), np.sort(cells["decay"].unique())
+    a, b, c = UNITS[_unit(cells), display]
+    shift = c(tuning["steps"].max())
+    ly, lx = _edges(lrs), _edges(decays)
+    Y, D = np.meshgrid(ly, lx, indexing="ij")
+    X = a * Y + b * D + shift
+    mesh = None
+    best = cells.dropna(subset=["value"]).sort_values("value").head(1)
+    for r in cells.itertuples():
+        i, j = np.searchsorted(lrs, r.lr), np.searchsorted(decays, r.decay)
+        corners = [(X[i, j], Y[i, j]), (X[i, j + 1], Y[i, j + 1]),
+                   (X[i + 1, j + 1], Y[i + 1, j + 1]), (X[i + 1, j], Y[i + 1, j])]  # fmt: skip
+        cx, cy = np.mean(corners, axis=0)
+        if r.diverged:
+            ax.add_patch(Polygon(corners, facecolor="0.85", edgecolor="white"))
+            ax.text(cx, cy, "×", ha="center", va="center", fontsize=12, color="crimson")
+            continue
+        color = plt.get_cmap("viridis_r")(
+            (np.clip(r.value, vmin, vmax) - vmin) / (vmax - vmin or 1)
+        )
+        ax.add_patch(Polygon(corners, facecolor=color, edgecolor="white", linewidth=0.5))
+        ink = "black" if r.value < (vmin + vmax) / 2 else "white"
+        ax.text(cx, cy, f"{r.value:.3f}", ha="center", va="center", fontsize=5.5, color=ink)
+        if len(best) and (r.lr, r.decay) == (best["lr"].iloc[0], best["decay"].iloc[0]):
+            ax.add_patch(Polygon(corners, fill=False, edgecolor="red", linewidth=2, clip_on=False))
+    ax.set_xlim(X.min(), X.max())
+    ax.set_ylim(Y.min(), Y.max())
+    mesh = plt.cm.ScalarMappable(cmap="viridis_r", norm=plt.Normalize(vmin, vmax))
+    ax.set_title(title, fontsize=9)
+    ax.set_ylabel("log10 learning rate" if ax.get_subplotspec().is_first_col() else "")
+    ax.set_xlabel(AXIS_LABEL[display])
+    return mesh
+
+
+def _searched(runs, study):
+    """The tuning trials on the search seeds, which every searched cell has (with
+    ``study.finalists`` the finalists also have the other half: their means would not compare
+    like with like)."""
+    seeds = search_seeds({"study": study})
+    return runs[runs["tuning"].astype(bool) & runs["seed"].isin(seeds)]
+
+
+def _heatmap_panels(runs, panels, study):
+    runs = _searched(runs, study)
+    grids = {o: runs[runs["optimizer"] == o] for o, _, _ in panels}
+    values = pd.concat([cell_means(g)["value"] for g in grids.values() if len(g)] or [pd.Series()])
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.2), squeeze=False)
+    mesh = None
+    vmin = values.min()
+    vmax = min(values.max(), vmin + 0.5)  # worse cells saturate
+    for ax, (opt, display, title) in zip(axes[0], panels, strict=True):
+        if grids[opt].empty or values.dropna().empty:
+            _absent(ax, f"{LABELS[opt]} grid")
+            continue
+        mesh = _heatmap(ax, grids[opt], vmin, vmax, display, title)
+    if mesh is not None:
+        fig.colorbar(
+            mesh, ax=axes[0].tolist(), label="test loss (mean over the search seeds)", shrink=0.9
+        )
+    return fig
+
+
+def heatmaps_adam(runs, curves, study):
+    return _heatmap_panels(
+        runs,
+        [
+            ("adam_l2", "wd", "Adam+L2 (coupled)"),
+            ("adamw", "lambda", "AdamW, L&H units λ"),
+            ("adamw", "wd", "AdamW, PyTorch units"),
+        ],
+        study,
+    )
+
+
+def heatmaps_sgd(runs, curves, study):
+    return _heatmap_panels(
+        runs, [("sgd_l2", "wd", "SGD+L2 (coupled)"), ("sgdw", "wd", "SGDW, PyTorch units")], study
+    )
+
+
+def lr_sweep(runs, curves, study):
+    """Each optimizer's best decay at every learning rate (chosen on validation), its test loss
+    against the learning rate: a dot per tuning seed, the line through their means, a ring at
+    the selected learning rate (cf. Loshchilov & Hutter, Fig. 2-3, top rows)."""
+    t = _finished(runs[runs["tuning"].astype(bool)])
+    best = (  # an untuned profile's empty column reads back from CSV as floats
+        t.assign(who=t["lr_best_for"].fillna("").astype(str).str.split())
+        .explode("who")
+        .dropna(subset=["who"])
+    )
+    order = optimizer_order(best["who"])
+    fig, ax = plt.subplots(figsize=(5.4, 3.4))
+    if best.empty:
+        _absent(ax, "a learning-rate grid")
+        return fig
+    for k, o in enumerate(order):
+        mine = best[best["who"] == o]
+        color = OPTIMIZERS[o].color
+        shift = 1 + 0.04 * (k - (len(order) - 1) / 2)  # side by side at one learning rate
+        ax.scatter(mine["lr"] * shift, mine["final_test_loss"], s=9, alpha=0.45, color=color,
+                   linewidths=0)  # fmt: skip
+        means = mine.groupby("lr")["final_test_loss"].mean()
+        ax.plot(means.index, means.to_numpy(), marker="o", ms=3.5, color=color, label=LABELS[o])
+        chosen = runs[runs["evaluation"].astype(bool) & (runs["optimizer"] == o)]["lr"]
+        if len(chosen) and chosen.iloc[0] in means.index:
+            lr = chosen.iloc[0]
+            ax.scatter([lr], [means[lr]], s=90, facecolor="none", edgecolor=color, linewidths=1.4)
+    low = best.groupby(["who", "lr"])["final_test_loss"].mean().min()
+    ax.set_ylim(low - 0.05, low + 0.6)  # a diverging learning rate would flatten the rest
+    ax.set(xscale="log", xlabel="learning rate (log scale)",
+           ylabel="test loss at the best decay\n(tuning runs)")  # fmt: skip
+    lrs = sorted(best["lr"].unique())
+    ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs])  # the searched learning rates, not decades
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _seed_curves(ax, df, metric, order, title, legend):
+    d = df[df["metric"] == metric]
+    sns.lineplot(data=d, x="step", y="value", hue="optimizer", hue_order=order,
+                 palette=_palette(order), errorbar=("ci", 95), seed=BOOTSTRAP_SEED, ax=ax,
+                 legend=legend)  # fmt: skip
+    ax.set(xlabel="step", ylabel="loss (nats)", title=title)
+
+
+def train_test_curves(runs, curves, study):
+    ids = set(_finished(runs[runs["evaluation"]])["run_id"])
+    df = curves[curves["run_id"].isin(ids)]
+    order = optimizer_order(df["optimizer"])
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True)
+    _seed_curves(axes[0], df, "train_loss", order, "training loss (batches)", False)
+    _seed_curves(axes[1], df, "test_loss", order, "test loss", True)
+    if len(df):
+        low = df[df["metric"].isin(["train_loss", "test_loss"])]["value"].min()
+        axes[0].set_ylim(low - 0.1, low + 2.5)  # the initial loss would flatten the rest
+    return fig
+
+
+def _per_seed(runs, metric, label):
+    df = _finished(runs[runs["evaluation"]])
+    order = optimizer_order(df["optimizer"])
+    fig, ax = plt.subplots(figsize=(5.5, 3.0))
+    sns.pointplot(data=df, x="optimizer", y=metric, order=order, errorbar=None, color="black",
+                  markers="_", markersize=20, linestyle="none", ax=ax)  # fmt: skip
+    sns.swarmplot(data=df, x="optimizer", y=metric, order=order, hue="optimizer",
+                  palette=_palette(order), size=5, legend=False, ax=ax)  # fmt: skip
+    ax.set(xlabel="", ylabel=label)
+    return fig
+
+
+def final_test_loss(runs, curves, study):
+    return _per_seed(runs, "final_test_loss", "final test loss (nats)")
+
+
+def final_test_accuracy(runs, curves, study):
+    return _per_seed(runs, "final_test_acc", "final test top-1 accuracy")
+
+
+def weight_norms(runs, curves, study):
+    fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), sharey=True)
+    for ax, opt in zip(axes, ("adamw", "adam_l2"), strict=True):
+        sel = runs[runs["evaluation"] & (runs["optimizer"] == opt)]
+        grid = runs[runs["tuning"] & (runs["optimizer"] == opt)]
+        if sel.empty or grid.empty:
+            _absent(ax, f"{LABELS[opt]} grid")
+            continue
+        lr, seed = sel["lr"].iloc[0], grid["seed"].min()
+        ids = grid[np.isclose(grid["lr"], lr) & (grid["seed"] == seed)]["run_id"]
+        d = curves[curves["run_id"].isin(ids) & (curves["metric"] == "matrix_norm")].copy()
+        decay = grid.set_index("run_id")["decay"]
+        d["decay"] = d["run_id"].map(decay).map(lambda x: f"{x:g}")
+        name = "τ/T" if _unit(grid) == "decay_timescale" else "weight decay"
+        sns.lineplot(data=d, x="step", y="value", hue="decay", palette="rocket_r", ax=ax)
+        ax.set(xlabel="step", ylabel="weight-matrix norm", title=f"{LABELS[opt]}, lr {lr:g}")
+        ax.legend(title=name, fontsize="x-small", title_fontsize="x-small")
+    return fig
+
+
+def basin_valleys(runs, curves, study):
+    fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.4), layout="constrained")
+    searched = _searched(runs, study)
+    for ax, (opt, decoupled) in zip(axes, (("adamw", True), ("adam_l2", False)), strict=True):
+        t = searched[searched["optimizer"] == opt]
+        cells = cell_means(t).dropna(subset=["value"]) if len(t) else pd.DataFrame()
+        if cells.empty or cells["weight_decay"].nunique() < 2:
+            _absent(ax, f"{LABELS[opt]} decay grid")
+            continue
+        x = np.log10(cells["lr"])
+        y = np.log10(cells["lr"] * cells["weight_decay"] if decoupled else cells["weight_decay"])
+        sc = ax.scatter(x, y, c=cells["value"], cmap="viridis_r", s=40)
+        fit = basin_fit(t, decoupled, study["basin_window"])
+        if fit is not None and np.isfinite(fit["tilt"]):
+            c0, c1, c2, c3, c4, c5 = fit["coef"]
+            xs = np.linspace(x.min(), x.max(), 50)
+            ax.plot(xs, -(c2 + c4 * xs) / (2 * c5), color="red",
+                    label=f"fitted valley, tilt {fit['tilt']:.2f}")  # fmt: skip
+            ax.legend(fontsize="x-small")
+        else:  # the fitted surface has no minimum along decay near the optimum
+            note = "fitted surface: no valley along decay"
+            box = {"facecolor": "white", "alpha": 0.8}
+            ax.text(0.02, 0.98, note, transform=ax.transAxes, va="top", fontsize=7, bbox=box)
+        ax.set(xlabel="log10 learning rate", ylabel=AXIS_LABEL["lambda" if decoupled else "wd"])
+        ax.set_title(LABELS[opt])
+        fig.colorbar(sc, ax=ax, label="test loss")
+    return fig
+
+
+DRAW = {  # one drawing function per figure of catalog.FIGURES
+    "heatmaps_adam": heatmaps_adam,
+    "heatmaps_sgd": heatmaps_sgd,
+    "basin_valleys": basin_valleys,
+    "lr_sweep": lr_sweep,
+    "train_test_curves": train_test_curves,
+    "final_test_loss": final_test_loss,
+    "final_test_accuracy": final_test_accuracy,
+    "weight_norms": weight_norms,
+}
+
+
+def _on_axis(studies: pd.DataFrame, axis: str) -> pd.DataFrame:
+    return studies[studies["axes"].str.split().map(lambda a: axis in a)]
+
+
+def _size_ticks(ax, values):
+    """Ticks at the studies' own sizes, not at powers of ten."""
+    xs = sorted(set(values))
+    ax.set_xticks(xs, [f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.3g}k" for v in xs])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
+def _points(ax, g, x, y, lo, hi, used, color, at_end=None):
+    """A study's value with its interval; hollow where it was not used in the fit (its gate did
+    not pass), a triangle where it lies at an end of the grid (a bound, not a point)."""
+    yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
+    ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
+    at_end = np.zeros(len(g), bool) if at_end is None else at_end
+    for fill, take in ((color, used), ("white", ~used)):
+        for where, marker in ((~at_end, "o"), (at_end, "^")):
+            m = take & where
+            ax.scatter(g[x][m], g[y][m], facecolor=fill, edgecolor=color, marker=marker, zorder=3)
+
+
+def _fit_line(ax, fits, axis, corpus, color, label=None):
+    f = fits[(fits["axis"] == axis) & (fits["corpus"] == corpus) & (fits["line"] == "fit")]
+    if not f.empty:
+        ax.plot(f["x"], f["y"], color=color, label=label, zorder=1)
+        ax.fill_between(f["x"], f["lo"], f["hi"], color=color, alpha=0.15, linewidth=0)
+
+
+def ladder_size(studies, fits, runs):
+    """Decay's benefit against size on the size axis, one colour per corpus, with the fit."""
+    on = _on_axis(studies, "size")
+    fig, ax = plt.subplots(figsize=(4.8, 3.3))
+    for k, (corpus, g) in enumerate(on.sort_values("n_params_ne").groupby("corpus", sort=False)):
+        color = sns.color_palette()[k]
+        used = (g["acts"] == "passed").to_numpy()
+        _points(ax, g, "n_params_ne", "benefit", "benefit_lo", "benefit_hi", used, color)
+        _fit_line(ax, fits, "size", corpus, color, label=corpus)
+        if not ax.get_legend_handles_labels()[1].count(corpus):
+            ax.plot([], [], color=color, label=corpus)
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xscale("log")
+    _size_ticks(ax, on["n_params_ne"])
+    ax.set(xlabel="non-embedding parameters (log scale)",
+           ylabel="tuned Adam − tuned AdamW,\nfinal test loss (nats)")  # fmt: skip
+    ax.legend(title="corpus", fontsize=7)
+    return fig
+
+
+def ladder_data(studies, fits, runs):
+    """AdamW's best timescale against the training data on the data axis, with the fit and the
+    three readings' predicted slopes drawn through its middle."""
+    on = _on_axis(studies, "data")
+    fig, ax = plt.subplots(figsize=(5.4, 3.5))
+    styles = iter([(0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2))])
+    for k, (corpus, g) in enumerate(on.sort_values("data_tokens").groupby("corpus", sort=False)):
+        color = sns.color_palette()[k]
+        used = ((g["acts"] == "passed") & g["tau_interior"].astype(bool)).to_numpy()
+        at_end = ~g["tau_interior"].astype(bool).to_numpy()
+        _points(ax, g, "data_tokens", "tau_steps", "tau_lo", "tau_hi", used, color, at_end)
+        _fit_line(ax, fits, "data", corpus, color, label=f"fit ({corpus})")
+        if k == 0:
+            lines = fits[(fits["axis"] == "data") & (fits["corpus"] == corpus)]
+            for name, line in lines[lines["line"] != "fit"].groupby("line", sort=False):
+                ax.plot(line["x"], line["y"], color="0.35", linestyle=next(styles), lw=1,
+                        label=name)  # fmt: skip
+    ax.set(xscale="log", yscale="log", xlabel="training tokens (log scale)",
+           ylabel="best τ = 1/(lr·wd), steps (log scale)")  # fmt: skip
+    _size_ticks(ax, on["data_tokens"])
+    ax.legend(fontsize=6, loc="best")
+    return fig
+
+
+def ladder_curves(studies, fits, runs):
+    """Each data-axis study's AdamW tuning cells at its learning rate: test loss against τ/T,
+    relative to Adam at the same learning rate (the wd = 0 column), mean over tuning seeds."""
+    on = _on_axis(studies, "data").sort_values("data_tokens")
+    fig, ax = plt.subplots(figsize=(5.0, 3.3))
+    colors = sns.color_palette("viridis", len(on))
+    for color, r in zip(colors, on.itertuples(), strict=True):
+        t = runs[(runs["study"] == r.study) & runs["tuning"].astype(bool)]
+        t = t[np.isclose(t["lr"], r.lr)]
+        base = cell_means(t[t["optimizer"] == "adam"])["value"].mean()
+        w = cell_means(t[(t["optimizer"] == "adamw") & (t["weight_decay"] > 0)])
+        w = w.assign(tau=1 / (w["lr"] * w["weight_decay"] * r.steps)).sort_values("tau")
+        ax.plot(w["tau"], w["value"] - base, marker="o", ms=3, color=color,
+                label=f"{r.epochs:.3g} epoch{'' if r.epochs == 1 else 's'}")  # fmt: skip
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set(xscale="log", xlabel="τ / T (log scale)",
+           ylabel="AdamW − Adam at the same lr,\ntest loss (nats)")  # fmt: skip
+    ax.legend(fontsize=7, title="data axis")
+    return fig
+
+
+LADDER_DRAW = {
+    "ladder_size": ladder_size,
+    "ladder_data": ladder_data,
+    "ladder_curves": ladder_curves,
+}
+
+
+def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
+    """The pilot's map (benchmarks/pilot_map.py): per cell, decay's tuned-vs-tuned gain, the
+    size of decay's effect at a fixed learning rate, and the seconds per run; the study's
+    regime highlighted."""
+    cells = cells.iloc[::-1]  # first cell on top
+    y = np.arange(len(cells))
+    colors = ["#d62728" if c == chosen else "0.55" for c in cells["cell"]]
+    fig, axes = plt.subplots(1, 3, figsize=(9, 0.32 * len(cells) + 1.2), sharey=True,
+                             gridspec_kw={"width_ratios": [3, 3, 2]})  # fmt: skip
+    panels = (
+        ("gain", "tuned Adam − tuned AdamW\n(validation loss, nats)", 3 * margin),
+        ("acts", "largest |AdamW(τ) − Adam|\nat Adam's lr (nats)", margin),
+        ("s_per_run", "seconds per run\n(1 thread)", None),
+    )
+    for ax, (col, label, line) in zip(axes, panels, strict=True):
+        ax.barh(y, cells[col], color=colors)
+        if col == "gain" and {"gain_a", "gain_b"} <= set(cells):  # each seed alone (map v2)
+            for seed in ("gain_a", "gain_b"):
+                ax.scatter(cells[seed], y, color="black", s=8, zorder=3)
+        if line is not None:
+            ax.axvline(line, color="k", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+    axes[0].set_yticks(y, [f"{a}: {c}" for a, c in zip(cells["axis"], cells["cell"], strict=True)])
+    fig.tight_layout()
+    return fig
+
+
+def save(fig, pdf_path: str | Path) -> None:
+    """PDF and PNG side by side, without timestamps so reruns give identical bytes."""
+    pdf_path = Path(pdf_path)
+    with atomic.atomic_path(pdf_path) as tmp:
+        fig.savefig(
+            tmp, format="pdf", bbox_inches="tight", metadata={"CreationDate": None, "ModDate": None}
+        )
+    with atomic.atomic_path(pdf_path.with_suffix(".png")) as tmp:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("figure", choices=sorted(DRAW | LADDER_DRAW) + ["pilot_map"])
+    ap.add_argument("--runs", help="runs.csv (a ladder's joined runs.csv)")
+    ap.add_argument("--pilot-map", help="the pilot map's CSV (the pilot_map figure)")
+    ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
+    ap.add_argument("--margin", type=float, help="the smallest effect of interest (pilot_map)")
+    ap.add_argument("--curves", help="curves.csv (a study's figures)")
+    ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
+    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
+    ap.add_argument("--ladder-fits", help="a ladder's fits.csv (its figures)")
+    ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
+    args = ap.parse_args(argv)
+    sns.set_theme(context="paper", style="whitegrid")
+    if args.figure == "pilot_map":
+        if not (args.pilot_map and args.margin is not None):
+            ap.error("pilot_map needs --pilot-map and --margin")
+        save(pilot_map(pd.read_csv(args.pilot_map), args.chosen, args.margin), args.out)
+        return
+    if not args.runs:
+        ap.error(f"{args.figure} needs --runs")
+    redo = atomic.redo_stage("the stage that wrote it")
+    runs = atomic.read_table(args.runs, redo, ["run_id"])
+    if args.figure in LADDER_DRAW:
+        if not (args.ladder_studies and args.ladder_fits):
+            ap.error(f"{args.figure} needs --ladder-studies and --ladder-fits")
+        studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
+        fig = LADDER_DRAW[args.figure](studies, fits, runs)
+    else:
+        if not (args.curves and args.study):
+            ap.error(f"{args.figure} needs --curves and --study")
+        curves = atomic.read_table(args.curves, redo, ["metric"])
+        fig = DRAW[args.figure](runs, curves, json.loads(args.study))
+    save(fig, args.out)
+
+
+if __name__ == "__main__":
+    main()

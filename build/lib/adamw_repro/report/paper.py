@@ -1,0 +1,470 @@
+"""Fill the Jinja2 LaTeX template with numbers from the aggregated tables and compile
+it with latexmk + pdflatex (no shell escape).
+
+Template syntax is LaTeX-safe: ``\\VAR{x}`` prints, ``\\BLOCK{if ...}`` controls. Every printed
+value is LaTeX-escaped unless a filter marks it as trusted markup (``num``, ``sci``, ``pm``), so
+a string from config or data cannot inject LaTeX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from .. import atomic, provenance
+from ..analysis.claims import VERDICTS
+from ..analysis.ladder import MIN_DOF, PREDICTIONS
+from ..analysis.stats import BASIN_MIN_CELLS, WILCOXON_MIN_N
+from ..design import tuning_halves
+from ..registry import LABELS, OPTIMIZERS
+from ..schedule import budget, data_and_epochs
+from .catalog import FIGURES, LADDER_FIGURES, PILOT_CAPTION
+from .latex import Latex, escape, num, sci
+
+
+def environment(template_dir: str | Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_dir)),
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        line_comment_prefix="%#",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        undefined=jinja2.StrictUndefined,  # a typo in the template fails instead of printing ''
+        finalize=escape,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(
+        sig=sig,
+        num=num,
+        sci=sci,
+        escape=escape,
+        safe_latex=Latex,  # captions written in the template itself are trusted markup
+        label=lambda x: Latex(re.sub(r"[^A-Za-z0-9]", "-", str(x))),  # for \\label and \\ref
+        label_optimizer=lambda x: escape(" ".join(LABELS.get(w, w) for w in str(x).split())),
+        int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")),
+    )
+    return env
+
+
+def corpus_name(corpus: dict) -> str:
+    """The corpus as the paper names it, from its config section."""
+    if corpus["source"] == "file":
+        return Path(corpus["path"]).name
+    if corpus["source"] == "hub":
+        hub = corpus["hub"]
+        return hub["dataset"] + (f" ({hub['name']})" if hub.get("name") else "")
+    return {"kjv": "King James Bible", "stdlib": "Python standard library"}[corpus["source"]]
+
+
+def sig(x, digits: int = 3) -> Latex:
+    """A number to ``digits`` significant figures (for effects of any magnitude)."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return Latex("---")
+    return Latex(f"{x:.{digits}g}".replace("e-0", "e-").replace("inf", "$\\infty$"))
+
+
+def build_context(
+    config: dict,
+    meta: dict,
+    runs: pd.DataFrame,
+    table: pd.DataFrame,
+    ledger: pd.DataFrame,
+    regime: pd.DataFrame,
+    search: pd.DataFrame,
+    timing: pd.DataFrame,
+    prov: dict,
+    decomposition: pd.DataFrame,
+    selection: dict,
+) -> dict:
+    ok = runs[~runs["diverged"].astype(bool)]
+    rows = table.to_dict("records")
+    for r in rows:
+        r["description"] = OPTIMIZERS[r["optimizer"]].description
+    train, model = config["train"], config["model"]
+    steps = budget(train, model["block_size"])
+    data_tokens, epochs = data_and_epochs(train, model["block_size"], meta)
+    tuning = runs[runs["tuning"]]
+    n_params = int(runs["n_params"].iloc[0])
+    checks = {r["check"]: r for r in _records(regime)}
+    return {
+        "config": config,
+        "config_hash": provenance.config_hash(config),
+        "meta": meta,
+        "corpus_name": corpus_name(config["corpus"]),
+        "n_params": n_params,
+        "steps": steps.total_steps,
+        "warmup_steps": steps.warmup_steps,
+        "tokens_per_step": steps.tokens_per_step,
+        "data_tokens": data_tokens,
+        "epochs": epochs,
+        "wilcoxon_min_n": WILCOXON_MIN_N,
+        "basin_min_cells": BASIN_MIN_CELLS,
+        "tokens_per_param": steps.tokens / n_params,
+        "n_runs": len(runs),
+        "n_tuning": len(tuning),
+        "n_tuning_diverged": int(tuning["diverged"].astype(bool).sum()),
+        "n_evaluation": int(runs["evaluation"].sum()),
+        "n_ablation": int((~runs["tuning"] & ~runs["evaluation"]).sum()),
+        "n_diverged": int(runs["diverged"].astype(bool).sum()),
+        "below_unigram": int((ok["final_test_loss"] < meta["unigram_test_cross_entropy"]).sum()),
+        "n_ok": len(ok),
+        "best_loss": float(ok["final_test_loss"].min()) if len(ok) else math.nan,
+        "table": rows,
+        "search": _records(search),
+        "edges": [r for r in _records(search) if r["edges"]],
+        **claims_context([c | {"scale": False} for c in _records(ledger)]),
+        "decomposition": _records(decomposition),
+        "headline": headline_context(_records(decomposition)),
+        "halves": [h for h in tuning_halves(config) if h] if len(tuning_halves(config)[1]) else [],
+        "n_round_cells": sum(len(r["cells"]) for r in selection["rounds"]),
+        "n_finalists": len(selection["finalists"]),
+        "checks": checks,
+        "timing": {
+            "tokens_per_s": float(timing["tokens_per_s"].median()),
+            "gflops": float(timing["achieved_flops"].median()) / 1e9,
+            "train_minutes": float(timing["wall_time_s"].sum()) / 60,
+            "mfu": float(timing["mfu"].median()) if timing["mfu"].notna().any() else None,
+        },
+        "precisions": precision_counts(timing),
+        "prov": prov,
+        "ladder": None,
+    }
+
+
+def pilot_map_context(cells: pd.DataFrame, config: dict, path: str) -> dict:
+    """The pilot map's figure and the numbers the regime section quotes from it."""
+    chosen = config["paper"]["pilot_map"]["chosen"]
+    if chosen not in set(cells["cell"]):
+        raise SystemExit(
+            f"paper.pilot_map.chosen: {chosen!r} is not a cell of the map "
+            f"({', '.join(cells['cell'])})"
+        )
+    target = 3 * config["study"]["margin"]
+    per_seed = {"gain_a", "gain_b"} <= set(cells)
+    return {
+        "per_seed": per_seed,
+        "seed_spread": float((cells["gain_a"] - cells["gain_b"]).abs().max()) if per_seed else None,
+        "path": Latex(path),
+        "caption": Latex(PILOT_CAPTION),
+        "cells": _records(cells),
+        "chosen": _records(cells[cells["cell"] == chosen])[0],
+        "target": target,
+        "reach": [c for c in _records(cells) if c["gain"] >= target],
+        "best": _records(cells.sort_values("gain", ascending=False).head(1))[0],
+    }
+
+
+def precision_counts(timing: pd.DataFrame) -> list[dict]:
+    """How many runs trained in each precision (``train.precision: auto`` resolves per machine,
+    so one study can hold both), most runs first."""
+    counts = sorted(timing["precision"].value_counts().items(), key=lambda x: (-x[1], x[0]))
+    return [{"precision": p, "runs": int(n)} for p, n in counts]
+
+
+def null_text(c: dict) -> str:
+    """The null hypothesis of a claim's one-sided test beyond its margin, in words."""
+    t, m = c.get("target", 0.0) or 0.0, c.get("margin", math.nan)
+    if c["kind"] == "differs":
+        return f"effect within {t:g} ± {m:g}"
+    return f"effect ≤ {t + m:g}"
+
+
+def claims_context(claims: list[dict], fragile: dict | None = None) -> dict:
+    """The claims rows and what the paper counts from them: verdicts per distinct measurement
+    (two claims on one measurement count once) and how many of each are fragile, and the
+    claims the decay gate withheld."""
+    for c in claims:
+        c["null"] = null_text(c)
+    measurements = [c for c in claims if c["measurement"] == c["id"]]
+    fragile = fragile or {}
+    return {
+        "claims": claims,
+        "claim": {c["id"]: c for c in claims},
+        "n_measurements": len(measurements),
+        "verdicts": {v: sum(c["verdict"] == v for c in measurements) for v in VERDICTS},
+        "fragile_counts": {
+            v: sum(c["verdict"] == v and c["id"] in fragile for c in measurements) for v in VERDICTS
+        },  # fmt: skip
+        "gate_failed": [c["id"] for c in claims if c["verdict"] == "untestable here"],
+        "reselect_claims": [c for c in measurements if c.get("tuning_seeds")],
+    }
+
+
+def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> dict:
+    """This study's verdicts against its ledgers from elsewhere (``paper.crosscheck``, whose
+    files are ``ledgers``, in its order): per reference, whether it ran this very study (its
+    study hash), and which verdicts differ; a claim whose verdict differs anywhere is marked
+    fragile."""
+    own, refs = provenance.study_hash(config), []
+    for ref, ledger in zip(config["paper"]["crosscheck"], ledgers, strict=True):
+        entry = {"label": ref["label"], "same_study": ref["study_hash"] == own, "flips": []}
+        if entry["same_study"]:
+            theirs = pd.read_csv(ledger).set_index("id")["verdict"].to_dict()
+            entry["compared"] = sum(c["id"] in theirs for c in claims)
+            entry["flips"] = [
+                {"id": c["id"], "here": c["verdict"], "there": theirs[c["id"]]}
+                for c in claims
+                if c["id"] in theirs and theirs[c["id"]] != c["verdict"]
+            ]
+        refs.append(entry)
+    fragile = {}
+    for entry in refs:
+        for f in entry["flips"]:
+            fragile.setdefault(f["id"], []).append(f"{f['there']} {entry['label']}")
+    for c in claims:  # a verdict that changes with the tuning seeds' selection
+        if str(c.get("tuning_seeds") or "").startswith("fragile"):
+            fragile.setdefault(c["id"], []).append("depends on the tuning seeds")
+    return {"study_hash": own, "crosscheck": refs, "fragile": fragile}
+
+
+def headline_context(decomposition: list[dict]) -> dict | None:
+    """The abstract's reading of the headline: the tuned-against-tuned and the matched
+    differences, the share of the first that holds at a matched learning rate, and what carries
+    it, in words that follow the numbers."""
+    rows = {r["comparison"]: r for r in decomposition}
+    tuned, matched = rows.get("tuned against tuned"), rows.get("matched learning rate")
+    if not (tuned and matched):
+        return None
+    share = None
+    if tuned["test_lo"] > 0:
+        share = matched["test"] / tuned["test"]
+    lr_l2, lr_w = tuned["lr_a"], tuned["lr_b"]
+    if math.isclose(lr_l2, lr_w):
+        carrier = "both were selected at the same learning rate, so this is the headline itself"
+    elif share is None:
+        carrier = (
+            "with no lead for AdamW tuned against tuned, there is nothing to apportion between "
+            "decoupling and the learning rate"
+        )
+    elif share >= 0.5:
+        carrier = "decoupling at the same learning rate carries most of the headline"
+    else:
+        more = "larger" if lr_w > lr_l2 else "smaller"
+        carrier = (
+            f"most of the headline comes from the {more} learning rate AdamW was selected at "
+            f"({lr_w:g} against {lr_l2:g}), not from decoupling at a matched learning rate"
+        )
+    return {"tuned": tuned, "matched": matched, "share": share, "carrier": carrier,
+            "split": split_sentence(tuned)}  # fmt: skip
+
+
+def split_sentence(row: dict) -> str:
+    """A decomposition row's reading as a sentence about the optimizer with the lower test
+    loss (a − b > 0: b)."""
+    reading = row["reading"]
+    if reading == "neither part resolved":
+        return "neither part is resolved by its interval"
+    if reading in ("no difference of a size that matters", "no resolved difference"):
+        fitter = row["b"] if row["train"] > 0 else row["a"]
+        resolved = (row["train_lo"] > 0 and row["gap_hi"] < 0) or (
+            row["train_hi"] < 0 and row["gap_lo"] > 0
+        )
+        if not resolved:
+            return reading
+        return (
+            f"{reading} in test loss, though {LABELS[fitter.split()[0]]} ends with the lower loss "
+            "on the data it trained on and the larger test − training gap: the two cancel"
+        )
+    lower = LABELS[(row["b"] if row["test"] > 0 else row["a"]).split()[0]]
+    sentences = {
+        "optimisation": f"an optimisation effect: {lower} ends with the lower loss on the data "
+        "it trained on",
+        "optimisation (the gap goes the other way)": f"an optimisation effect, not a "
+        f"generalisation one: {lower} ends with the lower loss on the data it trained on and "
+        "the larger test − training gap",
+        "generalisation": f"a generalisation effect: {lower} has the smaller test − training gap",
+        "generalisation (the training loss goes the other way)": f"a generalisation effect: "
+        f"{lower} has the smaller gap despite the higher loss on the data it trained on",
+        "optimisation and generalisation": f"{lower} has both the lower training loss and the "
+        "smaller gap",
+    }
+    return sentences[reading]
+
+
+def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.DataFrame) -> dict:
+    """A ladder's cross-study section: its studies by axis, its claims, which readings of the
+    data axis's slope its interval holds, and every study's own ledger."""
+    axes = studies["axes"].str.split()
+    claims = _records(ledger)
+    by_id = {c["id"]: c for c in claims}
+    slope = by_id.get("WA2s")  # the data axis's slope (WA2 and PL1 judge it against theirs)
+    readings = []
+    if slope and slope["verdict"] not in ("untested", "untestable here"):
+        readings = [
+            {"name": name, "slope": s, "inside": slope["ci_lo"] <= s <= slope["ci_hi"]}
+            for name, s in PREDICTIONS.items()
+        ]
+    return {
+        "studies": _records(studies),
+        "axis": {a: _records(studies[axes.map(lambda x, a=a: a in x)]) for a in ("data", "size")},
+        "corpora": list(dict.fromkeys(studies["corpus"])),
+        "claims": claims,
+        "readings": readings,
+        "slope": slope,
+        "min_dof": MIN_DOF,
+        "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
+    }
+
+
+def with_ladder(context: dict, ladder: dict) -> dict:
+    """The main study's context with the ladder's section; a claim the ladder judges (U8a, U8c)
+    takes the ladder's row in the main ledger, which says where it was measured."""
+    judged = {c["id"]: c | {"scale": True} for c in ladder["claims"]}
+    claims = [judged.get(c["id"], c) for c in context["claims"]]
+    return context | claims_context(claims) | {"ladder": ladder}
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    """Rows as dicts, NaN as None (the template prints None as an em dash)."""
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def render(template: str | Path, context: dict) -> str:
+    template = Path(template)
+    return environment(template.parent).get_template(template.name).render(**context)
+
+
+def source_date_epoch(repo: Path) -> str:
+    """The commit time of the code, so the PDF's dates depend on inputs, not on the clock."""
+    try:
+        out = subprocess.run(
+            ["git", "log", "-1", "--format=%ct"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    return out or "0"
+
+
+def compile_pdf(tex: Path, out_pdf: Path) -> None:
+    """latexmk + pdflatex in the tex file's folder; the PDF is moved into place atomically."""
+    env = dict(
+        os.environ,
+        SOURCE_DATE_EPOCH=source_date_epoch(Path(__file__).parent),
+        FORCE_SOURCE_DATE="1",
+    )
+    cmd = [
+        "latexmk",
+        "-pdf",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        "-pdflatex=pdflatex -no-shell-escape %O %S",
+        tex.name,
+    ]
+    proc = subprocess.run(cmd, cwd=tex.parent, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        errors = [
+            ln for ln in proc.stdout.splitlines() if ln.startswith(("!", "./")) or "Error" in ln
+        ]
+        sys.stderr.write(proc.stdout[-4000:])
+        raise SystemExit(f"error: latexmk failed on {tex}: {' | '.join(errors[:3]) or 'see log'}")
+    with atomic.atomic_path(out_pdf) as tmp:
+        shutil.copyfile(tex.with_suffix(".pdf"), tmp)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
+    ap.add_argument("--template", required=True, help="the Jinja2 LaTeX template")
+    ap.add_argument("--bib", required=True, help="the BibTeX bibliography")
+    ap.add_argument("--meta", required=True)
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--table", required=True)
+    ap.add_argument("--table-tex", required=True)
+    ap.add_argument("--figures", nargs="+", required=True, help="figure PDFs")
+    ap.add_argument("--ledger", required=True)
+    ap.add_argument("--regime", required=True)
+    ap.add_argument("--search", required=True, help="search_space.csv")
+    ap.add_argument("--search-tex", required=True)
+    ap.add_argument("--timing", required=True)
+    ap.add_argument("--provenance", required=True)
+    ap.add_argument("--decomposition", required=True, help="decomposition.csv (the ledger's)")
+    ap.add_argument("--selection", required=True, help="selection.json")
+    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (adds its scale section)")
+    ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
+    ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
+    ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
+    ap.add_argument("--crosscheck", nargs="*", default=[],
+                    help="paper.crosscheck's ledgers, one per entry, in its order")  # fmt: skip
+    ap.add_argument("--pilot-map", help="the pilot map's figure PDF (paper.pilot_map)")
+    ap.add_argument("--pilot-map-csv", help="the pilot map's CSV")
+    ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
+    ap.add_argument("--out", required=True, help="the PDF")
+    args = ap.parse_args(argv)
+
+    def table(path, **kwargs):
+        return atomic.read_table(path, atomic.redo_stage("the stage that wrote it"), **kwargs)
+
+    context = build_context(
+        json.loads(args.config),
+        json.loads(Path(args.meta).read_text()),
+        table(args.runs),
+        table(args.table),
+        table(args.ledger),
+        table(args.regime),
+        table(args.search, keep_default_na=False, na_values=[""]),
+        table(args.timing),
+        json.loads(Path(args.provenance).read_text()),
+        table(args.decomposition, empty_ok=True),
+        json.loads(Path(args.selection).read_text()),
+    )
+    build = Path(args.build_dir)
+    build.mkdir(parents=True, exist_ok=True)
+    # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
+    context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
+    context["search_tex"] = Latex(os.path.relpath(args.search_tex, build))
+    context["figures"] = {
+        name: {"path": Latex(os.path.relpath(f, build)), "caption": Latex(FIGURES[name].caption)}
+        for name, f in ((Path(f).stem, f) for f in args.figures)
+    }
+    context["pilot_map"] = None
+    if args.pilot_map:
+        cells = pd.read_csv(args.pilot_map_csv)
+        figure = os.path.relpath(args.pilot_map, build)
+        context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
+    # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
+    context |= crosscheck_context(context["claims"], context["config"], args.crosscheck)
+    context |= claims_context(context["claims"], context["fragile"])
+    if args.ladder_studies:
+        ladder = ladder_context(
+            pd.read_csv(args.ladder_studies),
+            pd.read_csv(args.ladder_ledger),
+            pd.read_csv(args.ladder_ledgers),
+        )
+        ladder["figures"] = {
+            name: {
+                "path": Latex(os.path.relpath(f, build)),
+                "caption": Latex(LADDER_FIGURES[name].caption),
+            }
+            for name, f in ((Path(f).stem, f) for f in args.ladder_figures)
+        }
+        context = with_ladder(context, ladder)
+    shutil.copyfile(args.bib, build / "references.bib")
+    tex = build / "paper.tex"
+    atomic.write_text(tex, render(args.template, context))
+    compile_pdf(tex, Path(args.out))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
