@@ -18,7 +18,6 @@ import shutil
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from helpers import REPO
@@ -157,7 +156,6 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
         "best_test_step": steps,
         "final_curve_test_loss": None if diverged else loss,
         "final_weight_norm": 20.0,
-        "final_decayed_norm": float(np.linalg.norm(list(norms.values()))),
         "final_param_norms": norms,
         "steps": steps,
         "tokens": steps * 256,

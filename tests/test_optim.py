@@ -8,15 +8,17 @@ import torch
 from helpers import model_config
 from torch import nn
 
-from adamw_repro.design import run_hparams
+from adamw_repro.design import EMBEDDING_TENSORS, decayed_norm, run_hparams
 from adamw_repro.schedule import lr_multiplier
 from adamw_repro.training.model import build_model, lm_loss
 from adamw_repro.training.optim import (
     SGDW,
     build_optimizer,
+    decayed_parameters,
     l2_equals_decoupled_without_momentum,
     param_groups,
 )
+from adamw_repro.training.train import weight_norm
 
 LR, WD, B1, B2, EPS = 1e-2, 0.1, 0.9, 0.95, 1e-8
 
@@ -183,6 +185,42 @@ def test_decay_groups_exclude_biases_and_layernorm(decay_embeddings):
         "transformer.h.0.attn.c_attn.weight" in decayed
         and "transformer.h.1.mlp.c_proj.weight" in decayed
     )
+
+
+@pytest.mark.parametrize("decay_embeddings", [True, False])
+def test_the_decayed_norm_is_over_exactly_the_tensors_that_decay(decay_embeddings):
+    """Study v4's "weight-matrix norm" counted the undecayed tied and position embeddings, so
+    the decayed blocks' 43 -> 3 read as 74 -> 57: the norm is over the decay group only."""
+    model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+    decayed = decayed_parameters(model, decay_embeddings)
+    assert [id(p) for p in decayed] == [
+        id(p) for p in param_groups(model, 0.1, decay_embeddings)[0]["params"]
+    ]
+    names = {id(p): n for n, p in model.named_parameters()}
+    by_hand = math.sqrt(sum(p.detach().norm().item() ** 2 for p in model.parameters()
+                            if p.dim() >= 2 and (decay_embeddings or "wte" not in names[id(p)]
+                                                 and "wpe" not in names[id(p)])))  # fmt: skip
+    assert weight_norm(decayed).item() == pytest.approx(by_hand, rel=1e-6)
+
+
+@pytest.mark.parametrize("decay_embeddings", [True, False])
+def test_the_tables_norm_is_over_the_study_decayed_tensors_for_runs_with_and_without_decay(
+    decay_embeddings,
+):
+    """A run without decay leaves the embedding flag off (make_run), so its own decay group has
+    no embeddings: in study v5's first draw its curve read 13.0 (blocks) against AdamW's 27.0
+    (blocks and embeddings), "decay doubles the norm", where over the same tensors Adam's is
+    34.8. The tables take every run's norm over the study's set from its per-tensor norms."""
+    model = build_model(model_config(64, n_layer=1, n_head=2, n_embd=16, block_size=8))
+    tables = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Embedding)}
+    assert tables == set(EMBEDDING_TENSORS)
+    with torch.no_grad():
+        model.transformer.wte.weight.mul_(10.0)  # the embedding dominates, as after training
+    per_tensor = {n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2}
+    study = decayed_norm(per_tensor, decay_embeddings)
+    assert study == pytest.approx(weight_norm(decayed_parameters(model, decay_embeddings)).item())
+    blocks = weight_norm(decayed_parameters(model, False)).item()
+    assert (study > 2 * blocks) is decay_embeddings
 
 
 def test_adam_without_decay_ignores_a_configured_weight_decay():

@@ -51,6 +51,20 @@ def total_steps(config: dict) -> int:
     return budget(config["train"], config["model"]["block_size"]).total_steps
 
 
+# The embedding tables of the transformers GPT-2 (the output layer is tied to wte): what
+# ``train.decay_embeddings`` adds to the decayed tensors (tests/test_optim.py checks these
+# names against the model). Named here so that the tables need no torch.
+EMBEDDING_TENSORS = ("transformer.wte.weight", "transformer.wpe.weight")
+
+
+def decayed_norm(param_norms: dict[str, float], decay_embeddings: bool) -> float:
+    """The norm over the tensors a study decays, from a run's final per-tensor norms (every
+    tensor of dim >= 2): the same set for every run of the study, its runs without decay
+    included, whose own specs leave the embedding flag off (``make_run``)."""
+    kept = (v for n, v in param_norms.items() if decay_embeddings or n not in EMBEDDING_TENSORS)
+    return math.sqrt(sum(v * v for v in kept))
+
+
 @dataclass(frozen=True, order=True)
 class Run:
     optimizer: str

@@ -2,7 +2,8 @@
 
 ``runs.csv``: one row per run with its final metrics and the roles it plays in the study.
 ``curves.csv``: the metric streams in long format (run, step, tokens, metric, value).
-``param_norms.csv``: the final norm of every weight matrix of every run. ``timing.csv``:
+``param_norms.csv``: the final norm of every weight matrix of every run (``final_decayed_norm``
+in ``runs.csv`` is taken from them over the tensors the study decays). ``timing.csv``:
 wall-clock figures, kept apart because they differ between otherwise identical reruns while
 everything else is bit-reproducible.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import atomic
-from ..design import roles
+from ..design import decayed_norm, roles
 from ..registry import DECAYING, OPTIMIZERS, decay_free_member, optimizer_order
 from .selection import decay_of
 
@@ -35,7 +36,6 @@ RESULTS = [
     "best_test_step",
     "final_curve_test_loss",
     "final_weight_norm",
-    "final_decayed_norm",
     "steps",
     "tokens",
     "n_params",
@@ -135,7 +135,11 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
         s = atomic.read_json(path, atomic.redo_run(path), KEYS + RESULTS + TIMING)
         summaries.append(s)
         key = {k: s[k] for k in KEYS}
-        rows.append({**key, **{k: s[k] for k in RESULTS}})
+        # over the tensors the study decays, the same for every run (a run's own curve of
+        # decayed_norm leaves the embeddings out where it decays nothing)
+        emb = config["train"]["decay_embeddings"]
+        norm = {"final_decayed_norm": decayed_norm(s["final_param_norms"], emb)}
+        rows.append({**key, **{k: s[k] for k in RESULTS}, **norm})
         t = {**key, **{k: s[k] for k in TIMING}}
         t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
         timing.append(t)

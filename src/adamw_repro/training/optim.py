@@ -45,7 +45,7 @@ class SGDW(torch.optim.SGD):
 def decayed_parameters(model: nn.Module, decay_embeddings: bool) -> list[nn.Parameter]:
     """The tensors weight decay acts on: the matrices (dim ≥ 2), embedding tables (and the
     output layer tied to the token embedding) only if ``decay_embeddings``; never biases or
-    LayerNorm gains. Also what the decayed-weight norm of every run is taken over."""
+    LayerNorm gains. Also what a run's curve of its decayed-weight norm is taken over."""
     embedding_ids = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
     return [
         p for p in model.parameters()  # deduplicated: the tied lm_head weight appears once

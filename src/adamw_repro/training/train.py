@@ -177,7 +177,8 @@ class Setup:
         self.optimizer = build_optimizer(
             spec["optimizer"], self.model, self.hp, t.decay_embeddings, t.fused
         )
-        # the tensors a decay acts on (under Adam too: what AdamW's decay would act on)
+        # the tensors this run's decay acts on (its curve of decayed_norm; across runs the tables
+        # take final_decayed_norm from final_param_norms over the study's set: design.decayed_norm)
         self.decayed = decayed_parameters(self.model, t.decay_embeddings)
         self.fwd_model = torch.compile(self.model) if t.compile else self.model
 
@@ -390,7 +391,6 @@ def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, th
         "best_test_step": min(curve)[1] if ok and curve else None,
         "final_curve_test_loss": curve_end,
         "final_weight_norm": last("weight_norm"),
-        "final_decayed_norm": last("decayed_norm"),
         "final_param_norms": {
             n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2
         },
