@@ -363,8 +363,9 @@ def measure_da1(ev: Evidence) -> Measurement:
                          "without decay", f"with decay {wd:g}")  # fmt: skip
     gap_w, gap_0 = ev.paired("gen_gap", ("evaluation", "adamw"), ablation)
     m.detail = (
-        f"at lr {lr:g}, the loss on the training data with decay {wd:g} against none: lower by "
-        f"{m.effect:+.4f} nats; the test − training gap changes by {(gap_w - gap_0).mean():+.4f} "
+        f"at lr {lr:g}, the loss on the training data with decay {wd:g} against none: "
+        f"{'lower' if m.effect > 0 else 'higher'} by {abs(m.effect):.4f} nats; "
+        f"the test − training gap changes by {(gap_w - gap_0).mean():+.4f} "
         f"(over {m.n} seeds); " + m.detail
     )
     return m
