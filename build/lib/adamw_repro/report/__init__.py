@@ -1,2 +1,0 @@
-"""Report: LaTeX tables (aggregate.smk's results_table), figures (figures.smk) and the paper
-(paper.smk)."""
