@@ -131,14 +131,14 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
     """Tables (runs, curves, parameter norms, timing) and the provenance summary of the runs'
     summary files."""
     rows, timing, curves, norms, summaries = [], [], [], [], []
+    decays_embeddings = config["train"]["decay_embeddings"]
     for path in summary_paths:
         s = atomic.read_json(path, atomic.redo_run(path), KEYS + RESULTS + TIMING)
         summaries.append(s)
         key = {k: s[k] for k in KEYS}
         # over the tensors the study decays, the same for every run (a run's own curve of
         # decayed_norm leaves the embeddings out where it decays nothing)
-        emb = config["train"]["decay_embeddings"]
-        norm = {"final_decayed_norm": decayed_norm(s["final_param_norms"], emb)}
+        norm = {"final_decayed_norm": decayed_norm(s["final_param_norms"], decays_embeddings)}
         rows.append({**key, **{k: s[k] for k in RESULTS}, **norm})
         t = {**key, **{k: s[k] for k in TIMING}}
         t["resumed_from_steps"] = " ".join(map(str, t["resumed_from_steps"]))
