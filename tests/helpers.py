@@ -1,14 +1,17 @@
 """Shared test helpers (imported by tests; fixtures live in conftest.py)."""
 
 import copy
+import functools
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from adamw_repro import atomic
 from adamw_repro.config import validate_config
 from adamw_repro.design import make_run, train_spec
 from adamw_repro.registry import DECAYING
+from adamw_repro.training import checks
 from adamw_repro.training.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,3 +78,16 @@ def snakemake(workdir, *args, env=None, check=True, timeout=1800):
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout[-4000:] + proc.stderr[-4000:])
     return proc
+
+
+@functools.cache
+def optimizer_checks() -> dict:
+    """The optimizers' exact checks (training.checks), measured once per test session."""
+    return checks.measure()
+
+
+def write_optimizer_checks(path: Path) -> str:
+    """The checks file the optimizer_checks rule writes, at ``path``; returns its path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(path, optimizer_checks())
+    return str(path)

@@ -7,10 +7,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import optimizer_checks
 
 from adamw_repro.analysis.claims import CLAIMS, Measurement, apply_holm, leave_one_out, rule_text
 from adamw_repro.analysis.evidence import Evidence, decomposition, regime_checks
-from adamw_repro.analysis.ledger import build_ledger
+from adamw_repro.analysis.ledger import CHECK_KEYS, build_ledger
 from adamw_repro.config import validate_config
 from adamw_repro.design import ROLES, grid
 from adamw_repro.training.optim import decay_gradient_dependence
@@ -138,7 +139,7 @@ def study(
         selection["selected"]["adam"]["lr"] = 2e-3
     for half in ("half_a", "half_b"):
         selection.setdefault(half, selection["selected"])
-    return Evidence(runs, curves, pd.DataFrame(norms), CONFIG, selection)
+    return Evidence(runs, curves, pd.DataFrame(norms), CONFIG, selection, optimizer_checks())
 
 
 def ledger(**kwargs):
@@ -370,7 +371,7 @@ def test_claims_need_their_optimizers():
     s = study()
     keep = s.runs["optimizer"].isin(["adam", "adamw"])
     small = Evidence(s.runs[keep], s.curves[s.curves["optimizer"].isin(["adam", "adamw"])],
-                     s.norms, CONFIG, SELECTION)  # fmt: skip
+                     s.norms, CONFIG, SELECTION, s.checks)  # fmt: skip
     led = {r["id"]: r for r in build_ledger(small)}
     for cid in ("LH2", "LH2m", "LH3", "U3", "U4", "U5", "U6"):
         assert led[cid]["verdict"] == "untested" and "not in this study" in led[cid]["detail"], cid
@@ -384,6 +385,22 @@ def test_u2_measures_the_gradient_history_not_epsilon():
     assert r["adam_l2"] == pytest.approx(r["gradient_rms_ratio"], rel=0.01)  # 10^4
     assert r["adamw"] == pytest.approx(1.0, abs=1e-9)
     assert decay_gradient_dependence(eps=1e-8)["adam_l2"] == pytest.approx(r["adam_l2"], rel=0.01)
+
+
+def test_the_exact_checks_come_from_the_training_environment_and_are_judged_from_their_file():
+    """The ledger (no torch) judges LH4 and U2 from training.checks' numbers: the keys it reads
+    are the ones measured; a failed check reads "not reproduced"; without the file, untested."""
+    assert set(optimizer_checks()) == set(CHECK_KEYS)
+    s = study()
+    broken = json.loads(json.dumps(s.checks))
+    broken["lh4_relative_difference"], broken["u2"]["adamw"] = 1e-3, 1.5  # as coupled decay
+    ev = Evidence(s.runs, s.curves, s.norms, CONFIG, s.selection, broken)
+    led = {r["id"]: r for r in build_ledger(ev)}
+    assert led["LH4"]["verdict"] == led["U2"]["verdict"] == "not reproduced"
+    ev = Evidence(s.runs, s.curves, s.norms, CONFIG, s.selection)
+    led = {r["id"]: r for r in build_ledger(ev)}
+    assert led["LH4"]["verdict"] == led["U2"]["verdict"] == "untested"
+    assert "training.checks" in led["U2"]["detail"]
 
 
 def test_embedding_decay_is_reported_as_a_factor_of_the_headline():
@@ -426,7 +443,7 @@ def test_a_verdict_that_changes_with_the_tuning_seeds_selection_is_fragile():
     other = l2.assign(optimizer="adamw", weight_decay=10.0, evaluation=False, half_a=False,
                       half_b=True, run_id=l2["run_id"].str.replace("adam_l2/", "adamw/x/"),
                       final_test_loss=l2["final_test_loss"] + 0.0005)  # fmt: skip
-    ev = Evidence(pd.concat([runs, other]), s.curves, s.norms, CONFIG, sel)
+    ev = Evidence(pd.concat([runs, other]), s.curves, s.norms, CONFIG, sel, s.checks)
     led = {r["id"]: r for r in build_ledger(ev)}
     assert led["LH2"]["verdict"] == "reproduced"
     assert led["LH2"]["tuning_seeds"].startswith("fragile: ")
@@ -517,7 +534,7 @@ def test_the_identity_check_reads_the_ablation_seeds_only():
     all of them (a gate rests on it): U1 compares the seeds both have."""
     s = study()
     fewer = ~(s.runs["adam_identity"] & (s.runs["seed"] >= 4))
-    ev = Evidence(s.runs[fewer], s.curves, s.norms, CONFIG, s.selection)
+    ev = Evidence(s.runs[fewer], s.curves, s.norms, CONFIG, s.selection, s.checks)
     u1 = {r["id"]: r for r in build_ledger(ev)}["U1"]
     assert u1["verdict"] == "reproduced" and "over 4 seeds" in u1["detail"], u1["detail"]
 

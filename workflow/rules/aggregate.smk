@@ -26,12 +26,31 @@ rule aggregate:
         " --out-provenance {output.provenance} > {log} 2>&1"
 
 
+# The optimizers' exact checks (LH4, U2) need torch: they run in the training environment, once
+# for every study, and the ledger reads their numbers.
+rule optimizer_checks:
+    input:
+        code=get_code("training.checks"),
+    output:
+        "results/checks/optimizers.json",
+    log:
+        "logs/optimizer_checks.log",
+    benchmark:
+        "results/benchmarks/optimizer_checks.tsv"
+    localrule: True
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m adamw_repro.training.checks --out {output} > {log} 2>&1"
+
+
 rule ledger:
     input:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
         norms=rules.aggregate.output.norms,
         selection=rules.select_hparams.output[0],
+        checks=rules.optimizer_checks.output[0],
         code=get_code("analysis.ledger"),
     output:
         stats=report(
@@ -61,6 +80,7 @@ rule ledger:
     shell:
         "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
         " --curves {input.curves} --norms {input.norms} --selection {input.selection}"
+        " --checks {input.checks}"
         " --out-stats {output.stats} --out-ledger {output.ledger} --out-regime {output.regime}"
         " --out-decomposition {output.decomposition} --out-map {output.map} > {log} 2>&1"
 

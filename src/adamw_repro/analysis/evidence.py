@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..design import grid, grid_cells, search_seeds, tuning_halves
 from ..registry import LABELS, OPTIMIZERS
-from ..schedule import decay_exposure
+from ..schedule import decay_exposure, timescale
 from . import rows
 from .claims import Measurement, Untested
 from .stats import detectable, paired
@@ -51,8 +51,9 @@ class Evidence:
     """The aggregated tables of one study, with the selections the claims need."""
 
     def __init__(self, runs: pd.DataFrame, curves: pd.DataFrame, norms, config: dict,
-                 selection: dict | None = None):  # fmt: skip
+                 selection: dict | None = None, checks: dict | None = None):  # fmt: skip
         self.runs, self.curves, self.norms, self.config = runs, curves, norms, config
+        self.checks = checks  # the optimizers' exact checks (training.checks), if measured
         self.selection = selection or {"selected": {}}
         self.runs["diverged"] = self.runs["diverged"].astype(bool)
         for role in ("half_a", "half_b", "matched"):  # tables of profiles that lack them
@@ -169,7 +170,7 @@ class Evidence:
             return None
         runs = self.runs.assign(evaluation=self.runs[half])
         selection = {**self.selection, "selected": self.selection[half]}
-        return Evidence(runs, self.curves, self.norms, self.config, selection)
+        return Evidence(runs, self.curves, self.norms, self.config, selection, self.checks)
 
     @functools.cache  # noqa: B019 (one Evidence per ledger; the cache dies with it)
     def gate(self, kind: str) -> Measurement:
@@ -276,7 +277,7 @@ class Evidence:
             m.detail = f"AdamW's selection (lr {lr:g}) does not decay: its best cell is wd = 0"
             return m
         runs = self.runs.assign(log_decayed_norm=np.log(self.runs["final_decayed_norm"]))
-        ev = Evidence(runs, self.curves, self.norms, self.config, self.selection)
+        ev = Evidence(runs, self.curves, self.norms, self.config, self.selection, self.checks)
         m = ev.paired_effect(metric, ("evaluation", "adamw"), self._no_decay(), "", "")
         passed = m.lo > margin or m.hi < -margin
         m.verdict = "passed" if passed else "failed"
@@ -355,7 +356,7 @@ def regime_checks(ev: Evidence) -> list[dict]:
     if ev.tuned and "adamw" in ev.optimizers:
         t = ev.tuning("adamw")
         steps = t["steps"].max()
-        tau = 1 / (t["lr"] * t["weight_decay"]) / steps
+        tau = timescale(t["lr"], t["weight_decay"]) / steps
         expo = [decay_exposure(train, block, r.lr, r.weight_decay) for r in t.itertuples()]
         add(
             "decay timescales",

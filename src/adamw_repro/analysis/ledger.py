@@ -295,6 +295,17 @@ def measure_lh6(ev: Evidence) -> Measurement:
     return seed_effect(per_seed, detail)
 
 
+# what training.checks measures (it imports torch; this stage does not)
+CHECK_KEYS = ("lh4_relative_difference", "u2", "u2_eps")
+
+
+def _checks(ev: Evidence) -> dict:
+    """The optimizers' exact checks, measured by the training environment (training.checks)."""
+    if ev.checks is None:
+        raise Untested("the optimizers' exact checks were not measured (training.checks)")
+    return ev.checks
+
+
 @claim(
     "LH4",
     "For SGD, L2 and decoupled weight decay coincide once the decay is rescaled (Prop. 1)",
@@ -307,11 +318,7 @@ def measure_lh6(ev: Evidence) -> Measurement:
     empirical=False,
 )
 def measure_lh4(ev: Evidence) -> Measurement:
-    from ..training.optim import (
-        l2_equals_decoupled_without_momentum,  # torch: the ledger stage only
-    )
-
-    exact = l2_equals_decoupled_without_momentum()
+    exact = _checks(ev)["lh4_relative_difference"]
     detail = [f"momentum-free runs differ by at most {exact:.2g} (relative)"]
     try:
         detail.append(momentum_observation(ev))
@@ -483,12 +490,9 @@ def measure_u1(ev: Evidence) -> Measurement:
     empirical=False,
 )
 def measure_u2(ev: Evidence) -> Measurement:
-    from ..training.optim import decay_gradient_dependence  # torch: the ledger stage only
-
-    r = decay_gradient_dependence(eps=0.0)
+    r, eps = _checks(ev)["u2"], _checks(ev)["u2_eps"]
     target = r["gradient_rms_ratio"]
     ok = abs(r["adamw"] - 1) < 0.01 and abs(r["adam_l2"] / target - 1) < 0.1
-    eps = decay_gradient_dependence(eps=1e-8)
     return Measurement(
         r["adam_l2"],
         interval="exact",
@@ -660,6 +664,7 @@ def main(argv=None) -> None:
     ap.add_argument("--curves", required=True)
     ap.add_argument("--norms", required=True)
     ap.add_argument("--selection", required=True, help="selection.json")
+    ap.add_argument("--checks", required=True, help="the optimizers' exact checks (JSON)")
     ap.add_argument("--out-stats", required=True)
     ap.add_argument("--out-ledger", required=True)
     ap.add_argument("--out-regime", required=True)
@@ -674,7 +679,8 @@ def main(argv=None) -> None:
                         (args.norms, ["param"]))
     )  # fmt: skip
     selection = atomic.read_json(args.selection, atomic.redo_stage("the selection"), ["selected"])
-    ev = Evidence(runs, curves, norms, config, selection)
+    checks = atomic.read_json(args.checks, atomic.redo_stage("the optimizer checks"), CHECK_KEYS)
+    ev = Evidence(runs, curves, norms, config, selection, checks)
     columns = ["comparison", "a", "b", "lr_a", "lr_b", "n", "test", "test_lo", "test_hi",
                "train", "train_lo", "train_hi", "gap", "gap_lo", "gap_hi", "reading"]  # fmt: skip
     split = pd.DataFrame(decomposition(ev), columns=columns)
