@@ -11,6 +11,7 @@ import pytest
 from adamw_repro.analysis.selection import (
     cells_over,
     choose,
+    decay_of,
     edges_of,
     finalists,
     search_round,
@@ -38,6 +39,7 @@ from adamw_repro.design import (
     tuning_halves,
     tuning_runs,
 )
+from adamw_repro.schedule import timescale
 
 LRS = [1e-3, 2e-3, 4e-3]
 CONFIG = {
@@ -61,6 +63,10 @@ def test_adamw_timescales_resolve_to_pytorch_weight_decay_per_learning_rate():
     assert g.weight_decay(4e-3, 4.0) == pytest.approx(1 / (4e-3 * 400), rel=1e-6)
     r = Run.parse("adamw", f"lr0.004_wd{g.weight_decay(4e-3, 4.0):g}", "8")
     assert r.weight_decay == g.weight_decay(4e-3, 4.0)  # the path names the run exactly
+    # the one conversion, both ways: lr 1e-3 and wd 0.1 decay over τ = 10,000 steps
+    assert timescale(1e-3, 0.1) == pytest.approx(1e4) and timescale(1e-3, 0.1, 100) == 100.0
+    assert timescale(1e-3, timescale(1e-3, 0.1, 100), 100) == pytest.approx(0.1)
+    assert decay_of(cfg, "adamw", 2e-3, g.weight_decay(2e-3, 0.25)) == 0.25  # snapped to the grid
 
 
 def test_every_cell_is_trained_on_every_tuning_seed_and_adam_is_the_zero_column():

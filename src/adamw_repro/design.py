@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from .config import decay_key, validate_config
 from .registry import DECAYING
-from .schedule import budget
+from .schedule import budget, timescale
 
 ROLES = ("tuning", "evaluation", "no_decay", "adam_identity", "embeddings")
 
@@ -111,7 +111,7 @@ class Grid:
     def weight_decay(self, lr: float, decay: float) -> float:
         """The PyTorch weight decay of a cell."""
         if self.unit == "decay_timescale":
-            return float(fmt(1.0 / (lr * decay * self.steps)))
+            return float(fmt(timescale(lr, decay, self.steps)))
         return decay
 
     def cells(self) -> list[tuple[float, float]]:
@@ -231,12 +231,28 @@ def finalist_runs(config: dict, chosen: dict) -> list[Run]:
     return runs_of(config, cells_of(chosen["finalists"]), finalist_seeds(config)) + refined
 
 
+# The search's files under a study's results/ folder, each a Snakemake checkpoint: which runs
+# follow from them is decided here (search_runs, finalist_runs, all_runs), for the workflow's
+# input functions, the plan and the tests alike.
+FINALISTS_FILE, SELECTION_FILE = "study/finalists.json", "study/selection.json"
+
+
+def round_file(k: int | str) -> str:
+    """Extension round ``k``'s file (``"{round}"``: the pattern of its rule)."""
+    return f"study/round{k}.json"
+
+
+def search_runs(config: dict, rounds: list[dict]) -> list[Run]:
+    """The runs the search trains up to ``rounds`` (the rounds' outputs so far): the grid and
+    each round's cells, on the search seeds."""
+    extended = [c for r in rounds for c in cells_of(r["cells"])]
+    return tuning_runs(config) + runs_of(config, extended, search_seeds(config))
+
+
 def searched_runs(config: dict, selection: dict) -> list[Run]:
     """Every tuning run: the grid and each extension round on the search seeds, then what the
     finalists step added."""
-    extended = [c for r in selection["rounds"] for c in cells_of(r["cells"])]
-    runs = tuning_runs(config) + runs_of(config, extended, search_seeds(config))
-    return runs + finalist_runs(config, selection)
+    return search_runs(config, selection["rounds"]) + finalist_runs(config, selection)
 
 
 def eval_seeds(config: dict, optimizer: str) -> list[int]:

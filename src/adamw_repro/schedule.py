@@ -69,6 +69,13 @@ def multipliers(train: dict, block_size: int) -> list[float]:
     ]
 
 
+def timescale(lr, weight_decay, steps=1):
+    """AdamW's decay timescale τ = 1/(lr·wd), in units of ``steps`` steps (τ/T for steps = T);
+    the one conversion between PyTorch weight decay and τ. The map is its own inverse: the
+    weight decay of timescale τ/T is ``timescale(lr, τ/T, T)``. Works on arrays."""
+    return 1 / (lr * weight_decay * steps)
+
+
 def decay_exposure(train: dict, block_size: int, lr: float, weight_decay: float) -> float:
     """Σ_t lr_t·wd over a run of decoupled decay: how many decay time constants it lasted (the
     weights' memory of their initialisation is scaled by about exp(−exposure))."""

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import non_embedding_params
-from ..schedule import budget, data_and_epochs
+from ..schedule import budget, data_and_epochs, timescale
 from .stats import best_timescale_interval
 
 
@@ -38,7 +38,7 @@ def best_tau(runs: pd.DataFrame, n_boot: int) -> dict:
         return nan | {"lr": lr}
     fit = best_timescale_interval(
         at_lr.assign(
-            log_tau=np.round(-np.log10(at_lr["lr"] * at_lr["weight_decay"]), 6),
+            log_tau=np.round(np.log10(timescale(at_lr["lr"], at_lr["weight_decay"])), 6),
             value=at_lr["final_test_loss"],
         ),
         n_boot,

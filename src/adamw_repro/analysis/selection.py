@@ -34,6 +34,7 @@ import pandas as pd
 from .. import atomic
 from ..design import Cell, cell, cells_of, grid, grid_cells, is_tuned, search_seeds, tuning_halves
 from ..registry import OPTIMIZERS, decay_free_member
+from ..schedule import timescale
 from .stats import cell_means
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
@@ -64,7 +65,7 @@ def decay_of(config: dict, optimizer: str, lr: float, weight_decay: float) -> fl
         *(g.step("decay", d, k / 2) for d in g.decays[:1] for k in range(-80, 81)),
     )
     return next((d for d in lattice if g.weight_decay(lr, d) == weight_decay),
-                1 / (lr * weight_decay * g.steps))  # fmt: skip
+                timescale(lr, weight_decay, g.steps))  # fmt: skip
 
 
 def cells_over(config: dict, runs: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
@@ -388,12 +389,15 @@ def main(argv=None) -> None:
     ap.add_argument("step", choices=["round", "finalists", "select"])
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
     ap.add_argument("--summaries", nargs="*", default=[], help="summaries of the tuning trials")
-    ap.add_argument("--rounds", nargs="*", default=[], help="the earlier rounds' outputs")
+    ap.add_argument("--rounds", nargs="*", default=[],
+                    help="the earlier rounds' outputs (round and select)")  # fmt: skip
     ap.add_argument("--finalists", help="the finalists step's output (for select)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     config = json.loads(args.config)
     runs = trials(args.summaries)
+    if args.step == "finalists" and args.rounds:
+        ap.error("the finalists step reads the trials' summaries only, not --rounds")
     rounds = _read(args.rounds, "the search rounds")
     if args.step == "round":
         result = search_round(config, runs, rounds)

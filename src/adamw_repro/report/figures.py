@@ -27,6 +27,7 @@ from .. import atomic  # noqa: E402
 from ..analysis.stats import cell_means  # noqa: E402
 from ..design import search_seeds  # noqa: E402
 from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
+from ..schedule import timescale  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
 
@@ -53,14 +54,14 @@ def _edges(values):
     return np.concatenate([[v[0] - step / 2], (v[1:] + v[:-1]) / 2, [v[-1] + step / 2]])
 
 
-# How a grid's own decay axis (config units: PyTorch wd, or τ/T) maps to a displayed decay, as a
-# linear map of (log10 lr, log10 decay): display = a·log lr + b·log decay + c(T).
-UNITS = {
-    ("weight_decay", "wd"): (0, 1, lambda T: 0.0),
-    ("weight_decay", "lambda"): (1, 1, lambda T: 0.0),
-    ("decay_timescale", "wd"): (-1, -1, lambda T: -np.log10(T)),  # wd = 1/(lr·τ·T)
-    ("decay_timescale", "lambda"): (0, -1, lambda T: -np.log10(T)),  # λ = 1/(τ·T)
-}
+def _log_display(unit: str, display: str, log_lr, log_decay, steps: int):
+    """log10 of a decay in the ``display`` units ("wd", or "lambda" = lr·wd) from log10 of the
+    learning rate and of the decay in a grid's own units (PyTorch wd, or τ/T over T steps)."""
+    lr, decay = 10.0**log_lr, 10.0**log_decay
+    wd = timescale(lr, decay, steps) if unit == "decay_timescale" else decay
+    return np.log10(lr * wd if display == "lambda" else wd)
+
+
 AXIS_LABEL = {"wd": "log10 weight decay (PyTorch)", "lambda": "log10 λ = lr·weight decay"}
 
 
@@ -74,11 +75,9 @@ def _heatmap(ax, tuning: pd.DataFrame, vmin, vmax, display: str, title: str):
     the ``display`` decay units; a timescale grid appears sheared in PyTorch units."""
     cells = cell_means(tuning)
     lrs, decays = np.sort(cells["lr"].unique()), np.sort(cells["decay"].unique())
-    a, b, c = UNITS[_unit(cells), display]
-    shift = c(tuning["steps"].max())
     ly, lx = _edges(lrs), _edges(decays)
     Y, D = np.meshgrid(ly, lx, indexing="ij")
-    X = a * Y + b * D + shift
+    X = _log_display(_unit(cells), display, Y, D, tuning["steps"].max())
     mesh = None
     best = cells.dropna(subset=["value"]).sort_values("value").head(1)
     for r in cells.itertuples():
@@ -470,7 +469,7 @@ def ladder_curves(studies, fits, runs):
         t = t[np.isclose(t["lr"], r.lr)]
         base = cell_means(t[t["optimizer"] == "adam"])["value"].mean()
         w = cell_means(t[(t["optimizer"] == "adamw") & (t["weight_decay"] > 0)])
-        w = w.assign(tau=1 / (w["lr"] * w["weight_decay"] * r.steps)).sort_values("tau")
+        w = w.assign(tau=timescale(w["lr"], w["weight_decay"], r.steps)).sort_values("tau")
         ax.plot(w["tau"], w["value"] - base, marker="o", ms=3, color=color,
                 label=f"{r.epochs:.3g} epoch{'' if r.epochs == 1 else 's'}")  # fmt: skip
     ax.axhline(0, color="0.3", linewidth=0.8)
