@@ -20,17 +20,18 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REPO
+from helpers import REPO, write_optimizer_checks
 
 from adamw_repro.analysis import aggregate, ladder, ledger, selection
 from adamw_repro.analysis.claims import VERDICTS
 from adamw_repro.config import study_configs, validate_config
 from adamw_repro.design import (
+    FINALISTS_FILE,
+    SELECTION_FILE,
     all_runs,
-    cells_of,
     finalist_runs,
-    runs_of,
-    search_seeds,
+    round_file,
+    search_runs,
     total_steps,
     tuning_runs,
 )
@@ -219,26 +220,24 @@ def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
 def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
     """One study's stages after training, up to its tables; returns the tables' paths."""
     conf = json.dumps(cfg, sort_keys=True)
-    tables_dir, study = root / "results/tables", root / "results/study"
+    tables_dir = root / "results/tables"
     tables_dir.mkdir(parents=True)
-    study.mkdir(parents=True)
+    (root / "results/study").mkdir(parents=True)
     summaries = {r: write_run(root, cfg, r, diverge) for r in tuning_runs(cfg)}
     rounds = []
     for k in range(1, cfg["study"]["extension_rounds"] + 1 if tuning_runs(cfg) else 1):
-        path = study / f"round{k}.json"
+        path = root / "results" / round_file(k)
         selection.main(["round", "--config", conf, "--summaries", *summaries.values(),
                         "--rounds", *map(str, rounds), "--out", str(path)])  # fmt: skip
         rounds.append(path)
-        found = cells_of(json.loads(path.read_text())["cells"])
-        summaries |= {
-            r: write_run(root, cfg, r, diverge) for r in runs_of(cfg, found, search_seeds(cfg))
-        }
-    chosen = study / "finalists.json"
+        found = search_runs(cfg, [json.loads(p.read_text()) for p in rounds])
+        summaries |= {r: write_run(root, cfg, r, diverge) for r in found if r not in summaries}
+    chosen = root / "results" / FINALISTS_FILE
     selection.main(["finalists", "--config", conf, "--summaries", *summaries.values(),
-                    "--rounds", *map(str, rounds), "--out", str(chosen)])  # fmt: skip
+                    "--out", str(chosen)])  # fmt: skip
     added = finalist_runs(cfg, json.loads(chosen.read_text()))
     summaries |= {r: write_run(root, cfg, r, diverge) for r in added}
-    sel = study / "selection.json"
+    sel = root / "results" / SELECTION_FILE
     selection.main(["select", "--config", conf, "--summaries", *summaries.values(),
                     "--rounds", *map(str, rounds), "--finalists", str(chosen),
                     "--out", str(sel)])  # fmt: skip
@@ -295,6 +294,8 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
             out["norms"],
             "--selection",
             str(sel),
+            "--checks",
+            write_optimizer_checks(root / "results/checks/optimizers.json"),
             "--out-stats",
             out["stats"],
             "--out-ledger",

@@ -10,15 +10,15 @@ from adamw_repro.config import study_configs
 from adamw_repro.provenance import package_imports
 from adamw_repro.report.catalog import figures_for, ladder_figures_for
 from adamw_repro.design import (
+    FINALISTS_FILE,
+    SELECTION_FILE,
     Run,
     all_runs,
-    cells_of,
     finalist_runs,
-    runs_of,
-    search_seeds,
+    round_file,
+    search_runs,
     train_spec,
     training_jobs,
-    tuning_runs,
 )
 
 # Jobs call `python -m adamw_repro...`: by default that is the interpreter running Snakemake (the
@@ -154,12 +154,11 @@ def get_search_summaries(wildcards):
     """The grid and the cells of the earlier rounds on the search seeds (known once those rounds'
     checkpoints ran)."""
     study = wildcards.get("study", "")
-    config = STUDIES[study]
-    cells = []
+    rounds = []
     for path in get_earlier_rounds(wildcards):
         with open(path) as fh:
-            cells += cells_of(json.load(fh)["cells"])
-    return summaries(study, [*tuning_runs(config), *runs_of(config, cells, search_seeds(config))])
+            rounds.append(json.load(fh))
+    return summaries(study, search_runs(STUDIES[study], rounds))
 
 
 def get_finalist_summaries(wildcards):

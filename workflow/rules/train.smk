@@ -71,7 +71,7 @@ checkpoint search_round:
         rounds=get_earlier_rounds,
         code=get_code("analysis.selection"),
     output:
-        f"results/{S}study/round{{round}}.json",
+        f"results/{S}{round_file('{round}')}",
     log:
         f"logs/{S}search_round{{round}}.log",
     benchmark:
@@ -90,11 +90,10 @@ checkpoint search_round:
 
 checkpoint finalists:
     input:
-        summaries=get_search_summaries,
-        rounds=get_earlier_rounds,
+        summaries=get_search_summaries,  # the grid's and every round's cells
         code=get_code("analysis.selection"),
     output:
-        f"results/{S}study/finalists.json",
+        f"results/{S}{FINALISTS_FILE}",
     log:
         f"logs/{S}finalists.log",
     benchmark:
@@ -106,7 +105,7 @@ checkpoint finalists:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
     shell:
         "python -m adamw_repro.analysis.selection finalists --config {params.config:q}"
-        " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
+        " --summaries {input.summaries} --out {output} > {log} 2>&1"
 
 
 checkpoint select_hparams:
@@ -116,7 +115,7 @@ checkpoint select_hparams:
         finalists=rules.finalists.output[0],
         code=get_code("analysis.selection"),
     output:
-        f"results/{S}study/selection.json",
+        f"results/{S}{SELECTION_FILE}",
     log:
         f"logs/{S}select_hparams.log",
     benchmark:

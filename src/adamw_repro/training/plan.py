@@ -19,6 +19,8 @@ from pathlib import Path
 
 from .. import atomic
 from ..design import (
+    FINALISTS_FILE,
+    SELECTION_FILE,
     ablation_runs,
     all_runs,
     cells_of,
@@ -27,6 +29,7 @@ from ..design import (
     grid,
     grid_cells,
     non_embedding_params,
+    round_file,
     run_hparams,
     runs_of,
     search_seeds,
@@ -56,21 +59,20 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
     ablation runs, with the right seeds, so the right cost); and stand-ins for the most the
     search may still add (every extension round's largest set of cells, and each half's
     selection rerun on the evaluation seeds where it differs from the final one)."""
-    folder = study_dir / "study"
-    if (folder / "selection.json").exists():
-        selected = atomic.read_json(folder / "selection.json", atomic.redo_stage("the selection"))
+    if (study_dir / SELECTION_FILE).exists():
+        selected = atomic.read_json(study_dir / SELECTION_FILE, atomic.redo_stage("the selection"))
         return all_runs(config, selected), [], []
     known, later, maybe = tuning_runs(config), [], []
     rounds = config["study"]["extension_rounds"] if grid_cells(config) else 0
     for k in range(1, rounds + 1):
-        path = folder / f"round{k}.json"
+        path = study_dir / round_file(k)
         if path.exists():
             found = atomic.read_json(path, atomic.redo_stage("the search rounds"), ["cells"])
             known += runs_of(config, cells_of(found["cells"]), search_seeds(config))
         else:
             maybe += _largest_round(config)
-    if (folder / "finalists.json").exists():
-        found = atomic.read_json(folder / "finalists.json", atomic.redo_stage("the finalists"))
+    if (study_dir / FINALISTS_FILE).exists():
+        found = atomic.read_json(study_dir / FINALISTS_FILE, atomic.redo_stage("the finalists"))
         known += finalist_runs(config, found)
     else:
         later += _finalist_stand_ins(config)
