@@ -59,6 +59,20 @@ def test_the_workflow_parses_and_lints_with_snakemake_alone(tmp_path):
         assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 
 
+def test_a_host_workflow_without_a_config_is_told_which_to_pass(tmp_path):
+    """A module's host that passes no config gets one line naming the configs to pass, not a
+    schema error about a missing property."""
+    (tmp_path / "Snakefile").write_text(
+        f'module adamw:\n    snakefile:\n        "{REPO / "workflow" / "Snakefile"}"\n'
+        "    config:\n        config\n\n\nuse rule * from adamw\n"
+    )
+    cmd = [sys.executable, "-m", "snakemake", "-d", tmp_path, "-n", "--cores", "1"]
+    out = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    said = (out.stdout + out.stderr).strip()
+    assert out.returncode == 1 and said.count("\n") == 0, said
+    assert said.startswith("config error: no study config") and "config/config.yaml" in said
+
+
 def _rule_blocks() -> dict[str, str]:
     """Each rule of the workflow (a generated training rule under its first name) and its text."""
     out = {}
