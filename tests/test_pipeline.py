@@ -337,58 +337,61 @@ def test_report_and_lint(smoke_run):
 
 def test_killed_workflow_resumes_and_matches_an_uninterrupted_one(tmp_path):
     """SIGKILL the whole Snakemake process group mid-training (a crash), unlock, rerun: finished
-    runs are kept, the interrupted one resumes from its checkpoint, the tables are identical."""
+    runs are kept, the interrupted one resumes from its checkpoint, and the tables and figures
+    are byte-identical to an uninterrupted run's, which ran from another folder as a module,
+    with a rule prefix and one run per job (as on a cluster; the killed run trains two per job:
+    a run's numbers never depend on the job that trained it)."""
     changes = dict(
         optimizers={"adam": {"lr": 0.01}, "adamw": {"lr": 0.01, "weight_decay": 0.1}},
-        seeds=[0],
+        seeds=[0, 1],
         study={"embedding_ablation": False},
         train__tokens=8 * 32 * 300,
         train__checkpoint_interval=20,
+        paper__timing=False,
+        paper__title=NASTY,
     )
-    ref, cut = tmp_path / "reference", tmp_path / "interrupted"
+    ref, cut = tmp_path / "module", tmp_path / "interrupted"
     ref.mkdir(), cut.mkdir()
-    smoke(ref, smoke_config(ref, **changes))
+    run_as_a_module(ref, smoke_config(ref, **changes, resources__train__runs_per_job=1))
     config = smoke_config(cut, **changes)
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "-d",
-        str(cut),
-        "--cores",
-        "1",
-        "--configfile",
-        str(config),
-    ]
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(cut),
+           "--cores", "1", "--configfile", str(config)]  # fmt: skip
     proc = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     t0 = time.time()
     # wait until one run is finished and another has written a checkpoint
     while not (
-        list(cut.glob("results/runs/*/*/seed0/summary.json"))
-        and list(cut.glob("results/checkpoints/*/*/seed0.pt"))
+        list(cut.glob("results/runs/*/*/seed*/summary.json"))
+        and list(cut.glob("results/checkpoints/*/*/seed*.pt"))
     ):
         assert proc.poll() is None and time.time() - t0 < 300, "workflow ended before the kill"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    done_before = {p: p.stat().st_mtime_ns for p in cut.glob("results/runs/*/*/seed0/summary.json")}
+    done_before = {p: p.stat().st_mtime_ns for p in cut.glob("results/runs/*/*/seed*/summary.json")}
     smoke(cut, config, "--unlock")
     smoke(cut, config, "--cores", "1")
     for p, mtime in done_before.items():
         assert p.stat().st_mtime_ns == mtime, f"{p} was redone"
-    resumed = [
-        json.loads(p.read_text())["resumed_from_steps"]
-        for p in cut.glob("results/runs/*/*/seed0/summary.json")
-    ]
-    assert any(resumed), resumed
-    for name in ("runs.csv", "curves.csv"):
+    summaries = [json.loads(p.read_text()) for p in cut.glob("results/runs/*/*/seed*/summary.json")]
+    assert any(s["resumed_from_steps"] for s in summaries), summaries
+    assert list((cut / "logs/train").glob("evaluate_adam_0/*.log"))  # two seeds in one job
+    tables = {p.name for p in (ref / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
+    tables -= {"provenance.json"}  # names the config hash
+    assert {"runs.csv", "curves.csv", "ledger.csv"} <= tables
+    for name in sorted(tables):
         assert (cut / "results/tables" / name).read_bytes() == (
             ref / "results/tables" / name
-        ).read_bytes()
+        ).read_bytes(), name
+    figures = sorted(p.name for p in (ref / "results/figures").iterdir())
+    assert figures
+    for name in figures:
+        assert (cut / "results/figures" / name).read_bytes() == (
+            ref / "results/figures" / name
+        ).read_bytes(), name
+    for folder in (ref, cut):  # no finished run left waiting beside its checkpoint
+        assert not list(folder.glob("results/checkpoints/**/*.finished"))
 
 
 # A crash at the worst moment of a stage: its first output renamed into place, the next one
@@ -536,6 +539,7 @@ DAMAGED_FILES = {
     "finalists": ("results/study/finalists.json", "select", "one line"),
     "selection": ("results/study/selection.json", "aggregate", "one line"),
     "runs table": ("results/tables/runs.csv", "ledger", "one line"),
+    "optimizer checks": ("results/checks/optimizers.json", "ledger", "one line"),
 }
 
 
@@ -586,6 +590,7 @@ def _read_next(stage: str, work: Path, out: Path, summaries: list[str]) -> None:
         ledger.main(["--config", conf, "--runs", str(tables / "runs.csv"), "--curves",
                      str(tables / "curves.csv"), "--norms", str(tables / "param_norms.csv"),
                      "--selection", str(study / "selection.json"),
+                     "--checks", str(work / "results/checks/optimizers.json"),
                      *(f"--out-{n}={out / n}" for n in names)])  # fmt: skip
 
 
@@ -669,20 +674,15 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
 """
 
 
-def test_as_a_module_with_one_run_per_job_the_tables_are_the_smoke_runs(smoke_run, tmp_path):
-    """From another folder, an outer Snakefile uses workflow/Snakefile as a module with its own
-    config: it dry-runs as it is and with a rule prefix, and the prefixed one runs the smoke
-    profile to a PDF, its light rules local. It runs one run per job (as on a cluster), against
-    the smoke run's four: a second run from scratch, grouped otherwise, gives the same tables and
-    figures byte for byte, and going back to the profile's layout on another number of cores
-    retrains nothing (only the paper, whose appendix names the config's hash)."""
-    work, _ = smoke_run
-    assert list((work / "logs/train").glob("tune_*.log"))  # the reference was batched
-    outer = tmp_path / "outer"
-    outer.mkdir()
-    smoke_config(outer, paper__timing=False, paper__title=NASTY, resources__train__runs_per_job=1)
+def run_as_a_module(outer: Path, config: Path) -> None:
+    """From ``outer``, an outer Snakefile uses workflow/Snakefile as a module with its own config
+    (``config``, in ``outer``): it dry-runs as it is and with a rule prefix, its light rules are
+    local, and the prefixed one runs to a PDF with a job per run; going back to the profile's
+    layout on another number of cores then retrains nothing (only the paper, whose appendix
+    names the config's hash)."""
     snakefile = REPO / "workflow" / "Snakefile"
-    for prefix, rule in (("", "tune_0"), (" as adamw_*", "adamw_tune_0")):
+    # (the training jobs of a study without a grid follow the selection checkpoint)
+    for prefix, rule in (("", "optimizer_checks"), (" as adamw_*", "adamw_optimizer_checks")):
         (outer / "Snakefile").write_text(MODULE.format(snakefile=snakefile, prefix=prefix))
         cmd = [sys.executable, "-m", "snakemake", "-d", outer, "--cores", "2"]
         cmd += ["--rerun-triggers", "mtime", "params", "software-env"]  # as the profile sets them
@@ -691,29 +691,20 @@ def test_as_a_module_with_one_run_per_job_the_tables_are_the_smoke_runs(smoke_ru
         assert "localrules directive" not in dry.stdout + dry.stderr
     local = subprocess.run([sys.executable, "-c", LOCAL_RULES, outer / "Snakefile", outer],
                            capture_output=True, text=True).stdout.split()  # fmt: skip
-    light = {"run_spec", "search_round", "finalists", "select_hparams", "aggregate", "ledger",
-             "results_table", "figure", "paper"}  # fmt: skip
-    assert {f"adamw_{r}" for r in light} <= set(local) and "adamw_tune_0" not in local, local
+    light = {"run_spec", "optimizer_checks", "aggregate", "ledger", "results_table", "figure",
+             "paper"}  # fmt: skip
+    assert {f"adamw_{r}" for r in light} <= set(local), local
+    assert "adamw_evaluate_adam_0" not in local, local
     full = subprocess.run(cmd, cwd=outer, capture_output=True, text=True)
     log = full.stdout + full.stderr
     assert full.returncode == 0, log[-3000:]
     assert (outer / "results/paper/paper.pdf").stat().st_size > 10_000
     jobs = re.findall(r"rule (adamw_(?:tune|extend|finalist|evaluate)_\w+):", log)
     assert len(jobs) == len(pd.read_csv(outer / "results/tables/runs.csv"))  # one run each
-    tables = {p.name for p in (work / "results/tables").iterdir()} - {"timing.csv"}  # wall clock
-    tables -= {"provenance.json"}  # names the config hash
-    for name in sorted(tables):
-        assert (outer / "results/tables" / name).read_bytes() == (
-            work / "results/tables" / name
-        ).read_bytes(), name
-    for fig in ("heatmaps_adam.pdf", "final_test_loss.png", "lr_sweep.pdf"):
-        assert (outer / "results/figures" / fig).read_bytes() == (
-            work / "results/figures" / fig
-        ).read_bytes(), fig
-    for folder in (work, outer):  # no finished run left waiting beside its checkpoint
-        assert not list(folder.glob("results/checkpoints/**/*.finished"))
-    regrouped = smoke_config(outer, paper__timing=False, paper__title=NASTY)
+    regrouped = yaml.safe_load(config.read_text())
+    regrouped["resources"]["train"]["runs_per_job"] = 4  # the smoke profile's
+    config.write_text(yaml.safe_dump(regrouped))
     for cores in ("1", "3"):
-        planned = planned_jobs(outer, outer / "Snakefile", regrouped, "--cores", cores,
+        planned = planned_jobs(outer, outer / "Snakefile", config, "--cores", cores,
                                "--rerun-triggers", "mtime", "params", "software-env")  # fmt: skip
         assert planned - {"adamw_all"} == {"adamw_paper"}, planned
