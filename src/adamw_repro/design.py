@@ -231,9 +231,8 @@ def finalist_runs(config: dict, chosen: dict) -> list[Run]:
     return runs_of(config, cells_of(chosen["finalists"]), finalist_seeds(config)) + refined
 
 
-# The search's files under a study's results/ folder, each a Snakemake checkpoint: which runs
-# follow from them is decided here (search_runs, finalist_runs, all_runs), for the workflow's
-# input functions, the plan and the tests alike.
+# The search's files (Snakemake checkpoints) under a study's results/: the runs that follow
+# from them are decided here, for the workflow's input functions, the plan and the tests alike.
 FINALISTS_FILE, SELECTION_FILE = "study/finalists.json", "study/selection.json"
 
 
@@ -243,8 +242,7 @@ def round_file(k: int | str) -> str:
 
 
 def search_runs(config: dict, rounds: list[dict]) -> list[Run]:
-    """The runs the search trains up to ``rounds`` (the rounds' outputs so far): the grid and
-    each round's cells, on the search seeds."""
+    """The grid's and each of ``rounds``' cells (the rounds so far) on the search seeds."""
     extended = [c for r in rounds for c in cells_of(r["cells"])]
     return tuning_runs(config) + runs_of(config, extended, search_seeds(config))
 
