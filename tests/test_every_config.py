@@ -35,7 +35,7 @@ from adamw_repro.design import (
     total_steps,
     tuning_runs,
 )
-from adamw_repro.provenance import study_hash
+from adamw_repro.provenance import design_hash, study_hash
 from adamw_repro.registry import OPTIMIZERS
 from adamw_repro.report import figures, paper, tables
 from adamw_repro.report.catalog import figures_for, ladder_figures_for
@@ -672,17 +672,25 @@ def test_a_verdict_that_differs_on_another_machine_is_marked_fragile(tmp_path):
     there = "contradicted" if here != "contradicted" else "reproduced"
     theirs.loc[measured, "verdict"] = there
     theirs.to_csv(tmp_path / "elsewhere.csv", index=False)
+    other_seeds = {**cfg, "seeds": [100, 101]}  # another draw: its own hash, the same design
+    assert study_hash(other_seeds) != study_hash(cfg)
     cfg["paper"]["crosscheck"] = [
         {"ledger": "elsewhere.csv", "label": "on machine B", "study_hash": study_hash(cfg)},
         {"ledger": "elsewhere.csv", "label": "an older design", "study_hash": "0123456789ab"},
-    ]
+        {"ledger": "elsewhere.csv", "label": "with seeds 100-101",
+         "design_hash": design_hash(other_seeds)},
+        {"ledger": "elsewhere.csv", "label": "of old", "design_hash": "0123456789ab"},
+    ]  # fmt: skip
     paper_stage(tmp_path / "run", cfg, out, False, crosscheck_root=tmp_path)
     tex = " ".join((tmp_path / "run/build/paper.tex").read_text().split())
     cid = theirs.loc[measured, "id"]
-    assert f"{cid} reads \\emph{{{there}}} there (\\emph{{{here}}} here)" in tex
-    assert f"{len(theirs) - 1} of its {len(theirs)} verdicts are the same there" in tex
-    assert f"fragile: {there} on machine B" in tex
+    assert tex.count(f"{cid} reads \\emph{{{there}}} there (\\emph{{{here}}} here)") == 2
+    assert tex.count(f"{len(theirs) - 1} of its {len(theirs)} verdicts are the same there") == 2
+    assert f"fragile: {there} on machine B; {there} with seeds 100-101" in tex
     assert "the committed ledger of this study run an older design belongs to an earlier" in tex
+    assert "This design (design hash" in tex and "also ran with seeds 100-101:" in tex
+    assert "a verdict that changes with the draw of seeds is fragile" in tex
+    assert "study run of old belongs to another design" in tex
 
 
 def test_a_ladder_cross_checks_its_main_studys_own_verdicts(tmp_path):

@@ -78,6 +78,13 @@ def study_hash(cfg: dict) -> str:
     return config_hash(sections)
 
 
+def design_hash(cfg: dict) -> str:
+    """``study_hash`` without the seeds (evaluation and tuning): two draws of seeds of one study
+    design share it."""
+    study = {k: v for k, v in cfg["study"].items() if k != "tuning_seeds"}
+    return study_hash({**cfg, "seeds": None, "study": study})
+
+
 def git_state(path: str | os.PathLike = ".") -> dict:
     """Commit of the checkout holding ``path`` and whether its tracked files were modified."""
 

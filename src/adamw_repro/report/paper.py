@@ -239,12 +239,15 @@ def _empirical(c: dict) -> bool:
 def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> dict:
     """This study's verdicts against its ledgers from elsewhere (``paper.crosscheck``, whose
     files are ``ledgers``, in its order): per reference, whether it ran this very study (its
-    study hash), and which verdicts differ; a claim whose verdict differs anywhere is marked
-    fragile."""
-    own, refs = provenance.study_hash(config), []
+    study hash) or this design on other seeds (its design hash), and which verdicts differ; a
+    claim whose verdict differs anywhere is marked fragile."""
+    own, design, refs = provenance.study_hash(config), provenance.design_hash(config), []
     for ref, ledger in zip(config["paper"]["crosscheck"], ledgers, strict=True):
-        entry = {"label": ref["label"], "same_study": ref["study_hash"] == own, "flips": []}
-        if entry["same_study"]:
+        seeds = "design_hash" in ref  # another draw of seeds of this design
+        same = ref["design_hash"] == design if seeds else ref["study_hash"] == own
+        entry = {"label": ref["label"], "same_study": same and not seeds,
+                 "same_design": same and seeds, "seeds": seeds, "flips": []}  # fmt: skip
+        if same:
             theirs = pd.read_csv(ledger).set_index("id")["verdict"].to_dict()
             entry["compared"] = sum(c["id"] in theirs for c in claims)
             entry["flips"] = [
@@ -260,7 +263,7 @@ def crosscheck_context(claims: list[dict], config: dict, ledgers: list[str]) -> 
     for c in claims:  # a verdict that changes with the tuning seeds' selection
         if str(c.get("tuning_seeds") or "").startswith("fragile"):
             fragile.setdefault(c["id"], []).append("depends on the tuning seeds")
-    return {"study_hash": own, "crosscheck": refs, "fragile": fragile}
+    return {"study_hash": own, "design_hash": design, "crosscheck": refs, "fragile": fragile}
 
 
 def headline_context(decomposition: list[dict]) -> dict | None:
