@@ -16,6 +16,7 @@ import torch
 import yaml
 from helpers import REPO, snakemake
 
+import adamw_repro.analysis.ledger  # noqa: F401  (registers the study's claims in CLAIMS)
 from adamw_repro.analysis.claims import CLAIMS, VERDICTS
 from adamw_repro.config import validate_config
 from adamw_repro.design import all_runs, searched_runs, tuning_runs
