@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from scipy import stats
+
+from adamw_repro.analysis.stats import paired
 
 # (name, role and optimizer of a, role and optimizer of b): the difference a − b, paired by seed
 COMPARISONS = (
@@ -32,24 +32,25 @@ def cell(runs: pd.DataFrame, role: str, optimizer: str) -> pd.DataFrame:
     return mine[~mine["diverged"].astype(bool)]
 
 
-def differences(runs: pd.DataFrame, a, b) -> tuple[tuple, pd.Series]:
-    """The cells compared and the per-seed differences of final test loss."""
+def pairs(runs: pd.DataFrame, a, b) -> tuple[tuple, pd.DataFrame]:
+    """The cells compared and their final test losses, one row per seed both finished."""
     ra, rb = cell(runs, *a), cell(runs, *b)
     cells = tuple(
         (float(r["lr"].iloc[0]), float(r["weight_decay"].iloc[0])) if len(r) else None
         for r in (ra, rb)
     )
-    d = ra.set_index("seed")["final_test_loss"] - rb.set_index("seed")["final_test_loss"]
-    return cells, d.dropna()
+    losses = {k: r.set_index("seed")["final_test_loss"] for k, r in (("a", ra), ("b", rb))}
+    return cells, pd.DataFrame(losses).dropna()
 
 
-def summary(d: pd.Series, margin: float) -> str:
-    n, mean, sd = len(d), d.mean(), d.std(ddof=1)
-    half = stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
-    tie = "a tie within the margin" if -margin < mean - half and mean + half < margin else "no tie"
+def summary(both: pd.DataFrame, margin: float) -> str:
+    """The ledger's paired comparison of a − b (analysis.stats.paired: the t interval)."""
+    p = paired(both["a"], both["b"])
+    lo, hi = p["ci_lo"], p["ci_hi"]
+    tie = "a tie within the margin" if -margin < lo and hi < margin else "no tie"
     return (
-        f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}] over {n} seeds (sd {sd:.4f}; "
-        f"interval half-width {half:.4f}; {tie} at ±{margin:g})"
+        f"{p['mean_diff']:+.4f} [{lo:+.4f}, {hi:+.4f}] over {p['n']} seeds (sd "
+        f"{p['std_diff']:.4f}; interval half-width {(hi - lo) / 2:.4f}; {tie} at ±{margin:g})"
     )
 
 
@@ -61,13 +62,13 @@ def main(argv=None) -> None:
     draws = {p: pd.read_csv(p / "tables" / "runs.csv") for p in args.results}
     for name, a, b in COMPARISONS:
         print(name)
-        found = {p: differences(runs, a, b) for p, runs in draws.items()}
-        for p, (cells, d) in found.items():
-            print(f"  {p}: cells {cells}: {summary(d, args.margin)}")
+        found = {p: pairs(runs, a, b) for p, runs in draws.items()}
+        for p, (cells, both) in found.items():
+            print(f"  {p}: cells {cells}: {summary(both, args.margin)}")
         if len({cells for cells, _ in found.values()}) > 1:
             print("  pooled: not pooled, the draws selected different cells")
             continue
-        pooled = pd.concat([d for _, d in found.values()], ignore_index=True)
+        pooled = pd.concat([both for _, both in found.values()], ignore_index=True)
         print(f"  pooled: {summary(pooled, args.margin)}")
 
 

@@ -490,7 +490,8 @@ def measure_u1(ev: Evidence) -> Measurement:
     empirical=False,
 )
 def measure_u2(ev: Evidence) -> Measurement:
-    r, eps = _checks(ev)["u2"], _checks(ev)["u2_eps"]
+    checks = _checks(ev)
+    r, eps = checks["u2"], checks["u2_eps"]
     target = r["gradient_rms_ratio"]
     ok = abs(r["adamw"] - 1) < 0.01 and abs(r["adam_l2"] / target - 1) < 0.1
     return Measurement(

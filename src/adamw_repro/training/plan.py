@@ -23,7 +23,6 @@ from ..design import (
     SELECTION_FILE,
     ablation_runs,
     all_runs,
-    cells_of,
     finalist_runs,
     finalist_seeds,
     grid,
@@ -32,10 +31,10 @@ from ..design import (
     round_file,
     run_hparams,
     runs_of,
+    search_runs,
     search_seeds,
     selected_runs,
     train_spec,
-    tuning_runs,
 )
 from ..provenance import config_hash
 from ..schedule import budget
@@ -62,15 +61,15 @@ def planned_runs(config: dict, study_dir: Path) -> tuple[list, list, list]:
     if (study_dir / SELECTION_FILE).exists():
         selected = atomic.read_json(study_dir / SELECTION_FILE, atomic.redo_stage("the selection"))
         return all_runs(config, selected), [], []
-    known, later, maybe = tuning_runs(config), [], []
+    done, later, maybe = [], [], []
     rounds = config["study"]["extension_rounds"] if grid_cells(config) else 0
     for k in range(1, rounds + 1):
         path = study_dir / round_file(k)
         if path.exists():
-            found = atomic.read_json(path, atomic.redo_stage("the search rounds"), ["cells"])
-            known += runs_of(config, cells_of(found["cells"]), search_seeds(config))
+            done.append(atomic.read_json(path, atomic.redo_stage("the search rounds"), ["cells"]))
         else:
             maybe += _largest_round(config)
+    known = search_runs(config, done)  # the grid and the rounds that ran
     if (study_dir / FINALISTS_FILE).exists():
         found = atomic.read_json(study_dir / FINALISTS_FILE, atomic.redo_stage("the finalists"))
         known += finalist_runs(config, found)
