@@ -22,12 +22,16 @@ from adamw_repro.design import (
 )
 
 # Jobs call `python -m adamw_repro...`: by default that is the interpreter running Snakemake (the
-# project's environment, even if not activated: `.venv/bin/snakemake`), and it finds this
-# checkout's package whether or not it was pip-installed (conda environments, cluster nodes).
-os.environ.update(
-    PATH=os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])),
-    PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])),
+# project's environment, even if not activated: `.venv/bin/snakemake`). From a checkout they
+# find its package whether or not it was pip-installed (conda environments, cluster nodes);
+# deployed from git, the package is installed and nothing is added.
+os.environ["PATH"] = os.pathsep.join(
+    filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
 )
+if FROM_CHECKOUT:
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])
+    )
 
 # The studies this workflow builds, by name. A config without `studies` is one study, named "",
 # whose files sit directly under results/, resources/ and logs/; a ladder's studies each get a
@@ -280,12 +284,15 @@ def get_pilot_map_inputs():
     """The paper's pilot-map figure and its CSV, if the profile names a map."""
     if not PILOT_MAP:
         return {}
-    return {"pilot_map": "results/paper/pilot_map.pdf", "pilot_map_csv": REPO / PILOT_MAP["csv"]}
+    return {
+        "pilot_map": "results/paper/pilot_map.pdf",
+        "pilot_map_csv": repo_file(PILOT_MAP["csv"]),
+    }
 
 
 def get_crosscheck_inputs():
     """The ledgers of this study run elsewhere that its paper compares (paper.crosscheck)."""
-    return [REPO / c["ledger"] for c in STUDIES[MAIN_STUDY]["paper"]["crosscheck"]]
+    return [repo_file(c["ledger"]) for c in STUDIES[MAIN_STUDY]["paper"]["crosscheck"]]
 
 
 def get_pilot_map_args(wildcards, input):

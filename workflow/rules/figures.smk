@@ -31,7 +31,7 @@ if PILOT_MAP:
 
     rule pilot_map_figure:
         input:
-            csv=REPO / PILOT_MAP["csv"],
+            csv=repo_file(PILOT_MAP["csv"]),
             code=get_code("report.figures"),
         output:
             "results/paper/pilot_map.pdf",

@@ -4,8 +4,8 @@ rule paper:
     input:
         **get_ladder_inputs(),
         **get_pilot_map_inputs(),
-        template=REPO / "paper" / "paper.tex.j2",
-        bib=REPO / "paper" / "references.bib",
+        template=repo_file("paper/paper.tex.j2"),
+        bib=repo_file("paper/references.bib"),
         code=get_code("report.paper"),
         meta=get_data_file(rules.tokenize.output.meta, MAIN_STUDY),
         runs=in_study(rules.aggregate.output.runs, MAIN_STUDY),
