@@ -144,20 +144,11 @@ def slurm_available():
 
 @pytest.mark.slow
 @pytest.mark.slurm
-def test_smoke_workflow_runs_its_training_inside_slurm_jobs(tmp_path):
-    slurm_available()
-    config = small_config(tmp_path / "c.yaml")
-    snakemake(tmp_path, *CLUSTER, "--configfile", str(config))
-    summaries = list(tmp_path.glob("results/runs/*/*/*/summary.json"))
-    assert len(summaries) == 3  # adam, adamw, and AdamW without decay (ablation)
-    job_ids = {json.loads(p.read_text())["provenance"]["slurm_job_id"] for p in summaries}
-    assert None not in job_ids and len(job_ids) == 3
-    assert (tmp_path / "results/paper/paper.pdf").stat().st_size > 50_000
-
-
-@pytest.mark.slow
-@pytest.mark.slurm
-def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_path):
+def test_training_runs_inside_slurm_jobs_and_a_cancelled_one_is_retried_and_resumes(tmp_path):
+    """The small smoke workflow submitted to a real (local) SLURM cluster: every training run
+    happens inside a SLURM job of its own and the paper is built; a training job cancelled after
+    its first checkpoint is retried by Snakemake, resumes from that checkpoint, and the tables
+    are byte-identical to a local run's."""
     slurm_available()
     train = {"tokens": 8 * 32 * 1500, "checkpoint_interval": 50}
     ref = tmp_path / "reference"
@@ -191,6 +182,11 @@ def test_cancelled_training_job_is_retried_and_resumes_from_its_checkpoint(tmp_p
         for p in work.glob("results/runs/*/*/*/summary.json")
     }
     assert any(resumed.values()), resumed
+    summaries = [json.loads(p.read_text()) for p in work.glob("results/runs/*/*/*/summary.json")]
+    assert len(summaries) == 3  # adam, adamw, and AdamW without decay (ablation)
+    job_ids = {s["provenance"]["slurm_job_id"] for s in summaries}
+    assert None not in job_ids and len(job_ids) == 3
+    assert (work / "results/paper/paper.pdf").stat().st_size > 50_000
     for name in ("runs.csv", "curves.csv"):
         assert (work / "results/tables" / name).read_bytes() == (
             ref / "results/tables" / name
