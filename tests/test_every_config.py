@@ -37,7 +37,7 @@ from adamw_repro.design import (
 )
 from adamw_repro.provenance import design_hash, study_hash
 from adamw_repro.registry import OPTIMIZERS
-from adamw_repro.report import figures, paper, tables
+from adamw_repro.report import figures, ladder_figures, paper, tables
 from adamw_repro.report.catalog import figures_for, ladder_figures_for
 
 GRIDS = {
@@ -432,7 +432,7 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     pdfs = [str(ladder_dir / f"figures/{n}.pdf") for n in drawn]
     if compile_pdf:
         for n, pdf in zip(drawn, pdfs, strict=True):
-            figures.main([n, "--ladder-studies", tables["studies"], "--ladder-fits",
+            ladder_figures.main([n, "--ladder-studies", tables["studies"], "--ladder-fits",
                           tables["fits"], "--runs", tables["runs"], "--out", pdf])  # fmt: skip
     main, cfg = next(iter(configs.items()))
     ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]

@@ -32,7 +32,7 @@ if PILOT_MAP:
     rule pilot_map_figure:
         input:
             csv=repo_file(PILOT_MAP["csv"]),
-            code=get_code("report.figures"),
+            code=get_code("report.ladder_figures"),
         output:
             "results/paper/pilot_map.pdf",
         log:
@@ -46,6 +46,6 @@ if PILOT_MAP:
             chosen=PILOT_MAP["chosen"],
             margin=STUDIES[MAIN_STUDY]["study"]["margin"],
         shell:
-            "python -m adamw_repro.report.figures pilot_map --pilot-map {input.csv}"
+            "python -m adamw_repro.report.ladder_figures pilot_map --pilot-map {input.csv}"
             " --chosen {params.chosen:q}"
             " --margin {params.margin} --out {output} > {log} 2>&1"

@@ -48,7 +48,7 @@ rule ladder_figure:
         studies=rules.ladder.output.studies,
         fits=rules.ladder.output.fits,
         runs=rules.ladder.output.runs,
-        code=get_code("report.figures"),
+        code=get_code("report.ladder_figures"),
     output:
         pdf="results/ladder/figures/{ladder_figure}.pdf",
         png=report(
@@ -64,6 +64,6 @@ rule ladder_figure:
     conda:
         "../envs/report.yaml"
     shell:
-        "python -m adamw_repro.report.figures {wildcards.ladder_figure}"
+        "python -m adamw_repro.report.ladder_figures {wildcards.ladder_figure}"
         " --ladder-studies {input.studies}"
         " --ladder-fits {input.fits} --runs {input.runs} --out {output.pdf} > {log} 2>&1"

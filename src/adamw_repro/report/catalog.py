@@ -1,7 +1,7 @@
 """The figures: the one list of their names, captions and what each needs, light enough for
 Snakemake to read while it parses the workflow (no plotting library is imported here; the
-drawing functions are ``report.figures.DRAW``, one per name). The Snakemake rules, the paper
-template and the ledger's claims read it."""
+drawing functions are ``report.figures.DRAW`` and ``report.ladder_figures.LADDER_DRAW``, one per
+name). The Snakemake rules, the paper template and the ledger's claims read it."""
 
 from __future__ import annotations
 

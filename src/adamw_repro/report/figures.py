@@ -384,135 +384,6 @@ DRAW = {  # one drawing function per figure of catalog.FIGURES
 }
 
 
-def _on_axis(studies: pd.DataFrame, axis: str) -> pd.DataFrame:
-    return studies[studies["axes"].str.split().map(lambda a: axis in a)]
-
-
-def _size_ticks(ax, values):
-    """Ticks at the studies' own sizes, not at powers of ten."""
-    xs = sorted(set(values))
-    ax.set_xticks(xs, [f"{v / 1e6:.3g}M" if v >= 1e6 else f"{v / 1e3:.3g}k" for v in xs])
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-
-
-def _points(ax, g, x, y, lo, hi, used, color, at_end=None):
-    """A study's value with its interval; hollow where it was not used in the fit (its gate did
-    not pass), a triangle where it lies at an end of the grid (a bound, not a point)."""
-    yerr = np.vstack([g[y] - g[lo], g[hi] - g[y]])
-    ax.errorbar(g[x], g[y], yerr=yerr, fmt="none", ecolor=color, capsize=3, zorder=2)
-    at_end = np.zeros(len(g), bool) if at_end is None else at_end
-    for fill, take in ((color, used), ("white", ~used)):
-        for where, marker in ((~at_end, "o"), (at_end, "^")):
-            m = take & where
-            ax.scatter(g[x][m], g[y][m], facecolor=fill, edgecolor=color, marker=marker, zorder=3)
-
-
-def _fit_line(ax, fits, axis, corpus, color, label=None):
-    f = fits[(fits["axis"] == axis) & (fits["corpus"] == corpus) & (fits["line"] == "fit")]
-    if not f.empty:
-        ax.plot(f["x"], f["y"], color=color, label=label, zorder=1)
-        ax.fill_between(f["x"], f["lo"], f["hi"], color=color, alpha=0.15, linewidth=0)
-
-
-def ladder_size(studies, fits, runs):
-    """Decay's benefit against size on the size axis, one colour per corpus, with the fit."""
-    on = _on_axis(studies, "size")
-    fig, ax = plt.subplots(figsize=(4.8, 3.3))
-    for k, (corpus, g) in enumerate(on.sort_values("n_params_ne").groupby("corpus", sort=False)):
-        color = sns.color_palette()[k]
-        used = (g["acts"] == "passed").to_numpy()
-        _points(ax, g, "n_params_ne", "benefit", "benefit_lo", "benefit_hi", used, color)
-        _fit_line(ax, fits, "size", corpus, color, label=corpus)
-        if not ax.get_legend_handles_labels()[1].count(corpus):
-            ax.plot([], [], color=color, label=corpus)
-    ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set_xscale("log")
-    _size_ticks(ax, on["n_params_ne"])
-    ax.set(xlabel="non-embedding parameters (log scale)",
-           ylabel="tuned Adam − tuned AdamW,\nfinal test loss (nats)")  # fmt: skip
-    ax.legend(title="corpus", fontsize=7)
-    return fig
-
-
-def ladder_data(studies, fits, runs):
-    """AdamW's best timescale against the training data on the data axis, with the fit and the
-    three readings' predicted slopes drawn through its middle."""
-    on = _on_axis(studies, "data")
-    fig, ax = plt.subplots(figsize=(5.4, 3.5))
-    styles = iter([(0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2))])
-    for k, (corpus, g) in enumerate(on.sort_values("data_tokens").groupby("corpus", sort=False)):
-        color = sns.color_palette()[k]
-        used = ((g["acts"] == "passed") & g["tau_interior"].astype(bool)).to_numpy()
-        at_end = ~g["tau_interior"].astype(bool).to_numpy()
-        _points(ax, g, "data_tokens", "tau_steps", "tau_lo", "tau_hi", used, color, at_end)
-        _fit_line(ax, fits, "data", corpus, color, label=f"fit ({corpus})")
-        if k == 0:
-            lines = fits[(fits["axis"] == "data") & (fits["corpus"] == corpus)]
-            for name, line in lines[lines["line"] != "fit"].groupby("line", sort=False):
-                ax.plot(line["x"], line["y"], color="0.35", linestyle=next(styles), lw=1,
-                        label=name)  # fmt: skip
-    ax.set(xscale="log", yscale="log", xlabel="training tokens (log scale)",
-           ylabel="best τ = 1/(lr·wd), steps (log scale)")  # fmt: skip
-    _size_ticks(ax, on["data_tokens"])
-    ax.legend(fontsize=6, loc="best")
-    return fig
-
-
-def ladder_curves(studies, fits, runs):
-    """Each data-axis study's AdamW tuning cells at its learning rate: test loss against τ/T,
-    relative to Adam at the same learning rate (the wd = 0 column), mean over tuning seeds."""
-    on = _on_axis(studies, "data").sort_values("data_tokens")
-    fig, ax = plt.subplots(figsize=(5.0, 3.3))
-    colors = sns.color_palette("viridis", len(on))
-    for color, r in zip(colors, on.itertuples(), strict=True):
-        t = runs[(runs["study"] == r.study) & runs["tuning"].astype(bool)]
-        t = t[np.isclose(t["lr"], r.lr)]
-        base = cell_means(t[t["optimizer"] == "adam"])["value"].mean()
-        w = cell_means(t[(t["optimizer"] == "adamw") & (t["weight_decay"] > 0)])
-        w = w.assign(tau=timescale(w["lr"], w["weight_decay"], r.steps)).sort_values("tau")
-        ax.plot(w["tau"], w["value"] - base, marker="o", ms=3, color=color,
-                label=f"{r.epochs:.3g} epoch{'' if r.epochs == 1 else 's'}")  # fmt: skip
-    ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set(xscale="log", xlabel="τ / T (log scale)",
-           ylabel="AdamW − Adam at the same lr,\ntest loss (nats)")  # fmt: skip
-    ax.legend(fontsize=7, title="data axis")
-    return fig
-
-
-LADDER_DRAW = {
-    "ladder_size": ladder_size,
-    "ladder_data": ladder_data,
-    "ladder_curves": ladder_curves,
-}
-
-
-def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
-    """The pilot's map (benchmarks/pilot_map.py): per cell, decay's tuned-vs-tuned gain, the
-    size of decay's effect at a fixed learning rate, and the seconds per run; the study's
-    regime highlighted."""
-    cells = cells.iloc[::-1]  # first cell on top
-    y = np.arange(len(cells))
-    colors = ["#d62728" if c == chosen else "0.55" for c in cells["cell"]]
-    fig, axes = plt.subplots(1, 3, figsize=(9, 0.32 * len(cells) + 1.2), sharey=True,
-                             gridspec_kw={"width_ratios": [3, 3, 2]})  # fmt: skip
-    panels = (
-        ("gain", "tuned Adam − tuned AdamW\n(validation loss, nats)", 3 * margin),
-        ("acts", "largest |AdamW(τ) − Adam|\nat Adam's lr (nats)", margin),
-        ("s_per_run", "seconds per run\n(1 thread)", None),
-    )
-    for ax, (col, label, line) in zip(axes, panels, strict=True):
-        ax.barh(y, cells[col], color=colors)
-        if col == "gain" and {"gain_a", "gain_b"} <= set(cells):  # each seed alone (map v2)
-            for seed in ("gain_a", "gain_b"):
-                ax.scatter(cells[seed], y, color="black", s=8, zorder=3)
-        if line is not None:
-            ax.axvline(line, color="k", ls="--", lw=0.8)
-        ax.set_xlabel(label)
-    axes[0].set_yticks(y, [f"{a}: {c}" for a, c in zip(cells["axis"], cells["cell"], strict=True)])
-    fig.tight_layout()
-    return fig
-
-
 def save(fig, pdf_path: str | Path) -> None:
     """PDF and PNG side by side, without timestamps so reruns give identical bytes."""
     pdf_path = Path(pdf_path)
@@ -527,40 +398,19 @@ def save(fig, pdf_path: str | Path) -> None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(DRAW | LADDER_DRAW) + ["pilot_map"])
-    ap.add_argument("--runs", help="runs.csv (a ladder's joined runs.csv)")
-    ap.add_argument("--pilot-map", help="the pilot map's CSV (the pilot_map figure)")
-    ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
-    ap.add_argument("--margin", type=float, help="the smallest effect of interest (pilot_map)")
-    ap.add_argument("--curves", help="curves.csv (a study's figures)")
-    ap.add_argument("--map", help="map.csv, the map read row by row (a study's figures)")
-    ap.add_argument("--study", help="the config's study section, as JSON (a study's figures)")
-    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (its figures)")
-    ap.add_argument("--ladder-fits", help="a ladder's fits.csv (its figures)")
+    ap.add_argument("figure", choices=sorted(DRAW))
+    ap.add_argument("--runs", required=True, help="runs.csv")
+    ap.add_argument("--curves", required=True, help="curves.csv")
+    ap.add_argument("--map", required=True, help="map.csv, the map read row by row")
+    ap.add_argument("--study", required=True, help="the config's study section, as JSON")
     ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
     args = ap.parse_args(argv)
     sns.set_theme(context="paper", style="whitegrid")
-    if args.figure == "pilot_map":
-        if not (args.pilot_map and args.margin is not None):
-            ap.error("pilot_map needs --pilot-map and --margin")
-        save(pilot_map(pd.read_csv(args.pilot_map), args.chosen, args.margin), args.out)
-        return
-    if not args.runs:
-        ap.error(f"{args.figure} needs --runs")
     redo = atomic.redo_stage("the stage that wrote it")
     runs = atomic.read_table(args.runs, redo, ["run_id"])
-    if args.figure in LADDER_DRAW:
-        if not (args.ladder_studies and args.ladder_fits):
-            ap.error(f"{args.figure} needs --ladder-studies and --ladder-fits")
-        studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
-        fig = LADDER_DRAW[args.figure](studies, fits, runs)
-    else:
-        if not (args.curves and args.study and args.map):
-            ap.error(f"{args.figure} needs --curves, --map and --study")
-        curves = atomic.read_table(args.curves, redo, ["metric"])
-        rows = atomic.read_table(args.map, redo, ["kind"], empty_ok=True)
-        fig = DRAW[args.figure](runs, curves, json.loads(args.study), rows)
-    save(fig, args.out)
+    curves = atomic.read_table(args.curves, redo, ["metric"])
+    rows = atomic.read_table(args.map, redo, ["kind"], empty_ok=True)
+    save(DRAW[args.figure](runs, curves, json.loads(args.study), rows), args.out)
 
 
 if __name__ == "__main__":
