@@ -10,9 +10,10 @@ import pytest
 from helpers import optimizer_checks
 
 from adamw_repro.analysis.claims import CLAIMS, Measurement, apply_holm, leave_one_out, rule_text
-from adamw_repro.analysis.evidence import Evidence, decomposition, regime_checks
+from adamw_repro.analysis.evidence import Evidence
 from adamw_repro.analysis.ledger import build_ledger
 from adamw_repro.analysis.measures import CHECK_KEYS
+from adamw_repro.analysis.regime import decomposition, regime_checks
 from adamw_repro.config import validate_config
 from adamw_repro.design import ROLES, grid
 from adamw_repro.training.optim import decay_gradient_dependence

@@ -47,7 +47,7 @@ from .claims import (
     claim,
     three_way,
 )
-from .evidence import Evidence, decomposition, regime_checks, seed_effect
+from .evidence import Evidence, seed_effect
 from .measures import (
     CHECK_KEYS,
     LH,
@@ -59,6 +59,7 @@ from .measures import (
     paired_measure,
     tie_reach,
 )
+from .regime import decomposition, regime_checks
 from .stats import (
     optimizer_stats,
     paired,
