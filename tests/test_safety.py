@@ -9,8 +9,7 @@ import torch
 from helpers import data_paths, make_spec
 
 from adamw_repro.analysis.selection import trials
-from adamw_repro.report.latex import Latex, escape
-from adamw_repro.report.paper import compile_pdf
+from adamw_repro.report.latex import Latex, compile_pdf, escape
 from adamw_repro.training.train import train_run
 
 

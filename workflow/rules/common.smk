@@ -25,13 +25,20 @@ from adamw_repro.design import (
 # project's environment, even if not activated: `.venv/bin/snakemake`). From a checkout they
 # find its package whether or not it was pip-installed (conda environments, cluster nodes);
 # deployed from git, the package is installed and nothing is added.
-os.environ["PATH"] = os.pathsep.join(
-    filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")])
+os.environ.update(
+    PATH=os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")]))
 )
 if FROM_CHECKOUT:
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))
     )
+
+
+def repo_file(path):
+    """A file of this project (``paper/paper.tex.j2``): the checkout's, or the source cache's copy
+    of the deployed tag's, which Snakemake reruns on by its origin rather than the copy."""
+    return REPO / path if FROM_CHECKOUT else workflow.source_path(f"../../{path}")
+
 
 # The studies this workflow builds, by name. A config without `studies` is one study, named "",
 # whose files sit directly under results/, resources/ and logs/; a ladder's studies each get a

@@ -12,13 +12,9 @@ import argparse
 import json
 import math
 import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 
 from .. import atomic, provenance
@@ -29,37 +25,7 @@ from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
 from ..schedule import budget, data_and_epochs
 from .catalog import FIGURES, LADDER_FIGURES, PILOT_CAPTION
-from .latex import Latex, escape, num, sci
-
-
-def environment(template_dir: str | Path) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
-        block_start_string=r"\BLOCK{",
-        block_end_string="}",
-        variable_start_string=r"\VAR{",
-        variable_end_string="}",
-        comment_start_string=r"\#{",
-        comment_end_string="}",
-        line_comment_prefix="%#",
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-        undefined=jinja2.StrictUndefined,  # a typo in the template fails instead of printing ''
-        finalize=escape,
-        keep_trailing_newline=True,
-    )
-    env.filters.update(
-        sig=sig,
-        num=num,
-        sci=sci,
-        escape=escape,
-        safe_latex=Latex,  # captions written in the template itself are trusted markup
-        label=lambda x: Latex(re.sub(r"[^A-Za-z0-9]", "-", str(x))),  # for \\label and \\ref
-        label_optimizer=lambda x: escape(" ".join(LABELS.get(w, w) for w in str(x).split())),
-        int=lambda x: Latex(f"{int(x):,}".replace(",", "{,}")),
-    )
-    return env
+from .latex import Latex, compile_pdf, render
 
 
 def corpus_name(corpus: dict) -> str:
@@ -70,13 +36,6 @@ def corpus_name(corpus: dict) -> str:
         hub = corpus["hub"]
         return hub["dataset"] + (f" ({hub['name']})" if hub.get("name") else "")
     return {"kjv": "King James Bible", "stdlib": "Python standard library"}[corpus["source"]]
-
-
-def sig(x, digits: int = 3) -> Latex:
-    """A number to ``digits`` significant figures (for effects of any magnitude)."""
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return Latex("---")
-    return Latex(f"{x:.{digits}g}".replace("e-0", "e-").replace("inf", "$\\infty$"))
 
 
 def build_context(
@@ -366,53 +325,6 @@ def with_ladder(context: dict, ladder: dict) -> dict:
 def _records(df: pd.DataFrame) -> list[dict]:
     """Rows as dicts, NaN as None (the template prints None as an em dash)."""
     return df.astype(object).where(df.notna(), None).to_dict("records")
-
-
-def render(template: str | Path, context: dict) -> str:
-    template = Path(template)
-    return environment(template.parent).get_template(template.name).render(**context)
-
-
-def source_date_epoch(repo: Path) -> str:
-    """The commit time of the code, so the PDF's dates depend on inputs, not on the clock."""
-    try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%ct"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    return out or "0"
-
-
-def compile_pdf(tex: Path, out_pdf: Path) -> None:
-    """latexmk + pdflatex in the tex file's folder; the PDF is moved into place atomically."""
-    env = dict(
-        os.environ,
-        SOURCE_DATE_EPOCH=source_date_epoch(Path(__file__).parent),
-        FORCE_SOURCE_DATE="1",
-    )
-    cmd = [
-        "latexmk",
-        "-pdf",
-        "-interaction=nonstopmode",
-        "-halt-on-error",
-        "-file-line-error",
-        "-pdflatex=pdflatex -no-shell-escape %O %S",
-        tex.name,
-    ]
-    proc = subprocess.run(cmd, cwd=tex.parent, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        errors = [
-            ln for ln in proc.stdout.splitlines() if ln.startswith(("!", "./")) or "Error" in ln
-        ]
-        sys.stderr.write(proc.stdout[-4000:])
-        raise SystemExit(f"error: latexmk failed on {tex}: {' | '.join(errors[:3]) or 'see log'}")
-    with atomic.atomic_path(out_pdf) as tmp:
-        shutil.copyfile(tex.with_suffix(".pdf"), tmp)
 
 
 def main(argv=None) -> None:
