@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .. import atomic, provenance
+from .. import atomic
 from ..data.corpus import SPLITS
 from ..data.shards import TokenData, redo_tokens, verify_all
 from ..schedule import budget, lr_multiplier
@@ -42,20 +41,19 @@ from .checkpoint import (
     run_hash,
     save_checkpoint,
 )
-from .flops import device_peak_flops, flops_per_token
-from .model import ModelConfig, build_model, count_params, lm_logits
+from .model import ModelConfig, build_model, lm_logits
 from .optim import build_optimizer, decayed_parameters
 from .runtime import (
     EventLog,
     Precision,
     Progress,
     autocast,
-    cpu_peak_flops,
     keep_freed_memory,
     resolve_device,
     resolve_precision,
     to_device,
 )
+from .summary import summarize
 
 
 @torch.no_grad()
@@ -235,6 +233,23 @@ class Setup:
         return rec
 
 
+def resume(run: Setup, ckpt: Path) -> LoopState:
+    """The loop's state from the run's checkpoint, or a fresh one; a resumed run keeps the
+    precision it started in."""
+    run_id = run.spec["run_id"]
+    state = load_checkpoint(ckpt, run.model, run.optimizer, run.spec_hash, run.device)
+    if state.step:
+        print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
+    if state.precision:
+        run.precision = Precision(state.precision, state.precision_reason)
+    else:
+        state.precision, state.precision_reason = run.precision.name, run.precision.reason
+        if run.precision.warning:
+            print(f"[{run_id}] {run.precision.warning}", file=sys.stderr, flush=True)
+    print(f"[{run_id}] precision: {run.precision.reason}", flush=True)
+    return state
+
+
 def train_run(
     spec: dict,
     data_paths: dict[str, str],
@@ -253,16 +268,7 @@ def train_run(
     run = Setup(spec, data_paths, json.loads(Path(meta_path).read_text()))
     model, optimizer, t, T = run.model, run.optimizer, run.tcfg, run.steps.total_steps
     ckpt, run_id = Path(checkpoint_path), spec["run_id"]
-    state = load_checkpoint(ckpt, model, optimizer, run.spec_hash, run.device)
-    if state.step:
-        print(f"[{run_id}] resumed from checkpoint at step {state.step}", flush=True)
-    if state.precision:  # a resumed run keeps the precision it started in
-        run.precision = Precision(state.precision, state.precision_reason)
-    else:
-        state.precision, state.precision_reason = run.precision.name, run.precision.reason
-        if run.precision.warning:
-            print(f"[{run_id}] {run.precision.warning}", file=sys.stderr, flush=True)
-    print(f"[{run_id}] precision: {run.precision.reason}", flush=True)
+    state = resume(run, ckpt)
     preempt, progress = preemption(), Progress(run_id, T, state.step)
     events = EventLog(tensorboard, state.step, state.history)
     loss_sum = torch.tensor(state.loss_sum, device=run.device)  # on the device: no sync per step
@@ -330,90 +336,6 @@ def finish(run: Setup, state: LoopState, out_dir: str, ckpt: Path, seconds: floa
     )
     print(f"[{summary['run_id']}] done: {result}, {summary['wall_time_s']:.1f}s", flush=True)
     return summary
-
-
-def summarize(spec: dict, state: LoopState, model, mcfg: ModelConfig, device, threads) -> dict:
-    """The run's summary: its identity, final metrics, norms, size, speed and provenance."""
-    history, V = state.history, mcfg.vocab_size
-
-    def last(key):
-        return next((r[key] for r in reversed(history) if r.get(key) is not None), None)
-
-    # Diverged: the training failed, not the model overfitted (a memorizing model's held-out
-    # loss may well end above ln V; that is a result, not a failure).
-    final = state.history[-1] if not state.diverged else {}
-    reason = None
-    if state.diverged or final.get("val_loss") is None:
-        reason = "non-finite loss"
-    elif last("train_loss") > math.log(V):
-        reason = "final training loss above the uniform predictor's ln(V)"
-    ok = reason is None
-
-    curve = [(r["test_loss"], r["step"]) for r in history if r.get("test_loss") is not None]
-    throughput = [r["tokens_per_s"] for r in history if "tokens_per_s" in r]
-    tps = statistics.median(throughput) if throughput else None
-    n_params = count_params(model)
-    fpt = flops_per_token(mcfg, n_params)
-    tcfg = spec["train"]
-    peak = device_peak_flops(device) or (
-        cpu_peak_flops(state.precision) if device == "cpu" else None
-    )
-    final_metric = {
-        key: final.get(key) if ok else None
-        for key in ("val_loss", "val_acc", "test_loss", "test_acc", "train_eval_loss")
-    }
-    curve_end = final_metric["test_loss"]  # the curve's last point, on its windows
-    for key in ("test_loss", "test_acc"):  # reported: the whole split where it was scored
-        whole = key.replace("test", "test_whole")
-        if ok and final.get(whole) is not None:
-            final_metric[key] = final[whole]
-    return {
-        "run_id": spec["run_id"],
-        "optimizer": spec["optimizer"],
-        "lr": spec["hparams"]["lr"],
-        "weight_decay": spec["hparams"].get("weight_decay", 0.0),
-        "decay_embeddings": tcfg["decay_embeddings"],
-        "seed": spec["seed"],
-        "diverged": not ok,
-        "diverged_reason": reason,
-        "diverged_step": next((r["step"] for r in history if r.get("diverged")), None),
-        "final_val_loss": final_metric["val_loss"],
-        "final_val_acc": final_metric["val_acc"],
-        "final_test_loss": final_metric["test_loss"],
-        "final_test_acc": final_metric["test_acc"],
-        "final_train_loss": final_metric["train_eval_loss"],
-        "final_perplexity": math.exp(test_loss)
-        if (test_loss := final_metric["test_loss"])
-        else None,
-        # the test curve (its fixed windows): its lowest point and its last, whose difference
-        # is how far the run overfitted by its end
-        "best_test_loss": min(curve)[0] if ok and curve else None,
-        "best_test_step": min(curve)[1] if ok and curve else None,
-        "final_curve_test_loss": curve_end,
-        "final_weight_norm": last("weight_norm"),
-        "final_param_norms": {
-            n: p.detach().norm().item() for n, p in model.named_parameters() if p.dim() >= 2
-        },
-        "steps": state.step,
-        "total_steps": budget(tcfg, mcfg.block_size).total_steps,
-        "tokens": state.step * budget(tcfg, mcfg.block_size).tokens_per_step,
-        "n_params": n_params,
-        "flops_per_token": fpt,
-        "tokens_per_s": tps,
-        "achieved_flops": tps * fpt if tps else None,
-        "mfu": tps * fpt / peak if tps and peak else None,
-        "peak_flops": peak,
-        "resumed_from_steps": state.resumed_from,
-        "precision": state.precision,
-        "config": spec,
-        "provenance": provenance.collect(
-            device,
-            threads,
-            state.precision_reason,
-            torch.backends.cpu.get_cpu_capability(),
-            torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        ),
-    }
 
 
 def train_runs(
