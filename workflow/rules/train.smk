@@ -65,67 +65,32 @@ rule run_spec:
         "printf '%s\\n' {params.spec:q} > {output} 2> {log}"
 
 
-checkpoint search_round:
-    input:
-        summaries=get_search_summaries,
-        rounds=get_earlier_rounds,
-        code=get_code("analysis.selection"),
-    output:
-        f"results/{S}{round_file('{round}')}",
-    log:
-        f"logs/{S}search_round{{round}}.log",
-    benchmark:
-        f"results/{S}benchmarks/search_round{{round}}.tsv"
-    wildcard_constraints:
-        round=r"\d+",
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    shell:
-        "python -m adamw_repro.analysis.selection round --config {params.config:q}"
-        " --summaries {input.summaries} --rounds {input.rounds} --out {output} > {log} 2>&1"
+# The search's three checkpoints, one shape (common.smk's SEARCH_STEPS): a step of
+# analysis.selection reads the runs trained so far and the earlier steps' files, and writes the
+# file that says which runs follow (design.search_runs, finalist_runs, all_runs).
+for _rule, (_step, _output, _log) in SEARCH_STEPS.items():
 
-
-checkpoint finalists:
-    input:
-        summaries=get_search_summaries,  # the grid's and every round's cells
-        code=get_code("analysis.selection"),
-    output:
-        f"results/{S}{FINALISTS_FILE}",
-    log:
-        f"logs/{S}finalists.log",
-    benchmark:
-        f"results/{S}benchmarks/finalists.tsv"
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    shell:
-        "python -m adamw_repro.analysis.selection finalists --config {params.config:q}"
-        " --summaries {input.summaries} --out {output} > {log} 2>&1"
-
-
-checkpoint select_hparams:
-    input:
-        summaries=get_finalist_summaries,
-        rounds=get_earlier_rounds,
-        finalists=rules.finalists.output[0],
-        code=get_code("analysis.selection"),
-    output:
-        f"results/{S}{SELECTION_FILE}",
-    log:
-        f"logs/{S}select_hparams.log",
-    benchmark:
-        f"results/{S}benchmarks/select_hparams.tsv"
-    localrule: True
-    conda:
-        "../envs/analysis.yaml"
-    params:
-        config=get_json("optimizers", "seeds", "study", "train", "model"),
-    shell:
-        "python -m adamw_repro.analysis.selection select --config {params.config:q}"
-        " --summaries {input.summaries} --rounds {input.rounds} --finalists {input.finalists}"
-        " --out {output} > {log} 2>&1"
+    checkpoint:
+        name:
+            _rule
+        input:
+            **search_step_inputs(_rule),
+            code=get_code("analysis.selection"),
+        output:
+            f"results/{S}{_output}",
+        log:
+            f"logs/{S}{_log}.log",
+        benchmark:
+            f"results/{S}benchmarks/{_log}.tsv"
+        wildcard_constraints:
+            round=r"\d+",
+        localrule: True
+        conda:
+            "../envs/analysis.yaml"
+        params:
+            step=_step,
+            config=get_json("optimizers", "seeds", "study", "train", "model"),
+            earlier=selection_flags,
+        shell:
+            "python -m adamw_repro.analysis.selection {params.step} --config {params.config:q}"
+            " --summaries {input.summaries} {params.earlier} --out {output} > {log} 2>&1"
