@@ -290,61 +290,10 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
     margins = {c.id: ev.config["study"][c.margin] for c in claims.values()}
     rows, measured = [], {}
     for claim in claims.values():
-        margin = margins[claim.id]
-        row = {
-            "id": claim.id,
-            "claim": claim.text,
-            "source": claim.source,
-            # a quantity may name a setting of the study section ({equilibrium_exposure:g})
-            "quantity": claim.quantity.format_map(ev.config["study"]),
-            "figure": claim.figure,
-            "kind": claim.kind,
-            "target": claim.target,
-            "margin": margin,
-            "rule": rule_text(claim, margin),
-            "measurement": claim.same_as or claim.id,
-            "gated": claim.gated,
-            "empirical": claim.empirical,
-            "effect": math.nan,
-            "ci_lo": math.nan,
-            "ci_hi": math.nan,
-            "interval": "",
-            "n": 0,
-            "p": math.nan,
-            "robustness": "",
-            "tuning_seeds": "",
-        }
-        try:
-            gate = ev.gate(claim.gated) if claim.gated else None
-            m = claim.measure(ev)
-        except Untested as why:
-            rows.append({**row, "verdict": UNTESTED, "detail": str(why)})
-            continue
-        except Untestable as why:  # the measure's own gate (a ladder's, per study)
-            if why.measurement is not None:
-                row |= _numbers(why.measurement)
-            rows.append({**row, "verdict": UNTESTABLE, "detail": str(why)})
-            continue
-        row |= _numbers(m)
-        if gate is not None and gate.verdict != "passed":  # the numbers stay, no verdict
-            row |= {
-                "verdict": UNTESTABLE,
-                "detail": f"gate '{gate_name(claim.gated)}' {gate.verdict}: {gate.detail}; "
-                f"measured regardless, without a verdict: {summary(m)}",
-            }
-            rows.append(row)
-            continue
-        measured[claim.id] = m
-        v = m.verdict or judge(m.lo, m.hi, claim.kind, margin, claim.target)
-        if claim.kind == "greater" and m.per_seed is not None:
-            m.p = p_above(m.per_seed, claim.target + margin)
-        p = m.p if claim.kind in HOLM_KINDS else math.nan  # the p of a test beyond the margin
-        row |= {"p": p, "verdict": v, "detail": m.detail}
-        if claim.rests_on and (edges := ev.edges(claim.rests_on)):  # an optimum beyond the grid
-            row |= {"verdict": INCONCLUSIVE, "edge": True, "p": math.nan,
-                    "detail": f"{m.detail}; inconclusive: optimum beyond the searched grid "
-                    f"({'; '.join(edges)})"}  # fmt: skip
+        row, m = judged_row(claim, ev, margins[claim.id])
         rows.append(row)
+        if m is not None:
+            measured[claim.id] = m
     apply_holm(rows)
     leave_one_out(rows, measured, claims, margins)
     reselected(rows, measured, claims, margins, ev)
@@ -353,6 +302,66 @@ def build_ledger(ev, scope: str = "study") -> list[dict]:
     for r in rows:
         r.pop("edge", None)
     return rows
+
+
+def _row(claim: Claim, study: dict, margin: float) -> dict:
+    """A claim's row before it is measured."""
+    return {
+        "id": claim.id,
+        "claim": claim.text,
+        "source": claim.source,
+        # a quantity may name a setting of the study section ({equilibrium_exposure:g})
+        "quantity": claim.quantity.format_map(study),
+        "figure": claim.figure,
+        "kind": claim.kind,
+        "target": claim.target,
+        "margin": margin,
+        "rule": rule_text(claim, margin),
+        "measurement": claim.same_as or claim.id,
+        "gated": claim.gated,
+        "empirical": claim.empirical,
+        "effect": math.nan,
+        "ci_lo": math.nan,
+        "ci_hi": math.nan,
+        "interval": "",
+        "n": 0,
+        "p": math.nan,
+        "robustness": "",
+        "tuning_seeds": "",
+    }
+
+
+def judged_row(claim: Claim, ev, margin: float) -> tuple[dict, Measurement | None]:
+    """A claim's row, measured and judged by its rule before Holm's correction, and the
+    measurement where it has a verdict (None where it is untested or its gate did not pass)."""
+    row = _row(claim, ev.config["study"], margin)
+    try:
+        gate = ev.gate(claim.gated) if claim.gated else None
+        m = claim.measure(ev)
+    except Untested as why:
+        return {**row, "verdict": UNTESTED, "detail": str(why)}, None
+    except Untestable as why:  # the measure's own gate (a ladder's, per study)
+        if why.measurement is not None:
+            row |= _numbers(why.measurement)
+        return {**row, "verdict": UNTESTABLE, "detail": str(why)}, None
+    row |= _numbers(m)
+    if gate is not None and gate.verdict != "passed":  # the numbers stay, no verdict
+        row |= {
+            "verdict": UNTESTABLE,
+            "detail": f"gate '{gate_name(claim.gated)}' {gate.verdict}: {gate.detail}; "
+            f"measured regardless, without a verdict: {summary(m)}",
+        }
+        return row, None
+    v = m.verdict or judge(m.lo, m.hi, claim.kind, margin, claim.target)
+    if claim.kind == "greater" and m.per_seed is not None:
+        m.p = p_above(m.per_seed, claim.target + margin)
+    p = m.p if claim.kind in HOLM_KINDS else math.nan  # the p of a test beyond the margin
+    row |= {"p": p, "verdict": v, "detail": m.detail}
+    if claim.rests_on and (edges := ev.edges(claim.rests_on)):  # an optimum beyond the grid
+        row |= {"verdict": INCONCLUSIVE, "edge": True, "p": math.nan,
+                "detail": f"{m.detail}; inconclusive: optimum beyond the searched grid "
+                f"({'; '.join(edges)})"}  # fmt: skip
+    return row, m
 
 
 def gate_name(kind: str) -> str:

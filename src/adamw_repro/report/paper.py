@@ -52,40 +52,18 @@ def build_context(
     selection: dict,
     rows_map: pd.DataFrame,
 ) -> dict:
-    ok = runs[~runs["diverged"].astype(bool)]
-    reported = ok[~ok["tuning"].astype(bool)]
     rows = table.to_dict("records")
     for r in rows:
         r["description"] = OPTIMIZERS[r["optimizer"]].description
-    train, model = config["train"], config["model"]
-    steps = budget(train, model["block_size"])
-    data_tokens, epochs = data_and_epochs(train, model["block_size"], meta)
-    tuning = runs[runs["tuning"]]
-    n_params = int(runs["n_params"].iloc[0])
     checks = {r["check"]: r for r in _records(regime)}
     return {
         "config": config,
         "config_hash": provenance.config_hash(config),
         "meta": meta,
         "corpus_name": corpus_name(config["corpus"]),
-        "n_params": n_params,
-        "steps": steps.total_steps,
-        "warmup_steps": steps.warmup_steps,
-        "tokens_per_step": steps.tokens_per_step,
-        "data_tokens": data_tokens,
-        "epochs": epochs,
+        **size_context(config, meta, runs),
         "wilcoxon_min_n": WILCOXON_MIN_N,
-        "tokens_per_param": steps.tokens / n_params,
-        "n_runs": len(runs),
-        "n_tuning": len(tuning),
-        "n_tuning_diverged": int(tuning["diverged"].astype(bool).sum()),
-        "n_evaluation": int(runs["evaluation"].sum()),
-        "n_ablation": int((~runs["tuning"] & ~runs["evaluation"]).sum()),
-        "n_diverged": int(runs["diverged"].astype(bool).sum()),
-        "below_unigram": int((ok["final_test_loss"] < meta["unigram_test_cross_entropy"]).sum()),
-        "n_ok": len(ok),
-        # reported runs only: tuning trials are scored on a subset of the test split
-        "best_loss": float(reported["final_test_loss"].min()) if len(reported) else math.nan,
+        **run_counts(runs, meta),
         "table": rows,
         "search": _records(search),
         "edges": [r for r in _records(search) if r["edges"]],
@@ -107,6 +85,42 @@ def build_context(
         "precisions": precision_counts(timing),
         "prov": prov,
         "ladder": None,
+    }
+
+
+def size_context(config: dict, meta: dict, runs: pd.DataFrame) -> dict:
+    """The study's size: parameters, steps, tokens, data and epochs."""
+    train, model = config["train"], config["model"]
+    steps = budget(train, model["block_size"])
+    data_tokens, epochs = data_and_epochs(train, model["block_size"], meta)
+    n_params = int(runs["n_params"].iloc[0])
+    return {
+        "n_params": n_params,
+        "steps": steps.total_steps,
+        "warmup_steps": steps.warmup_steps,
+        "tokens_per_step": steps.tokens_per_step,
+        "data_tokens": data_tokens,
+        "epochs": epochs,
+        "tokens_per_param": steps.tokens / n_params,
+    }
+
+
+def run_counts(runs: pd.DataFrame, meta: dict) -> dict:
+    """How many runs of each kind the study trained, how many diverged, and its lowest test loss
+    (of the reported runs: tuning trials are scored on a subset of the test split)."""
+    ok = runs[~runs["diverged"].astype(bool)]
+    reported = ok[~ok["tuning"].astype(bool)]
+    tuning = runs[runs["tuning"]]
+    return {
+        "n_runs": len(runs),
+        "n_tuning": len(tuning),
+        "n_tuning_diverged": int(tuning["diverged"].astype(bool).sum()),
+        "n_evaluation": int(runs["evaluation"].sum()),
+        "n_ablation": int((~runs["tuning"] & ~runs["evaluation"]).sum()),
+        "n_diverged": int(runs["diverged"].astype(bool).sum()),
+        "below_unigram": int((ok["final_test_loss"] < meta["unigram_test_cross_entropy"]).sum()),
+        "n_ok": len(ok),
+        "best_loss": float(reported["final_test_loss"].min()) if len(reported) else math.nan,
     }
 
 
@@ -327,6 +341,18 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
+def figures_at(paths: list[str], build: Path, catalog: dict) -> dict:
+    """Each figure's path from the build folder (pdfTeX would otherwise record absolute ones)
+    and its caption, by name."""
+    return {
+        Path(f).stem: {
+            "path": Latex(os.path.relpath(f, build)),
+            "caption": Latex(catalog[Path(f).stem].caption),
+        }
+        for f in paths
+    }
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="the resolved config, as JSON")
@@ -380,10 +406,7 @@ def main(argv=None) -> None:
     # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
     context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
     context["search_tex"] = Latex(os.path.relpath(args.search_tex, build))
-    context["figures"] = {
-        name: {"path": Latex(os.path.relpath(f, build)), "caption": Latex(FIGURES[name].caption)}
-        for name, f in ((Path(f).stem, f) for f in args.figures)
-    }
+    context["figures"] = figures_at(args.figures, build, FIGURES)
     context["pilot_map"] = None
     if args.pilot_map:
         cells = pd.read_csv(args.pilot_map_csv)
@@ -398,13 +421,7 @@ def main(argv=None) -> None:
             pd.read_csv(args.ladder_ledger),
             pd.read_csv(args.ladder_ledgers),
         )
-        ladder["figures"] = {
-            name: {
-                "path": Latex(os.path.relpath(f, build)),
-                "caption": Latex(LADDER_FIGURES[name].caption),
-            }
-            for name, f in ((Path(f).stem, f) for f in args.ladder_figures)
-        }
+        ladder["figures"] = figures_at(args.ladder_figures, build, LADDER_FIGURES)
         context = with_ladder(context, ladder)
     shutil.copyfile(args.bib, build / "references.bib")
     tex = build / "paper.tex"

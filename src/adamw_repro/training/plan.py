@@ -187,20 +187,7 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
             if tps:
                 work = sum(a + FORWARD_SHARE * b for a, b in costs)
                 seconds[part] += work / tps + JOB_START_S * math.ceil(len(members) / per_job)
-    now = f"{runs['todo']} training runs to go now ({tokens['todo'] / 1e6:.1f}M tokens)"
-    if runs["done"]:
-        now += f", {runs['done']} finished before"
-    if runs["later"]:
-        now += (
-            f"; then about {runs['later']} finalist, evaluation and ablation runs "
-            f"({tokens['later'] / 1e6:.1f}M)"
-        )
-    if runs["maybe"]:
-        now += (
-            f", and up to {runs['maybe']} more where the search meets a grid edge or a half of "
-            "the tuning seeds selects otherwise"
-        )
-    lines.insert(0, f"plan: {now}")
+    lines.insert(0, f"plan: {_runs_line(runs, tokens)}")
     if flops:
         hours = [sum(flops[p] for p in parts) / (GPU_PEAK * GPU_MFU) / 3600
                  for parts in (("todo", "later"), ("todo", "later", "maybe"))]  # fmt: skip
@@ -222,6 +209,24 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
             eta += f", up to {duration(most)} at most"
         lines.append(f"{eta} ({parallel} jobs at a time; each job logs its tokens/s)")
     return lines
+
+
+def _runs_line(runs: Counter, tokens: Counter) -> str:
+    """The plan's first line: the runs to train now, finished before, and those that follow."""
+    now = f"{runs['todo']} training runs to go now ({tokens['todo'] / 1e6:.1f}M tokens)"
+    if runs["done"]:
+        now += f", {runs['done']} finished before"
+    if runs["later"]:
+        now += (
+            f"; then about {runs['later']} finalist, evaluation and ablation runs "
+            f"({tokens['later'] / 1e6:.1f}M)"
+        )
+    if runs["maybe"]:
+        now += (
+            f", and up to {runs['maybe']} more where the search meets a grid edge or a half of "
+            "the tuning seeds selects otherwise"
+        )
+    return now
 
 
 def duration(seconds: float) -> str:
