@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "src"))
 from adamw_repro.config import study_configs, validate_config  # noqa: E402
 from adamw_repro.data import corpus, tokens  # noqa: E402
 from adamw_repro.data.shards import ShardWriter  # noqa: E402
-from adamw_repro.design import run_hparams  # noqa: E402
+from adamw_repro.design import decayed_norm, run_hparams  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
 
 PILOT_SEEDS = [9000, 9001, 9002, 9003, 9004, 9005]
@@ -77,7 +77,7 @@ def one_run(job) -> dict:
         "best_val": min(vals)[0] if vals else None,
         "best_step": min(vals)[1] if vals else None,
         "train": s["final_train_loss"],
-        "norm": s["final_decayed_norm"],
+        "norm": decayed_norm(s["final_param_norms"], spec["train"]["decay_embeddings"]),
         "wall": s["wall_time_s"],
     }
 

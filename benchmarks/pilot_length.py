@@ -1,0 +1,128 @@
+"""Pilot for ladder v3's training-length axis (issue 36), before its design is fixed.
+
+    python benchmarks/pilot_length.py --out /tmp/length      # about 20 minutes on 2 cores
+
+The question: over the default study's training subset (12,800 tokens) and model, at which
+number of steps does Adam without decay start to overfit (its validation loss rises from its
+minimum before the end), and where do AdamW's best timescale τ = 1/(lr·wd) and Adam+L2's best
+decay lie as the epochs grow? Three rules predict how AdamW's best τ moves with T at fixed data:
+τ/T constant (exponent 1), Loshchilov & Hutter's normalised decay (τ ∝ √T, exponent ½), and
+constant in steps (exponent 0); the axis's grids must hold every rule's τ at every length.
+
+Every length runs at the learning rate that both of study v5's seed draws selected for all
+three optimizers (1e-3): Adam (wd = 0), AdamW at τ/T from 1/16 to 4 (factor 4), Adam+L2 at wd
+from 2.5e-4 to 1.6e-2 (factor 4). Seeds are the pilot's (9000, 9001: never an evaluation or
+tuning seed) and only the validation split is read. Rows go to ``<out>/runs.csv``; the table
+it prints (per length: Adam's rise, each decayed optimizer's best cell and its gain over Adam)
+is copied into benchmarks/PILOT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "src"))
+
+from pilot import PILOT_SEEDS, one_run, prepare, spec_for  # noqa: E402
+
+from adamw_repro.config import study_configs, validate_config  # noqa: E402
+from adamw_repro.schedule import budget  # noqa: E402
+
+LENGTHS = [38, 75, 150, 300, 600]  # steps: about 3 to 48 epochs of the 12,800-token subset
+LR = 1e-3
+TIMESCALES = [1 / 16, 1 / 4, 1, 4]  # AdamW's τ/T
+L2_DECAYS = [2.5e-4, 1e-3, 4e-3, 1.6e-2]  # Adam+L2's wd
+
+
+def length_config(base: dict, steps: int) -> dict:
+    """The default study's config trained for ``steps`` steps over the same data."""
+    cfg = copy.deepcopy(base)
+    per_step = budget(cfg["train"], cfg["model"]["block_size"]).tokens_per_step
+    cfg["train"]["tokens"] = steps * per_step
+    cfg["train"]["eval_interval"] = max(1, steps // 12)  # a curve fine enough to see the rise
+    return cfg
+
+
+def jobs(base: dict, data: dict, out: Path, seeds: list[int]) -> list:
+    found = []
+    for steps in LENGTHS:
+        cfg = length_config(base, steps)
+        settings = [("adam", 0.0)]
+        settings += [("adamw", float(f"{1 / (LR * tau * steps):.4g}")) for tau in TIMESCALES]
+        settings += [("adam_l2", wd) for wd in L2_DECAYS]
+        for (optimizer, wd), seed in ((s, seed) for s in settings for seed in seeds):
+            spec = spec_for(cfg, optimizer, LR, wd, seed, cfg["train"]["data_tokens"], f"T{steps}")
+            found.append(({**spec, "cell": steps}, data, str(out / "runs" / spec["run_id"])))
+    return found
+
+
+def run_all(found: list, workers: int) -> pd.DataFrame:
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(one_run, found))
+    return pd.DataFrame(
+        {"cell": spec["cell"], "optimizer": spec["optimizer"],
+         "weight_decay": spec["hparams"].get("weight_decay", 0.0), "seed": spec["seed"], **r}
+        for (spec, _, _), r in zip(found, results, strict=True)
+    )  # fmt: skip
+
+
+def table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per length: epochs, Adam's rise from its minimum and where the minimum lay, and each
+    decayed optimizer's best cell (seed means) with its gain over Adam, each seed alone too."""
+    out = []
+    for steps, g in runs.groupby("cell"):
+        adam = g[g["optimizer"] == "adam"]
+        row = {"T": steps, "epochs": steps * 1024 / 12800,
+               "adam_val": adam["final_val"].mean(),
+               "adam_rise": (adam["final_val"] - adam["best_val"]).mean(),
+               "adam_rise_min": (adam["final_val"] - adam["best_val"]).min(),
+               "adam_best_step": adam["best_step"].mean()}  # fmt: skip
+        for optimizer in ("adamw", "adam_l2"):
+            o = g[g["optimizer"] == optimizer]
+            means = o.groupby("weight_decay")["final_val"].mean()
+            wd = means.idxmin()
+            per_seed = o[o["weight_decay"] == wd].set_index("seed")["final_val"]
+            gain = adam.set_index("seed")["final_val"] - per_seed
+            row[f"{optimizer}_wd"] = wd
+            row[f"{optimizer}_edge"] = wd in (means.index.min(), means.index.max())
+            row[f"{optimizer}_gain"] = gain.mean()
+            row[f"{optimizer}_gain_min"] = gain.min()
+        row["adamw_tau_over_T"] = 1 / (LR * row["adamw_wd"] * steps)
+        row["adamw_tau_steps"] = 1 / (LR * row["adamw_wd"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(REPO / "config" / "config.yaml"))
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--seeds", type=int, nargs="+", default=PILOT_SEEDS[:2])
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    base = study_configs(validate_config(yaml.safe_load(Path(args.config).read_text())))[""]
+    data = prepare(base, args.out)
+    found = jobs(base, data, args.out, args.seeds)
+    print(f"{len(found)} runs over {len(LENGTHS)} lengths", flush=True)
+    runs = run_all(found, args.jobs)
+    runs.to_csv(args.out / "runs.csv", index=False)
+    t = table(runs)
+    t.to_csv(args.out / "length.csv", index=False)
+    pd.set_option("display.width", 220)
+    print(t.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print("Adam's seed spread at each length (sd of final val over seeds):")
+    print(runs[runs["optimizer"] == "adam"].groupby("cell")["final_val"].agg(np.std).to_string())
+
+
+if __name__ == "__main__":
+    main()
