@@ -74,12 +74,13 @@ def test_a_host_workflow_without_a_config_is_told_which_to_pass(tmp_path):
 
 
 def _rule_blocks() -> dict[str, str]:
-    """Each rule of the workflow (a generated training rule under its first name) and its text."""
+    """Each rule of the workflow and its text; a rule a loop generates (the training jobs, the
+    search's checkpoints) under its file and its place there."""
     out = {}
     for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
         parts = re.split(r"^\s*(?:rule|checkpoint)\s*(\w*):", smk.read_text(), flags=re.M)
-        for name, body in zip(parts[1::2], parts[2::2], strict=True):
-            out[name or f"{smk.stem} (generated)"] = body
+        for i, (name, body) in enumerate(zip(parts[1::2], parts[2::2], strict=True)):
+            out[name or f"{smk.stem} (generated {i})"] = body
     return out
 
 
@@ -112,7 +113,11 @@ def test_every_rule_names_an_environment_that_holds_what_its_code_imports():
         in yaml.safe_load((REPO / "workflow/envs/report.yaml").read_text())["dependencies"]
     )
     blocks = _rule_blocks()
-    assert {"tokenize", "search_round", "aggregate", "ledger", "paper", "figure"} <= set(blocks)
+    assert {"tokenize", "aggregate", "ledger", "paper", "figure"} <= set(blocks)
+    generated = [b for name, b in blocks.items() if name.startswith("train (generated")]
+    assert {"training.train", "analysis.selection"} <= {
+        m for b in generated for m in re.findall(r"python -m adamw_repro\.([\w.]+)", b)
+    }
     for rule, body in blocks.items():
         if rule in ("all", "default"):
             continue
