@@ -317,25 +317,32 @@ def get_ladder_args(wildcards, input):
 
 
 # The search's steps, each a checkpoint of one shape (train.smk): its step of
-# analysis.selection, the file it writes, the name of its log; and what each reads.
+# analysis.selection, the file it writes, the name of its log, and what it reads: the trials'
+# summaries and the earlier steps' files.
 SEARCH_STEPS = {
-    "search_round": ("round", round_file("{round}"), "search_round{round}"),
-    "finalists": ("finalists", FINALISTS_FILE, "finalists"),
-    "select_hparams": ("select", SELECTION_FILE, "select_hparams"),
+    "search_round": (
+        "round",
+        round_file("{round}"),
+        "search_round{round}",
+        dict(summaries=get_search_summaries, rounds=get_earlier_rounds),
+    ),
+    "finalists": (
+        "finalists",
+        FINALISTS_FILE,
+        "finalists",
+        dict(summaries=get_search_summaries),  # the grid's and every round's cells
+    ),
+    "select_hparams": (
+        "select",
+        SELECTION_FILE,
+        "select_hparams",
+        dict(
+            summaries=get_finalist_summaries,
+            rounds=get_earlier_rounds,
+            finalists=f"results/{S}{FINALISTS_FILE}",
+        ),
+    ),
 }
-
-
-def search_step_inputs(step):
-    """The trials' summaries a search step reads, and the earlier steps' files."""
-    if step == "search_round":
-        return dict(summaries=get_search_summaries, rounds=get_earlier_rounds)
-    if step == "finalists":
-        return dict(summaries=get_search_summaries)  # the grid's and every round's cells
-    return dict(
-        summaries=get_finalist_summaries,
-        rounds=get_earlier_rounds,
-        finalists=f"results/{S}{FINALISTS_FILE}",
-    )
 
 
 def selection_flags(wildcards, input):
@@ -343,7 +350,7 @@ def selection_flags(wildcards, input):
     flags = []
     for name in ("rounds", "finalists"):
         if name in input.keys():
-            files = input[name]
+            files = input[name]  # one file comes as a string, several as a list
             files = [files] if isinstance(files, str) else files
             flags += [f"--{name}", *map(shlex.quote, map(str, files))]
     return " ".join(flags)

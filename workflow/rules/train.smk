@@ -68,13 +68,13 @@ rule run_spec:
 # The search's three checkpoints, one shape (common.smk's SEARCH_STEPS): a step of
 # analysis.selection reads the runs trained so far and the earlier steps' files, and writes the
 # file that says which runs follow (design.search_runs, finalist_runs, all_runs).
-for _rule, (_step, _output, _log) in SEARCH_STEPS.items():
+for _rule, (_step, _output, _log, _inputs) in SEARCH_STEPS.items():
 
     checkpoint:
         name:
             _rule
         input:
-            **search_step_inputs(_rule),
+            **_inputs,
             code=get_code("analysis.selection"),
         output:
             f"results/{S}{_output}",
