@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "src"))
 
-from pilot import PILOT_SEEDS, one_run, prepare, spec_for  # noqa: E402
+from pilot import PILOT_SEEDS, prepare, spec_for  # noqa: E402
+from pilot_map import run_all  # noqa: E402
 
 from adamw_repro.config import study_configs, validate_config  # noqa: E402
 from adamw_repro.schedule import budget  # noqa: E402
@@ -64,16 +64,6 @@ def jobs(base: dict, data: dict, out: Path, seeds: list[int]) -> list:
             spec = spec_for(cfg, optimizer, LR, wd, seed, cfg["train"]["data_tokens"], f"T{steps}")
             found.append(({**spec, "cell": steps}, data, str(out / "runs" / spec["run_id"])))
     return found
-
-
-def run_all(found: list, workers: int) -> pd.DataFrame:
-    with ProcessPoolExecutor(workers) as pool:
-        results = list(pool.map(one_run, found))
-    return pd.DataFrame(
-        {"cell": spec["cell"], "optimizer": spec["optimizer"],
-         "weight_decay": spec["hparams"].get("weight_decay", 0.0), "seed": spec["seed"], **r}
-        for (spec, _, _), r in zip(found, results, strict=True)
-    )  # fmt: skip
 
 
 def table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -114,7 +104,7 @@ def main() -> None:
     data = prepare(base, args.out)
     found = jobs(base, data, args.out, args.seeds)
     print(f"{len(found)} runs over {len(LENGTHS)} lengths", flush=True)
-    runs = run_all(found, args.jobs)
+    runs = pd.DataFrame(run_all(found, args.jobs))
     runs.to_csv(args.out / "runs.csv", index=False)
     t = table(runs)
     t.to_csv(args.out / "length.csv", index=False)

@@ -104,7 +104,7 @@ def run_all(jobs: list, workers: int) -> list[dict]:
             "lr": spec["hparams"]["lr"],
             "weight_decay": spec["hparams"].get("weight_decay", 0.0),
             "seed": spec["seed"],
-            **{k: r[k] for k in ("final_val", "best_val", "train", "norm", "wall")},
+            **{k: r[k] for k in ("final_val", "best_val", "best_step", "train", "norm", "wall")},
         }
         for (spec, _, _), r in zip(jobs, results, strict=True)
     ]
