@@ -250,31 +250,33 @@ def planned_jobs(workdir, snakefile, config, *extra):
     return {ln.split()[0] for block in rows for ln in block.splitlines()} - {"all", "default"}
 
 
-# Each rule that runs a package module, and that module, as Snakemake's API parses the workflow
-# (pinned: its workflow object's private rule list; a loop's rules have no name in the text).
-RULE_MODULES = """
+# What Snakemake's API parses from a workflow (pinned: its workflow object's private rule list and
+# set of local rules): the rules kept on the submitting host, and each rule that runs a package
+# module with that module (a loop's rules have no name in the .smk text).
+PARSED_RULES = """
 import json, re, sys
 from pathlib import Path
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
                                       StorageSettings, WorkflowSettings)
+configs = [Path(p) for p in sys.argv[3:]]
 with SnakemakeApi(OutputSettings(quiet=True)) as api:
     wf = api.workflow(resource_settings=ResourceSettings(),
-                      config_settings=ConfigSettings(configfiles=[Path(sys.argv[3])]),
+                      config_settings=ConfigSettings(configfiles=configs),
                       storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
                       snakefile=Path(sys.argv[1]), workdir=Path(sys.argv[2]))
-    out = {}
+    modules = {}
     for rule in wf._workflow.rules:
         m = re.search(r"python -m adamw_repro\\.([\\w.]+)", rule.shellcmd or "")
         if m:
-            out[rule.name] = m.group(1)
-    print(json.dumps(out))
+            modules[rule.name] = m.group(1)
+    print(json.dumps({"local": sorted(wf._workflow._localrules), "modules": modules}))
 """
 
 
-def rule_modules(snakefile: Path, workdir: Path, config: Path) -> dict[str, str]:
-    """Each rule of the workflow that runs a package module, and that module."""
-    out = subprocess.run([sys.executable, "-c", RULE_MODULES, snakefile, workdir, config],
+def parsed_rules(snakefile: Path, workdir: Path, *configs: Path) -> dict:
+    """The workflow's local rules (``local``) and each rule's package module (``modules``)."""
+    out = subprocess.run([sys.executable, "-c", PARSED_RULES, snakefile, workdir, *configs],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
     return json.loads(out.splitlines()[-1])
 
@@ -305,7 +307,7 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
         [*run, "--list-rules", "--configfile", str(config)], capture_output=True, text=True
     ).stdout.split()
     training = ("tune_", "extend_", "finalist_", "evaluate_")  # training jobs: never rerun
-    entries = {r: m for r, m in rule_modules(snakefile, cut, config).items()
+    entries = {r: m for r, m in parsed_rules(snakefile, cut, config)["modules"].items()
                if r in listed and not r.startswith(training)}  # fmt: skip
     assert {"search_round", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(
         entries
@@ -708,22 +710,6 @@ def release(repo: Path) -> Path:
     return repo
 
 
-# The rules a workflow keeps on the submitting host, as Snakemake's API parses them (pinned:
-# its workflow object's private set of local rules).
-LOCAL_RULES = """
-import sys
-from pathlib import Path
-from snakemake.api import SnakemakeApi
-from snakemake.settings.types import (ConfigSettings, OutputSettings, ResourceSettings,
-                                      StorageSettings, WorkflowSettings)
-with SnakemakeApi(OutputSettings(quiet=True)) as api:
-    wf = api.workflow(resource_settings=ResourceSettings(), config_settings=ConfigSettings(),
-                      storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
-                      snakefile=Path(sys.argv[1]), workdir=Path(sys.argv[2]))
-    print(" ".join(sorted(wf._workflow._localrules)))
-"""
-
-
 def run_as_a_module(outer: Path, config: Path) -> None:
     """From ``outer``, a host workflow deploys workflow/Snakefile from a git repository at a tag,
     with its own config (``config``, in ``outer``): it dry-runs as it is and with its rules
@@ -747,8 +733,7 @@ def run_as_a_module(outer: Path, config: Path) -> None:
             continue
         assert dry.returncode == 0 and f"rule {rule}:" in dry.stdout, dry.stderr[-2000:]
         assert "localrules directive" not in dry.stdout + dry.stderr
-    local = subprocess.run([sys.executable, "-c", LOCAL_RULES, outer / "Snakefile", outer],
-                           capture_output=True, text=True).stdout.split()  # fmt: skip
+    local = parsed_rules(outer / "Snakefile", outer)["local"]
     light = {"run_spec", "optimizer_checks", "aggregate", "ledger", "results_table", "figure",
              "paper"}  # fmt: skip
     assert {f"adamw_{r}" for r in light} <= set(local), local
