@@ -3,6 +3,7 @@ alone, every rule names the environment its code needs, the catalog's files are 
 valid, the code is formatted, and a built wheel loads every profile."""
 
 import ast
+import importlib
 import json
 import re
 import subprocess
@@ -115,18 +116,47 @@ def test_every_rule_names_an_environment_that_holds_what_its_code_imports():
     blocks = _rule_blocks()
     assert {"tokenize", "aggregate", "ledger", "paper", "figure"} <= set(blocks)
     generated = [b for name, b in blocks.items() if name.startswith("train (generated")]
-    assert {"training.train", "analysis.selection"} <= {
-        m for b in generated for m in re.findall(r"python -m adamw_repro\.([\w.]+)", b)
-    }
+    assert {"training.train", "analysis.selection"} <= {_module_of(b) for b in generated}
     for rule, body in blocks.items():
         if rule in ("all", "default"):
             continue
         env = re.search(r'conda:\s*"\.\./envs/(\w+)\.yaml"', body)
         assert env and env.group(1) in envs, rule
-        module = re.search(r"python -m adamw_repro\.([\w.]+)", body)
-        if module:
-            missing = _third_party(module.group(1)) - set(envs[env.group(1)])
+        if module := _module_of(body):
+            missing = _third_party(module) - set(envs[env.group(1)])
             assert not missing, (rule, env.group(1), missing)
+
+
+def _module_of(body: str) -> str | None:
+    """The package module a rule's code runs: its command's, or its stage script's."""
+    if command := re.search(r"python -m adamw_repro\.([\w.]+)", body):
+        return command.group(1)
+    if script := re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', body):
+        text = (REPO / "workflow/scripts" / script.group(1)).read_text()
+        return re.search(r"from adamw_repro\.([\w.]+) import run", text).group(1)
+    return None
+
+
+def test_every_stage_script_runs_the_module_its_rule_tracks_as_code():
+    """A rule with ``script:`` names its stage's module once more, as its code input
+    (``get_code``, so that editing the module reruns it; the data stage has none): the two
+    agree, every stage script
+    is used, and each hands the rule to its module's ``run`` (stage.py)."""
+    used = set()
+    for rule, body in _rule_blocks().items():
+        if script := re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', body):
+            used.add(script.group(1))
+            code = re.search(r'get_code\("([\w.]+)"\)', body)
+            module = _module_of(body)  # editing data code retokenizes nothing (docs/running.md)
+            assert (code and code.group(1)) == (None if module.startswith("data.") else module), (
+                rule
+            )
+    scripts = {p.name: p.read_text() for p in (REPO / "workflow/scripts").glob("*.py")}
+    assert used == set(scripts) and len(scripts) >= 10
+    for text in scripts.values():
+        module = re.search(r"from adamw_repro\.([\w.]+) import run", text).group(1)
+        assert callable(importlib.import_module(f"adamw_repro.{module}").run)
+        assert "from_rule(run, snakemake)" in text
 
 
 def test_config_readme_documents_every_key_of_the_schema():

@@ -1,8 +1,6 @@
 """Corpus split, tokenizer and token files."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -87,17 +85,14 @@ def test_too_short_corpus_fails_with_a_clear_error_and_writes_nothing(tmp_path):
     (tmp_path / "val.txt").write_text("And God said.\n")
     (tmp_path / "test.txt").write_text("And there was light.\n")
     out = tmp_path / "tokens"
-    args = [sys.executable, "-m", "adamw_repro.data.tokens"]
-    for split in ("train", "val", "test"):
-        args += [f"--{split}-text", str(tmp_path / f"{split}.txt")]
-        args += [f"--out-{split}", str(out / split)]
-    args += ["--tokenizer", json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8})]
-    args += ["--min-train-tokens", "1025", "--min-heldout-tokens", "65"]
-    args += ["--out-tokenizer", str(out / "tok.json"), "--out-meta", str(out / "meta.json")]
-    proc = subprocess.run(args, capture_output=True, text=True)
-    assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: corpus too short: the train split has"), last
+    inputs = {split: str(tmp_path / f"{split}.txt") for split in ("train", "val", "test")}
+    outputs = {split: str(out / split) for split in ("train", "val", "test")}
+    outputs |= {"tokenizer": str(out / "tok.json"), "meta": str(out / "meta.json")}
+    tokenizer = json.dumps({"kind": "bpe", "vocab_size": 300, "shard_tokens": 10**8})
+    params = {"tokenizer": tokenizer, "min_train": 1025, "min_heldout": 65}
+    with pytest.raises(SystemExit, match=r"^error: corpus too short: the train split has") as e:
+        tokens.run(inputs, outputs, params)
+    assert "\n" not in str(e.value)
     assert not out.exists() or not any(out.iterdir())
 
 

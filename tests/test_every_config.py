@@ -1,6 +1,6 @@
 """Every config the schema accepts ends in a paper: the stages after training (selection,
-aggregation, the ledger, tables and the paper's LaTeX), run through their command lines as the
-Snakefile runs them, on synthetic run summaries. No training, so dozens of configs take seconds;
+aggregation, the ledger, tables and the paper's LaTeX), run through each stage's ``run`` with the
+names its rule gives, on synthetic run summaries. No training, so dozens of configs take seconds;
 a handful also draw their figures and compile the PDF.
 
 The configs span what the schema allows: each optimizer alone and the subsets that drop Adam,
@@ -208,202 +208,98 @@ def write_run(root: Path, config: dict, run, diverge: set) -> str:
 
 
 def run_stages(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
-    """Selection, aggregation, ledger, tables and the paper, through each module's command line
-    with the arguments the Snakefile gives it. Returns the ledger rows by claim."""
+    """Selection, aggregation, ledger, tables and the paper, through each stage's ``run`` with
+    the names its rule gives it. Returns the ledger rows by claim."""
     diverge = set(raw.pop("_diverge"))
     (cfg,) = study_configs(validate_config(raw)).values()
     out = study_stages(root, cfg, diverge)
     paper_stage(root, cfg, out, compile_pdf)
-    return {r["id"]: r for r in pd.read_csv(out["ledger"]).to_dict("records")}
+    return {r["id"]: r for r in pd.read_csv(out["ledger"]["ledger"]).to_dict("records")}
+
+
+TABLES = {  # each table's file name, by the name its rule's output gives it
+    "aggregate": {"runs": "runs.csv", "curves": "curves.csv", "norms": "param_norms.csv",
+                  "timing": "timing.csv", "provenance": "provenance.json"},
+    "ledger": {n: f"{n}.csv" for n in ("stats", "ledger", "regime", "decomposition", "map")},
+    "results_table": {"csv": "results.csv", "tex": "results.tex",
+                      "search_csv": "search_space.csv", "search_tex": "search_space.tex"},
+}  # fmt: skip
 
 
 def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
-    """One study's stages after training, up to its tables; returns the tables' paths."""
-    conf = json.dumps(cfg, sort_keys=True)
+    """One study's stages after training, up to its tables; returns the files by rule and
+    name (``out["ledger"]["ledger"]``) and the selection's and meta's paths."""
+    conf = {"config": json.dumps(cfg, sort_keys=True)}
     tables_dir = root / "results/tables"
     tables_dir.mkdir(parents=True)
     (root / "results/study").mkdir(parents=True)
     summaries = {r: write_run(root, cfg, r, diverge) for r in tuning_runs(cfg)}
+
+    def step(name, path, **earlier):
+        result = {"result": str(root / "results" / path)}
+        inputs = {"summaries": list(summaries.values())} | earlier
+        selection.run(inputs, result, conf | {"step": name})
+        return result["result"]
+
     rounds = []
     for k in range(1, cfg["study"]["extension_rounds"] + 1 if tuning_runs(cfg) else 1):
-        path = root / "results" / round_file(k)
-        selection.main(["round", "--config", conf, "--summaries", *summaries.values(),
-                        "--rounds", *map(str, rounds), "--out", str(path)])  # fmt: skip
-        rounds.append(path)
-        found = search_runs(cfg, [json.loads(p.read_text()) for p in rounds])
+        rounds.append(step("round", round_file(k), rounds=list(rounds)))
+        found = search_runs(cfg, [json.loads(Path(p).read_text()) for p in rounds])
         summaries |= {r: write_run(root, cfg, r, diverge) for r in found if r not in summaries}
-    chosen = root / "results" / FINALISTS_FILE
-    selection.main(["finalists", "--config", conf, "--summaries", *summaries.values(),
-                    "--out", str(chosen)])  # fmt: skip
-    added = finalist_runs(cfg, json.loads(chosen.read_text()))
+    chosen = step("finalists", FINALISTS_FILE)
+    added = finalist_runs(cfg, json.loads(Path(chosen).read_text()))
     summaries |= {r: write_run(root, cfg, r, diverge) for r in added}
-    sel = root / "results" / SELECTION_FILE
-    selection.main(["select", "--config", conf, "--summaries", *summaries.values(),
-                    "--rounds", *map(str, rounds), "--finalists", str(chosen),
-                    "--out", str(sel)])  # fmt: skip
-    runs = all_runs(cfg, json.loads(sel.read_text()))
+    sel = step("select", SELECTION_FILE, rounds=rounds, finalists=chosen)
+    runs = all_runs(cfg, json.loads(Path(sel).read_text()))
     summaries |= {r: write_run(root, cfg, r, diverge) for r in runs if r not in summaries}
-    out = {"selection": str(sel)} | {
-        n: str(tables_dir / f"{n}.{e}")
-        for n, e in (
-            ("runs", "csv"),
-            ("curves", "csv"),
-            ("norms", "csv"),
-            ("timing", "csv"),
-            ("provenance", "json"),
-            ("stats", "csv"),
-            ("ledger", "csv"),
-            ("regime", "csv"),
-            ("decomposition", "csv"),
-            ("map", "csv"),
-            ("results", "csv"),
-            ("results_tex", "tex"),
-            ("search", "csv"),
-            ("search_tex", "tex"),
-        )
+    out = {
+        rule: {n: str(tables_dir / f) for n, f in names.items()} for rule, names in TABLES.items()
     }
-    aggregate.main(
-        [
-            "--summaries",
-            *[summaries[r] for r in runs],
-            "--config",
-            conf,
-            "--selection",
-            str(sel),
-            "--out-runs",
-            out["runs"],
-            "--out-curves",
-            out["curves"],
-            "--out-norms",
-            out["norms"],
-            "--out-timing",
-            out["timing"],
-            "--out-provenance",
-            out["provenance"],
-        ]
-    )
-    ledger.main(
-        [
-            "--config",
-            conf,
-            "--runs",
-            out["runs"],
-            "--curves",
-            out["curves"],
-            "--norms",
-            out["norms"],
-            "--selection",
-            str(sel),
-            "--checks",
-            write_optimizer_checks(root / "results/checks/optimizers.json"),
-            "--out-stats",
-            out["stats"],
-            "--out-ledger",
-            out["ledger"],
-            "--out-regime",
-            out["regime"],
-            "--out-decomposition",
-            out["decomposition"],
-            "--out-map",
-            out["map"],
-        ]
-    )
-    tables.main(
-        [
-            "--runs",
-            out["runs"],
-            "--config",
-            conf,
-            "--selection",
-            str(sel),
-            "--out-csv",
-            out["results"],
-            "--out-tex",
-            out["results_tex"],
-            "--out-search-csv",
-            out["search"],
-            "--out-search-tex",
-            out["search_tex"],
-        ]
-    )
-    out["meta"] = str(root / "meta.json")
+    aggregate.run({"summaries": [summaries[r] for r in runs], "selection": sel},
+                  out["aggregate"], conf)  # fmt: skip
+    checks = write_optimizer_checks(root / "results/checks/optimizers.json")
+    tables_of = {n: out["aggregate"][n] for n in ("runs", "curves", "norms")}
+    ledger.run(tables_of | {"selection": sel, "checks": checks}, out["ledger"], conf)
+    tables.run({"runs": out["aggregate"]["runs"], "selection": sel}, out["results_table"], conf)
+    out["selection"], out["meta"] = sel, str(root / "meta.json")
     Path(out["meta"]).write_text(json.dumps(META))
     return out
 
 
 def paper_stage(
-    root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_args=(), crosscheck_root=REPO
+    root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_inputs=None, crosscheck_root=REPO
 ) -> None:
-    """The study's figures (when compiling) and its paper, with a ladder's arguments if any;
+    """The study's figures (when compiling) and its paper, with a ladder's inputs if any;
     paper.crosscheck's ledgers are read relative to ``crosscheck_root`` (the Snakefile's: the
     repository)."""
-    conf = json.dumps(cfg, sort_keys=True)
+    agg, led, res = out["aggregate"], out["ledger"], out["results_table"]
     names = figures_for(cfg)
-    pdfs = [root / f"results/figures/{n}.pdf" for n in names]
+    pdfs = [str(root / f"results/figures/{n}.pdf") for n in names]
     if compile_pdf:
         for n, pdf in zip(names, pdfs, strict=True):
-            figures.main(
-                [
-                    n,
-                    "--runs",
-                    out["runs"],
-                    "--curves",
-                    out["curves"],
-                    "--map",
-                    out["map"],
-                    "--study",
-                    json.dumps(cfg["study"]),
-                    "--out",
-                    str(pdf),
-                ]
-            )
-    args = [
-        "--config",
-        conf,
-        "--template",
-        str(REPO / "paper/paper.tex.j2"),
-        "--bib",
-        str(REPO / "paper/references.bib"),
-        "--meta",
-        out["meta"],
-        "--runs",
-        out["runs"],
-        "--table",
-        out["results"],
-        "--table-tex",
-        out["results_tex"],
-        "--figures",
-        *map(str, pdfs),
-        "--ledger",
-        out["ledger"],
-        "--regime",
-        out["regime"],
-        "--decomposition",
-        out["decomposition"],
-        "--selection",
-        out["selection"],
-        "--map",
-        out["map"],
-        "--search",
-        out["search"],
-        "--search-tex",
-        out["search_tex"],
-        "--timing",
-        out["timing"],
-        "--provenance",
-        out["provenance"],
-        "--build-dir",
-        str(root / "build"),
-        "--out",
-        str(root / "paper.pdf"),
-        "--crosscheck",
-        *(str(crosscheck_root / c["ledger"]) for c in cfg["paper"]["crosscheck"]),
-        *ladder_args,
-    ]
+            figures.run({"runs": agg["runs"], "curves": agg["curves"], "map": led["map"]},
+                        {"pdf": pdf}, {"figure": n, "study": json.dumps(cfg["study"])})  # fmt: skip
+    inputs = {
+        "template": str(REPO / "paper/paper.tex.j2"),
+        "bib": str(REPO / "paper/references.bib"),
+        "meta": out["meta"],
+        "selection": out["selection"],
+        "figures": pdfs,
+        "crosscheck": [str(crosscheck_root / c["ledger"]) for c in cfg["paper"]["crosscheck"]],
+        **{n: agg[n] for n in ("runs", "timing", "provenance")},
+        **{n: led[n] for n in ("ledger", "regime", "decomposition", "map")},
+        "table": res["csv"],
+        "table_tex": res["tex"],
+        "search": res["search_csv"],
+        "search_tex": res["search_tex"],
+        **(ladder_inputs or {}),
+    }
+    params = {"config": json.dumps(cfg, sort_keys=True), "build_dir": str(root / "build")}
+    output = {"pdf": str(root / "paper.pdf")}
     if compile_pdf:
-        paper.main(args)
+        paper.run(inputs, output, params)
     else:  # render the LaTeX the PDF would be compiled from (compiling every one takes minutes)
-        render_only(args)
+        render_only(inputs, output, params)
 
 
 def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
@@ -415,37 +311,35 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     keep = ("corpus", "model", "train", "study", "seeds")
     ladder_dir = root / "results/ladder"
     ladder_dir.mkdir(parents=True)
-    names = ("studies", "ledger", "fits", "ledgers", "runs")
-    tables = {t: str(ladder_dir / f"{t}.csv") for t in names}
-    ladder.main(
-        [
-            "--configs",
-            json.dumps([[n, {k: c[k] for k in keep}] for n, c in configs.items()], sort_keys=True),
-            *("--runs", *(o["runs"] for o in outs.values())),
-            *("--ledgers", *(o["ledger"] for o in outs.values())),
-            *("--regimes", *(o["regime"] for o in outs.values())),
-            *("--metas", *(o["meta"] for o in outs.values())),
-            *itertools.chain.from_iterable((f"--out-{t}", p) for t, p in tables.items()),
-        ]
+    tables = {
+        t: str(ladder_dir / f"{t}.csv") for t in ("studies", "ledger", "fits", "ledgers", "runs")
+    }
+    per_study = {"runs": [o["aggregate"]["runs"] for o in outs.values()],
+                 "ledgers": [o["ledger"]["ledger"] for o in outs.values()],
+                 "regimes": [o["ledger"]["regime"] for o in outs.values()],
+                 "metas": [o["meta"] for o in outs.values()]}  # fmt: skip
+    configs_json = json.dumps(
+        [[n, {k: c[k] for k in keep}] for n, c in configs.items()], sort_keys=True
     )
+    ladder.run(per_study, tables, {"configs": configs_json})
     drawn = ladder_figures_for(configs)  # as the Snakefile asks for them
     pdfs = [str(ladder_dir / f"figures/{n}.pdf") for n in drawn]
     if compile_pdf:
         for n, pdf in zip(drawn, pdfs, strict=True):
-            ladder_figures.main([n, "--ladder-studies", tables["studies"], "--ladder-fits",
-                          tables["fits"], "--runs", tables["runs"], "--out", pdf])  # fmt: skip
+            ladder_figures.run({t: tables[t] for t in ("studies", "fits", "runs")}, {"pdf": pdf},
+                               {"figure": n})  # fmt: skip
     main, cfg = next(iter(configs.items()))
-    ladder_args = [f"--ladder-{t}={tables[t]}" for t in ("studies", "ledger", "ledgers")]
-    ladder_args += ["--ladder-figures", *pdfs]
-    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_args, crosscheck_root=root)
+    ladder_inputs = {f"ladder_{t}": tables[t] for t in ("studies", "ledger", "ledgers")}
+    ladder_inputs["ladder_figures"] = pdfs
+    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_inputs, crosscheck_root=root)
     return {r["id"]: r for r in pd.read_csv(tables["ledger"]).to_dict("records")}
 
 
-def render_only(args: list[str]) -> None:
+def render_only(inputs: dict, output: dict, params: dict) -> None:
     real = paper.compile_pdf
     paper.compile_pdf = lambda tex, out: None
     try:
-        paper.main(args)
+        paper.run(inputs, output, params)
     finally:
         paper.compile_pdf = real
 
@@ -666,7 +560,7 @@ def test_a_verdict_that_differs_on_another_machine_is_marked_fragile(tmp_path):
     diverge = set(raw.pop("_diverge"))
     (cfg,) = study_configs(validate_config(raw)).values()
     out = study_stages(tmp_path / "run", cfg, diverge)
-    theirs = pd.read_csv(out["ledger"])
+    theirs = pd.read_csv(out["ledger"]["ledger"])
     measured = theirs[~theirs["verdict"].isin(["untested", "untestable here"])].index[0]
     here = theirs.loc[measured, "verdict"]
     there = "contradicted" if here != "contradicted" else "reproduced"

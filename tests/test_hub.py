@@ -3,8 +3,6 @@ format, GPT-2's tokenizer loads from a local folder of the same files, and the t
 round-trip. Also: vocabulary padding never changes the loss of real tokens."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -88,10 +86,8 @@ def test_hub_loader_streams_a_local_file_of_the_same_format_into_document_blocks
             "format": "parquet",
         },
     }
-    args = [sys.executable, "-m", "adamw_repro.data.corpus", "--corpus", json.dumps(cfg)]
-    for split in ("train", "val", "test"):
-        args += [f"--{split}", str(tmp_path / f"{split}.txt")]
-    subprocess.run(args, check=True, capture_output=True)
+    outputs = {split: str(tmp_path / f"{split}.txt") for split in ("train", "val", "test")}
+    corpus.run({}, outputs, {"corpus": json.dumps(cfg)})
     docs = {
         split: (tmp_path / f"{split}.txt").read_text().split(corpus.EOT + "\n")[:-1]
         for split in ("train", "val", "test")

@@ -266,8 +266,11 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
                       storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
                       snakefile=Path(sys.argv[1]), workdir=Path(sys.argv[2]))
     modules = {}
-    for rule in wf._workflow.rules:
-        m = re.search(r"python -m adamw_repro\\.([\\w.]+)", rule.shellcmd or "")
+    for rule in wf._workflow.rules:  # a command's module, or the one a stage script runs
+        code = rule.shellcmd or ""
+        if rule.script:
+            code = (Path(sys.argv[1]).parent / "scripts" / Path(str(rule.script)).name).read_text()
+        m = re.search(r"(?:python -m|from) adamw_repro\\.([\\w.]+)", code)
         if m:
             modules[rule.name] = m.group(1)
     print(json.dumps({"local": sorted(wf._workflow._localrules), "modules": modules}))
@@ -429,7 +432,8 @@ _replace = os.replace
 _calls = []
 def _replace_then_die(src, dst):
     stage = os.environ["KILL_STAGE"]
-    if sys.argv and sys.argv[0].endswith(f"adamw_repro/{stage}.py") and not os.path.exists(
+    # a stage runs as Snakemake's copy of its script: .snakemake/scripts/tmp<random>.<stage>.py
+    if sys.argv and sys.argv[0].endswith(f".{stage}.py") and not os.path.exists(
         os.environ["KILL_MARK"]
     ):
         _calls.append(dst)
@@ -441,10 +445,8 @@ os.replace = _replace_then_die
 """
 
 
-@pytest.mark.parametrize("stage, rule", [("data/tokens", "tokenize"),
-                                         ("analysis/aggregate", "aggregate"),
-                                         ("analysis/ledger", "ledger"),
-                                         ("report/paper", "paper")])  # fmt: skip
+@pytest.mark.parametrize("stage, rule", [("tokens", "tokenize"), ("aggregate", "aggregate"),
+                                         ("ledger", "ledger"), ("paper", "paper")])  # fmt: skip
 def test_a_kill_during_any_stage_reruns_to_the_same_tables_and_paper(
     smoke_run, tmp_path, stage, rule
 ):
@@ -585,14 +587,16 @@ def _damage(path: Path, how: str) -> None:
 
 
 def _read_next(stage: str, work: Path, out: Path, summaries: list[str]) -> None:
-    """The stage that reads the damaged file, through its command line, as the Snakefile calls
-    it (``summaries``: every run's, for aggregate); its outputs go under ``out``."""
+    """The stage that reads the damaged file, with the names its rule gives it (training and
+    ``shards verify`` through their command lines; ``summaries``: every run's, for aggregate);
+    its outputs go under ``out``."""
     from adamw_repro.analysis import aggregate, ledger, selection
     from adamw_repro.data import shards
     from adamw_repro.training import train
 
     cfg = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
-    conf, study, tables = json.dumps(cfg), work / "results/study", work / "results/tables"
+    conf = {"config": json.dumps(cfg)}
+    study, tables = work / "results/study", work / "results/tables"
     tuning = sorted(map(str, work.glob("results/runs/*/*/seed100[0-9]/summary.json")))
     if stage == "train":
         run = work / "results/runs/adam/lr0.01_wd0/seed0"
@@ -603,21 +607,20 @@ def _read_next(stage: str, work: Path, out: Path, summaries: list[str]) -> None:
     elif stage == "verify":
         shards.main(["verify", str(work / "resources/tokens")])
     elif stage == "select":
-        selection.main(["select", "--config", conf, "--summaries", *tuning, "--rounds",
-                        str(study / "round1.json"), "--finalists", str(study / "finalists.json"),
-                        "--out", str(out / "selection.json")])  # fmt: skip
+        inputs = {"summaries": tuning, "rounds": [str(study / "round1.json")],
+                  "finalists": str(study / "finalists.json")}  # fmt: skip
+        selection.run(inputs, {"result": str(out / "selection.json")}, conf | {"step": "select"})
     elif stage == "aggregate":
         names = ("runs", "curves", "norms", "timing", "provenance")
-        aggregate.main(["--summaries", *summaries, "--config", conf, "--selection",
-                        str(study / "selection.json"),
-                        *(f"--out-{n}={out / n}" for n in names)])  # fmt: skip
+        inputs = {"summaries": summaries, "selection": str(study / "selection.json")}
+        aggregate.run(inputs, {n: str(out / n) for n in names}, conf)
     else:
         names = ("stats", "ledger", "regime", "decomposition", "map")
-        ledger.main(["--config", conf, "--runs", str(tables / "runs.csv"), "--curves",
-                     str(tables / "curves.csv"), "--norms", str(tables / "param_norms.csv"),
-                     "--selection", str(study / "selection.json"),
-                     "--checks", str(work / "results/checks/optimizers.json"),
-                     *(f"--out-{n}={out / n}" for n in names)])  # fmt: skip
+        inputs = {"runs": "runs.csv", "curves": "curves.csv", "norms": "param_norms.csv"}
+        inputs = {n: str(tables / f) for n, f in inputs.items()}
+        inputs |= {"selection": str(study / "selection.json"),
+                   "checks": str(work / "results/checks/optimizers.json")}  # fmt: skip
+        ledger.run(inputs, {n: str(out / n) for n in names}, conf)
 
 
 @pytest.fixture(scope="module")

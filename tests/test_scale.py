@@ -288,7 +288,7 @@ def test_build_reads_each_studys_tables(repo):
     assert fits.empty and set(ledgers["study"]) == {"a", "b"} and set(runs["study"]) == {"a", "b"}
 
 
-def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
+def test_the_ladder_stage_keeps_each_study_with_its_own_files(tmp_path):
     """Studies listed out of alphabetical order: each row keeps its own config and tables."""
     import json
 
@@ -297,21 +297,22 @@ def test_the_cli_keeps_each_study_with_its_own_files(tmp_path):
     studies = [{"name": "zeta", "train": {"data_tokens": 25600}}, {"name": "alpha"}]
     cfg = validate_config({**BASE, "train": {"tokens": 1024 * 200, "data_tokens": 102400},
                            "studies": studies})  # fmt: skip
-    args = [
-        "--configs",
-        json.dumps([[n, c] for n, c in study_configs(cfg).items()], sort_keys=True),
-    ]
+    params = {
+        "configs": json.dumps([[n, c] for n, c in study_configs(cfg).items()], sort_keys=True)
+    }
     for k, d in enumerate((0.01, 0.04)):  # zeta, then alpha
         runs, ledger, regime = _study_tables(d, 100.0)
         for kind, frame in (("runs", runs), ("ledgers", ledger), ("regimes", regime)):
             frame.to_csv(tmp_path / f"{kind}{k}.csv", index=False)
         (tmp_path / f"meta{k}.json").write_text("{}")
-    for kind in ("runs", "ledgers", "regimes"):
-        args += [f"--{kind}", *(str(tmp_path / f"{kind}{k}.csv") for k in range(2))]
-    args += ["--metas", *(str(tmp_path / f"meta{k}.json") for k in range(2))]
-    for out in ("studies", "ledger", "fits", "ledgers", "runs"):
-        args += [f"--out-{out}", str(tmp_path / f"out_{out}.csv")]
-    ladder.main(args)
+    inputs = {kind: [str(tmp_path / f"{kind}{k}.csv") for k in range(2)]
+              for kind in ("runs", "ledgers", "regimes")}  # fmt: skip
+    inputs["metas"] = [str(tmp_path / f"meta{k}.json") for k in range(2)]
+    outputs = {
+        out: str(tmp_path / f"out_{out}.csv")
+        for out in ("studies", "ledger", "fits", "ledgers", "runs")
+    }
+    ladder.run(inputs, outputs, params)
     rows = pd.read_csv(tmp_path / "out_studies.csv").set_index("study")
     assert list(rows.index) == ["zeta", "alpha"]
     assert rows.loc["zeta", "data_tokens"] == 25600 and rows.loc["alpha", "data_tokens"] == 102400

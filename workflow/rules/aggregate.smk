@@ -1,7 +1,7 @@
 rule aggregate:
     input:
         summaries=get_study_summaries,
-        selection=rules.select_hparams.output[0],
+        selection=rules.select_hparams.output.result,
         code=get_code("analysis.aggregate"),
     output:
         runs=report(f"results/{S}tables/runs.csv", caption="../report/runs.rst", category="Tables"),
@@ -18,12 +18,8 @@ rule aggregate:
         "../envs/analysis.yaml"
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
-    shell:
-        "python -m adamw_repro.analysis.aggregate --summaries {input.summaries}"
-        " --config {params.config:q}"
-        " --selection {input.selection} --out-runs {output.runs} --out-curves {output.curves}"
-        " --out-norms {output.norms} --out-timing {output.timing}"
-        " --out-provenance {output.provenance} > {log} 2>&1"
+    script:
+        "../scripts/aggregate.py"
 
 
 # The optimizers' exact checks (LH4, U2) need torch: they run in the training environment, once
@@ -32,7 +28,7 @@ rule optimizer_checks:
     input:
         code=get_code("training.checks"),
     output:
-        "results/checks/optimizers.json",
+        checks="results/checks/optimizers.json",
     log:
         "logs/optimizer_checks.log",
     benchmark:
@@ -40,8 +36,8 @@ rule optimizer_checks:
     localrule: True
     conda:
         "../envs/train.yaml"
-    shell:
-        "python -m adamw_repro.training.checks --out {output} > {log} 2>&1"
+    script:
+        "../scripts/checks.py"
 
 
 rule ledger:
@@ -49,8 +45,8 @@ rule ledger:
         runs=rules.aggregate.output.runs,
         curves=rules.aggregate.output.curves,
         norms=rules.aggregate.output.norms,
-        selection=rules.select_hparams.output[0],
-        checks=rules.optimizer_checks.output[0],
+        selection=rules.select_hparams.output.result,
+        checks=rules.optimizer_checks.output.checks,
         code=get_code("analysis.ledger"),
     output:
         stats=report(
@@ -77,18 +73,14 @@ rule ledger:
         "../envs/analysis.yaml"
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model", "corpus"),
-    shell:
-        "python -m adamw_repro.analysis.ledger --config {params.config:q} --runs {input.runs}"
-        " --curves {input.curves} --norms {input.norms} --selection {input.selection}"
-        " --checks {input.checks}"
-        " --out-stats {output.stats} --out-ledger {output.ledger} --out-regime {output.regime}"
-        " --out-decomposition {output.decomposition} --out-map {output.map} > {log} 2>&1"
+    script:
+        "../scripts/ledger.py"
 
 
 rule results_table:
     input:
         runs=rules.aggregate.output.runs,
-        selection=rules.select_hparams.output[0],
+        selection=rules.select_hparams.output.result,
         code=get_code("report.tables"),
     output:
         csv=report(
@@ -110,7 +102,5 @@ rule results_table:
         "../envs/report.yaml"
     params:
         config=get_json("optimizers", "seeds", "study", "train", "model"),
-    shell:
-        "python -m adamw_repro.report.tables --runs {input.runs} --config {params.config:q}"
-        " --selection {input.selection} --out-csv {output.csv} --out-tex {output.tex}"
-        " --out-search-csv {output.search_csv} --out-search-tex {output.search_tex} > {log} 2>&1"
+    script:
+        "../scripts/tables.py"

@@ -21,7 +21,7 @@ from adamw_repro.design import (
     training_jobs,
 )
 
-# Jobs call `python -m adamw_repro...`: by default that is the interpreter running Snakemake (the
+# Jobs run the package's code (`script:` and `python -m adamw_repro...`): by default that is the interpreter running Snakemake (the
 # project's environment, even if not activated: `.venv/bin/snakemake`). From a checkout they
 # find its package whether or not it was pip-installed (conda environments, cluster nodes);
 # deployed from git, the package is installed and nothing is added.
@@ -268,14 +268,11 @@ def get_figures(ext):
     return expand(f"results/{S}figures/{{figure}}.{ext}", figure=names, ext=ext, allow_missing=True)
 
 
-LADDER_TABLES = ("studies", "ledger", "ledgers")
-
-
 def get_ladder_inputs():
     """A ladder paper's extra inputs: the cross-study tables and figures (none for one study)."""
     if not LADDER:
         return {}
-    tables = {f"ladder_{t}": f"results/ladder/{t}.csv" for t in LADDER_TABLES}
+    tables = {f"ladder_{t}": f"results/ladder/{t}.csv" for t in ("studies", "ledger", "ledgers")}
     figures = expand("results/ladder/figures/{f}.pdf", f=ladder_figures_for(STUDIES))
     return tables | {"ladder_figures": figures}
 
@@ -300,20 +297,6 @@ def get_pilot_map_inputs():
 def get_crosscheck_inputs():
     """The ledgers of this study run elsewhere that its paper compares (paper.crosscheck)."""
     return [repo_file(c["ledger"]) for c in STUDIES[MAIN_STUDY]["paper"]["crosscheck"]]
-
-
-def get_pilot_map_args(wildcards, input):
-    if "pilot_map" not in input.keys():
-        return ""
-    return shlex.join(["--pilot-map", input.pilot_map, "--pilot-map-csv", input.pilot_map_csv])
-
-
-def get_ladder_args(wildcards, input):
-    """The paper command's arguments for the ladder inputs."""
-    if not LADDER:
-        return ""
-    args = [f"--ladder-{t}={input[f'ladder_{t}']}" for t in LADDER_TABLES]
-    return shlex.join([*args, "--ladder-figures", *input.ladder_figures])
 
 
 # The search's steps, each a checkpoint of one shape (train.smk): its step of
@@ -343,14 +326,3 @@ SEARCH_STEPS = {
         ),
     ),
 }
-
-
-def selection_flags(wildcards, input):
-    """A search step's flags for the earlier steps' files it reads (--rounds, --finalists)."""
-    flags = []
-    for name in ("rounds", "finalists"):
-        if name in input.keys():
-            files = input[name]  # one file comes as a string, several as a list
-            files = [files] if isinstance(files, str) else files
-            flags += [f"--{name}", *map(shlex.quote, map(str, files))]
-    return " ".join(flags)

@@ -15,9 +15,8 @@ rule split_corpus:
         runtime=get_data_resources("runtime"),
     params:
         corpus=get_section("corpus"),
-    shell:
-        "python -m adamw_repro.data.corpus --corpus {params.corpus:q} --train {output.train}"
-        " --val {output.val} --test {output.test} > {log} 2>&1"
+    script:
+        "../scripts/corpus.py"
 
 
 rule tokenize:
@@ -40,9 +39,5 @@ rule tokenize:
         tokenizer=get_section("tokenizer"),
         min_train=get_min_tokens("train"),
         min_heldout=get_min_tokens("heldout"),
-    shell:
-        "python -m adamw_repro.data.tokens --train-text {input.train} --val-text {input.val}"
-        " --test-text {input.test} --tokenizer {params.tokenizer:q}"
-        " --min-train-tokens {params.min_train} --min-heldout-tokens {params.min_heldout}"
-        " --out-tokenizer {output.tokenizer} --out-train {output.train} --out-val {output.val}"
-        " --out-test {output.test} --out-meta {output.meta} > {log} 2>&1"
+    script:
+        "../scripts/tokens.py"

@@ -19,11 +19,10 @@ rule figure:
     conda:
         "../envs/report.yaml"
     params:
+        figure="{figure}",
         study=get_section("study"),
-    shell:
-        "python -m adamw_repro.report.figures {wildcards.figure} --runs {input.runs}"
-        " --curves {input.curves} --map {input.map} --study {params.study:q}"
-        " --out {output.pdf} > {log} 2>&1"
+    script:
+        "../scripts/figures.py"
 
 
 # The pilot map that chose the regime (paper.pilot_map), drawn from its committed CSV.
@@ -34,7 +33,7 @@ if PILOT_MAP:
             csv=repo_file(PILOT_MAP["csv"]),
             code=get_code("report.ladder_figures"),
         output:
-            "results/paper/pilot_map.pdf",
+            pdf="results/paper/pilot_map.pdf",
         log:
             "logs/paper/pilot_map.log",
         benchmark:
@@ -43,9 +42,8 @@ if PILOT_MAP:
         conda:
             "../envs/report.yaml"
         params:
+            figure="pilot_map",
             chosen=PILOT_MAP["chosen"],
             margin=STUDIES[MAIN_STUDY]["study"]["margin"],
-        shell:
-            "python -m adamw_repro.report.ladder_figures pilot_map --pilot-map {input.csv}"
-            " --chosen {params.chosen:q}"
-            " --margin {params.margin} --out {output} > {log} 2>&1"
+        script:
+            "../scripts/ladder_figures.py"

@@ -36,11 +36,8 @@ rule ladder:
             ],
             sort_keys=True,
         ),
-    shell:
-        "python -m adamw_repro.analysis.ladder --configs {params.configs:q} --runs {input.runs}"
-        " --ledgers {input.ledgers} --regimes {input.regimes} --metas {input.metas}"
-        " --out-studies {output.studies} --out-ledger {output.ledger} --out-fits {output.fits}"
-        " --out-ledgers {output.ledgers} --out-runs {output.runs} > {log} 2>&1"
+    script:
+        "../scripts/ladder.py"
 
 
 rule ladder_figure:
@@ -63,7 +60,7 @@ rule ladder_figure:
     localrule: True
     conda:
         "../envs/report.yaml"
-    shell:
-        "python -m adamw_repro.report.ladder_figures {wildcards.ladder_figure}"
-        " --ladder-studies {input.studies}"
-        " --ladder-fits {input.fits} --runs {input.runs} --out {output.pdf} > {log} 2>&1"
+    params:
+        figure="{ladder_figure}",
+    script:
+        "../scripts/ladder_figures.py"

@@ -18,12 +18,12 @@ rule paper:
         regime=in_study(rules.ledger.output.regime, MAIN_STUDY),
         decomposition=in_study(rules.ledger.output.decomposition, MAIN_STUDY),
         map=in_study(rules.ledger.output.map, MAIN_STUDY),
-        selection=in_study(rules.select_hparams.output[0], MAIN_STUDY),
+        selection=in_study(rules.select_hparams.output.result, MAIN_STUDY),
         search=in_study(rules.results_table.output.search_csv, MAIN_STUDY),
         figures=[in_study(f, MAIN_STUDY) for f in get_figures("pdf")],
         crosscheck=get_crosscheck_inputs(),
     output:
-        report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
+        pdf=report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
     log:
         "logs/paper.log",
     benchmark:
@@ -33,17 +33,6 @@ rule paper:
         "../envs/report.yaml"
     params:
         config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
-        ladder=get_ladder_args,
-        pilot_map=get_pilot_map_args,
-    shell:
-        "python -m adamw_repro.report.paper --config {params.config:q}"
-        " --template {input.template} --bib {input.bib}"
-        " --meta {input.meta} --runs {input.runs} --table {input.table}"
-        " --table-tex {input.table_tex} --search-tex {input.search_tex} --ledger {input.ledger}"
-        " --regime {input.regime} --decomposition {input.decomposition}"
-        " --selection {input.selection} --map {input.map} --search {input.search}"
-        " --figures {input.figures}"
-        " --timing {input.timing}"
-        " --provenance {input.provenance} {params.ladder} {params.pilot_map}"
-        " --crosscheck {input.crosscheck}"
-        " --build-dir results/paper/build --out {output} > {log} 2>&1"
+        build_dir="results/paper/build",
+    script:
+        "../scripts/paper.py"

@@ -77,7 +77,7 @@ for _rule, (_step, _output, _log, _inputs) in SEARCH_STEPS.items():
             **_inputs,
             code=get_code("analysis.selection"),
         output:
-            f"results/{S}{_output}",
+            result=f"results/{S}{_output}",
         log:
             f"logs/{S}{_log}.log",
         benchmark:
@@ -90,7 +90,5 @@ for _rule, (_step, _output, _log, _inputs) in SEARCH_STEPS.items():
         params:
             step=_step,
             config=get_json("optimizers", "seeds", "study", "train", "model"),
-            earlier=selection_flags,
-        shell:
-            "python -m adamw_repro.analysis.selection {params.step} --config {params.config:q}"
-            " --summaries {input.summaries} {params.earlier} --out {output} > {log} 2>&1"
+        script:
+            "../scripts/selection.py"

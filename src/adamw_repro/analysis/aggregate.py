@@ -10,7 +10,6 @@ everything else is bit-reproducible.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 from .. import atomic
 from ..design import decayed_norm, roles
 from ..registry import DECAYING, OPTIMIZERS, decay_free_member, optimizer_order
+from ..stage import files
 from .selection import decay_of
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
@@ -171,27 +171,13 @@ def collect(summary_paths: list[str], config: dict, selection: dict):
     return runs, curve_df, norm_df, _sorted(pd.DataFrame(timing), []), provenance_summary(summaries)
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--summaries", nargs="+", required=True)
-    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--selection", required=True, help="selection.json")
-    ap.add_argument("--out-runs", required=True)
-    ap.add_argument("--out-curves", required=True)
-    ap.add_argument("--out-norms", required=True)
-    ap.add_argument("--out-timing", required=True)
-    ap.add_argument("--out-provenance", required=True)
-    args = ap.parse_args(argv)
+def run(input, output, params) -> None:
+    """The aggregate rule: every run's summary into the study's tables (stage.py)."""
     redo = atomic.redo_stage("the selection")
-    selection = atomic.read_json(args.selection, redo, ("selected", "rounds", "finalists"))
-    tables = collect(args.summaries, json.loads(args.config), selection)
+    selection = atomic.read_json(input["selection"], redo, ("selected", "rounds", "finalists"))
+    tables = collect(files(input["summaries"]), json.loads(params["config"]), selection)
     runs, curves, norms, timing, prov = tables
-    atomic.write_json(args.out_provenance, prov)
-    outs = ((runs, args.out_runs), (curves, args.out_curves), (norms, args.out_norms))
-    for df, out in (*outs, (timing, args.out_timing)):
-        atomic.write_text(out, df.to_csv(index=False))
+    atomic.write_json(output["provenance"], prov)
+    for df, name in ((runs, "runs"), (curves, "curves"), (norms, "norms"), (timing, "timing")):
+        atomic.write_text(output[name], df.to_csv(index=False))
     print(f"{len(runs)} runs ({int(runs['diverged'].sum())} diverged), {len(curves)} curve points")
-
-
-if __name__ == "__main__":
-    main()

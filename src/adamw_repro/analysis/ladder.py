@@ -24,7 +24,6 @@ slope ± the slope margin:
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
+from ..stage import files
 from .claims import Measurement, Untestable, Untested, build_ledger, claim
 from .scale import studies_table
 from .stats import ols, p_beyond
@@ -336,31 +336,20 @@ def build(configs: dict, runs: list, ledgers: list, regimes: list, metas: list):
     return studies, ledger, fit_lines(lad), joined_ledgers, joined_runs
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--configs", required=True, help="[[study name, resolved config], ...] in order, as JSON"
-    )
-    for name in ("runs", "ledgers", "regimes", "metas"):
-        ap.add_argument(f"--{name}", nargs="+", required=True, help="one per study, in order")
-    for name in ("studies", "ledger", "fits", "ledgers", "runs"):
-        ap.add_argument(f"--out-{name}", required=True)
-    args = ap.parse_args(argv)
-    configs = dict(json.loads(args.configs))  # the studies' order, which the files follow
-    if not all(
-        len(getattr(args, n)) == len(configs) for n in ("runs", "ledgers", "regimes", "metas")
-    ):
-        ap.error("give one --runs, --ledgers, --regimes and --metas file per study")
+def run(input, output, params) -> None:
+    """The ladder rule: every study's tables into the cross-study tables and ledger; each input
+    holds one file per study, in the order of ``params["configs"]`` (stage.py)."""
+    configs = dict(json.loads(params["configs"]))  # the studies' order, which the files follow
+    inputs = {name: files(input[name]) for name in ("runs", "ledgers", "regimes", "metas")}
+    if any(len(paths) != len(configs) for paths in inputs.values()):
+        raise ValueError("the ladder stage needs one runs, ledger, regime and meta file per study")
     tables = build(
         configs,
-        [pd.read_csv(p) for p in args.runs],
-        [pd.read_csv(p) for p in args.ledgers],
-        [pd.read_csv(p) for p in args.regimes],
-        [atomic.read_json(p, atomic.redo_stage("the data stage")) for p in args.metas],
+        *([pd.read_csv(p) for p in inputs[name]] for name in ("runs", "ledgers", "regimes")),
+        [atomic.read_json(p, atomic.redo_stage("the data stage")) for p in inputs["metas"]],
     )
-    outs = (args.out_studies, args.out_ledger, args.out_fits, args.out_ledgers, args.out_runs)
-    for frame, path in zip(tables, outs, strict=True):
-        atomic.write_text(path, frame.to_csv(index=False))
+    for frame, name in zip(tables, ("studies", "ledger", "fits", "ledgers", "runs"), strict=True):
+        atomic.write_text(output[name], frame.to_csv(index=False))
     studies, ledger = tables[:2]
     for r in studies.itertuples():
         print(f"{r.study:>12} [{r.axes}]: {r.n_params_ne:>9,} non-embedding params, "
@@ -369,7 +358,3 @@ def main(argv=None) -> None:
               f"{r.tau_steps:.3g} steps [{r.tau_lo:.3g}, {r.tau_hi:.3g}]")  # fmt: skip
     for r in ledger.itertuples():
         print(f"{r.id:>4} {r.verdict:<15} {r.claim}")
-
-
-if __name__ == "__main__":
-    main()

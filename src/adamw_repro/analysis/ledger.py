@@ -29,7 +29,6 @@ leave-one-seed-out mark on the adjusted verdict.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -293,45 +292,32 @@ def momentum_observation(ev: Evidence) -> str:
 from . import later_claims  # noqa: E402, F401
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--runs", required=True)
-    ap.add_argument("--curves", required=True)
-    ap.add_argument("--norms", required=True)
-    ap.add_argument("--selection", required=True, help="selection.json")
-    ap.add_argument("--checks", required=True, help="the optimizers' exact checks (JSON)")
-    ap.add_argument("--out-stats", required=True)
-    ap.add_argument("--out-ledger", required=True)
-    ap.add_argument("--out-regime", required=True)
-    ap.add_argument("--out-decomposition", required=True)
-    ap.add_argument("--out-map", required=True)
-    args = ap.parse_args(argv)
-    config = json.loads(args.config)
+def run(input, output, params) -> None:
+    """The ledger rule: the study's tables judged into the ledger and its companions (stage.py)."""
+    config = json.loads(params["config"])
     redo = atomic.redo_stage("the aggregation")
     runs, curves, norms = (
-        atomic.read_table(p, redo, cols)
-        for p, cols in ((args.runs, ["run_id", "optimizer", "seed"]), (args.curves, ["metric"]),
-                        (args.norms, ["param"]))
+        atomic.read_table(input[name], redo, cols)
+        for name, cols in (("runs", ["run_id", "optimizer", "seed"]), ("curves", ["metric"]),
+                           ("norms", ["param"]))
     )  # fmt: skip
-    selection = atomic.read_json(args.selection, atomic.redo_stage("the selection"), ["selected"])
-    checks = atomic.read_json(args.checks, atomic.redo_stage("the optimizer checks"), CHECK_KEYS)
+    redo = atomic.redo_stage("the selection")
+    selection = atomic.read_json(input["selection"], redo, ["selected"])
+    checks = atomic.read_json(
+        input["checks"], atomic.redo_stage("the optimizer checks"), CHECK_KEYS
+    )
     ev = Evidence(runs, curves, norms, config, selection, checks)
     columns = ["comparison", "a", "b", "lr_a", "lr_b", "n", "test", "test_lo", "test_hi",
                "train", "train_lo", "train_hi", "gap", "gap_lo", "gap_hi", "reading"]  # fmt: skip
     split = pd.DataFrame(decomposition(ev), columns=columns)
-    atomic.write_text(args.out_decomposition, split.to_csv(index=False))
-    atomic.write_text(args.out_stats, optimizer_stats(runs, ev.n_boot).to_csv(index=False))
+    atomic.write_text(output["decomposition"], split.to_csv(index=False))
+    atomic.write_text(output["stats"], optimizer_stats(runs, ev.n_boot).to_csv(index=False))
     regime = pd.DataFrame(regime_checks(ev))
-    atomic.write_text(args.out_regime, regime.to_csv(index=False))
+    atomic.write_text(output["regime"], regime.to_csv(index=False))
     ledger = pd.DataFrame(build_ledger(ev))
-    atomic.write_text(args.out_ledger, ledger.to_csv(index=False))
-    atomic.write_text(args.out_map, rows.map_table(ev).to_csv(index=False))
+    atomic.write_text(output["ledger"], ledger.to_csv(index=False))
+    atomic.write_text(output["map"], rows.map_table(ev).to_csv(index=False))
     for r in regime.itertuples():
         print(f"{r.check:>16}: {r.status} ({r.detail})")
     for r in ledger.itertuples():
         print(f"{r.id:>4} {r.verdict:<15} {r.claim}")
-
-
-if __name__ == "__main__":
-    main()

@@ -24,7 +24,6 @@ choice never depends on file order. Three steps, each a Snakemake checkpoint:
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 
@@ -35,6 +34,7 @@ from .. import atomic
 from ..design import Cell, cell, cells_of, grid, grid_cells, is_tuned, search_seeds, tuning_halves
 from ..registry import OPTIMIZERS, decay_free_member
 from ..schedule import timescale
+from ..stage import files
 from .stats import cell_means
 
 COLUMNS = ["optimizer", "lr", "weight_decay", "seed", "diverged", "final_val_loss"]
@@ -384,34 +384,21 @@ def _print_choices(label: str, chosen: dict) -> None:
         )
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["round", "finalists", "select"])
-    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--summaries", nargs="*", default=[], help="summaries of the tuning trials")
-    ap.add_argument("--rounds", nargs="*", default=[],
-                    help="the earlier rounds' outputs (round and select)")  # fmt: skip
-    ap.add_argument("--finalists", help="the finalists step's output (for select)")
-    ap.add_argument("--out", required=True)
-    args = ap.parse_args(argv)
-    config = json.loads(args.config)
-    runs = trials(args.summaries)
-    if args.step == "finalists" and args.rounds:
-        ap.error("the finalists step reads the trials' summaries only, not --rounds")
-    rounds = _read(args.rounds, "the search rounds")
-    if args.step == "round":
+def run(input, output, params) -> None:
+    """A search step (``params["step"]``: round, finalists or select) from the trials' summaries
+    and the earlier steps' files (``rounds``, ``finalists``) it reads (stage.py)."""
+    config, step = json.loads(params["config"]), params["step"]
+    runs = trials(files(input["summaries"]))
+    rounds = _read(files(input.get("rounds", [])), "the search rounds")
+    if step == "round":
         result = search_round(config, runs, rounds)
         _print_choices("best so far, ", result["best"])
         print(f"extension round {len(rounds) + 1}: {len(result['cells'])} new cells")
-    elif args.step == "finalists":
+    elif step == "finalists":
         result = finalists(config, runs)
         print(f"{len(result['finalists'])} finalist cells, {len(result['refined'])} refined")
     else:
-        (chosen,) = _read([args.finalists], "the finalists") if args.finalists else [{}]
+        (chosen,) = _read(files(input.get("finalists", [])), "the finalists") or [{}]
         result = select(config, runs, rounds, chosen)
         _print_choices("", result["selected"])
-    atomic.write_json(args.out, result)
-
-
-if __name__ == "__main__":
-    main()
+    atomic.write_json(output["result"], result)

@@ -15,7 +15,6 @@ tail of the KJV is Revelation), not generalization.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib.util
 import json
@@ -142,14 +141,11 @@ def split_documents(docs, heldout_fraction: float, block_docs: int, paths: dict)
     return counts
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", required=True, help="the corpus config section, as JSON")
-    for split in SPLITS:
-        ap.add_argument(f"--{split}", required=True, help=f"output: {split} text")
-    args = ap.parse_args(argv)
-    corpus = json.loads(args.corpus)
-    paths = {split: getattr(args, split) for split in SPLITS}
+def run(input, output, params) -> None:
+    """The split_corpus rule: the corpus (``params["corpus"]``) into one text file per split
+    (stage.py)."""
+    corpus = json.loads(params["corpus"])
+    paths = {split: output[split] for split in SPLITS}
     try:
         if corpus["source"] == "hub":
             from .hub import documents
@@ -167,7 +163,3 @@ def main(argv=None) -> None:
         atomic.write_text(paths[split], text)
     sizes = ", ".join(f"{len(text):,} {split}" for split, text in parts.items())
     print(f"corpus {corpus['source']}: {sizes} characters")
-
-
-if __name__ == "__main__":
-    main()

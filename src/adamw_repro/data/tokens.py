@@ -8,7 +8,6 @@ memory; every run reads the shards through numpy memmaps.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -101,22 +100,13 @@ def load_tokenizer(cfg: dict, train_text: Path) -> Tokenizer:
     return train_bpe(train_text, cfg["vocab_size"])
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for split in SPLITS:
-        ap.add_argument(f"--{split}-text", required=True, type=Path)
-        ap.add_argument(
-            f"--out-{split}", required=True, type=Path, help=f"folder of {split} shards"
-        )
-    ap.add_argument("--tokenizer", required=True, help="the tokenizer config section, as JSON")
-    ap.add_argument("--min-train-tokens", type=int, default=1, help="tokens one batch needs")
-    ap.add_argument("--min-heldout-tokens", type=int, default=1, help="tokens one sequence needs")
-    ap.add_argument("--out-tokenizer", required=True)
-    ap.add_argument("--out-meta", required=True)
-    args = ap.parse_args(argv)
-    cfg = json.loads(args.tokenizer)
-    texts = {split: getattr(args, f"{split}_text") for split in SPLITS}
-    outs = {split: getattr(args, f"out_{split}") for split in SPLITS}
+def run(input, output, params) -> None:
+    """The tokenize rule: a tokenizer (``params["tokenizer"]``) trained or loaded, each split's
+    text as token shards in its own folder, and meta.json; ``params["min_train"]`` and
+    ``["min_heldout"]`` are the fewest tokens a batch and a held-out sequence need (stage.py)."""
+    cfg = json.loads(params["tokenizer"])
+    texts = {split: Path(input[split]) for split in SPLITS}
+    outs = {split: Path(output[split]) for split in SPLITS}
     tok = load_tokenizer(cfg, texts["train"])
     vocab = tok.get_vocab_size()
     if vocab > np.iinfo(DTYPE).max + 1:
@@ -131,9 +121,9 @@ def main(argv=None) -> None:
     for split in SPLITS:
         n, counts[split] = write_shards(tok, texts[split], outs[split], cfg["shard_tokens"], vocab)
         need, unit = (
-            (args.min_train_tokens, "batch (train.batch_size × block_size + 1)")
+            (params["min_train"], "batch (train.batch_size × block_size + 1)")
             if split == "train"
-            else (args.min_heldout_tokens, "sequence (model.block_size + 1)")
+            else (params["min_heldout"], "sequence (model.block_size + 1)")
         )
         if n < need:
             for out in outs.values():
@@ -146,13 +136,9 @@ def main(argv=None) -> None:
         meta[f"{split}_bytes"] = texts[split].stat().st_size
         meta[f"{split}_shards"] = len(shard_paths(outs[split]))
     meta["shards"] = {split: records(outs[split]) for split in SPLITS}  # checked before use
-    atomic.write_text(args.out_tokenizer, tok.to_str(pretty=True))
-    meta["tokenizer_sha256"] = sha256(args.out_tokenizer)
+    atomic.write_text(output["tokenizer"], tok.to_str(pretty=True))
+    meta["tokenizer_sha256"] = sha256(output["tokenizer"])
     meta.update(unigram_baseline(counts["train"], {s: counts[s] for s in ("val", "test")}))
     meta["uniform_loss"] = math.log(vocab)
-    atomic.write_json(args.out_meta, meta)
+    atomic.write_json(output["meta"], meta)
     print(json.dumps(meta))
-
-
-if __name__ == "__main__":
-    main()

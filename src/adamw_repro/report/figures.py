@@ -9,7 +9,6 @@ maps each name to its function.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -396,22 +395,12 @@ def save(fig, pdf_path: str | Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(DRAW))
-    ap.add_argument("--runs", required=True, help="runs.csv")
-    ap.add_argument("--curves", required=True, help="curves.csv")
-    ap.add_argument("--map", required=True, help="map.csv, the map read row by row")
-    ap.add_argument("--study", required=True, help="the config's study section, as JSON")
-    ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
-    args = ap.parse_args(argv)
+def run(input, output, params) -> None:
+    """The figure rule: one study figure (``params["figure"]``) as PDF and PNG (stage.py)."""
     sns.set_theme(context="paper", style="whitegrid")
     redo = atomic.redo_stage("the stage that wrote it")
-    runs = atomic.read_table(args.runs, redo, ["run_id"])
-    curves = atomic.read_table(args.curves, redo, ["metric"])
-    rows = atomic.read_table(args.map, redo, ["kind"], empty_ok=True)
-    save(DRAW[args.figure](runs, curves, json.loads(args.study), rows), args.out)
-
-
-if __name__ == "__main__":
-    main()
+    runs = atomic.read_table(input["runs"], redo, ["run_id"])
+    curves = atomic.read_table(input["curves"], redo, ["metric"])
+    rows = atomic.read_table(input["map"], redo, ["kind"], empty_ok=True)
+    draw = DRAW[params["figure"]]
+    save(draw(runs, curves, json.loads(params["study"]), rows), output["pdf"])

@@ -9,8 +9,6 @@ Saved as ``figures.save`` saves a study's figures.
 
 from __future__ import annotations
 
-import argparse
-
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
@@ -151,29 +149,15 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
     return fig
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("figure", choices=sorted(LADDER_DRAW) + ["pilot_map"])
-    ap.add_argument("--runs", help="a ladder's joined runs.csv")
-    ap.add_argument("--ladder-studies", help="a ladder's studies.csv")
-    ap.add_argument("--ladder-fits", help="a ladder's fits.csv")
-    ap.add_argument("--pilot-map", help="the pilot map's CSV (the pilot_map figure)")
-    ap.add_argument("--chosen", default="", help="the map cell the study runs (pilot_map)")
-    ap.add_argument("--margin", type=float, help="the smallest effect of interest (pilot_map)")
-    ap.add_argument("--out", required=True, help="PDF path; the PNG goes next to it")
-    args = ap.parse_args(argv)
+def run(input, output, params) -> None:
+    """The ladder_figure and pilot_map_figure rules: one figure (``params["figure"]``) as PDF
+    and PNG (stage.py)."""
     sns.set_theme(context="paper", style="whitegrid")
-    if args.figure == "pilot_map":
-        if not (args.pilot_map and args.margin is not None):
-            ap.error("pilot_map needs --pilot-map and --margin")
-        save(pilot_map(pd.read_csv(args.pilot_map), args.chosen, args.margin), args.out)
+    if params["figure"] == "pilot_map":
+        cells = pd.read_csv(input["csv"])
+        save(pilot_map(cells, params["chosen"], params["margin"]), output["pdf"])
         return
-    if not (args.runs and args.ladder_studies and args.ladder_fits):
-        ap.error(f"{args.figure} needs --runs, --ladder-studies and --ladder-fits")
-    runs = atomic.read_table(args.runs, atomic.redo_stage("the stage that wrote it"), ["run_id"])
-    studies, fits = pd.read_csv(args.ladder_studies), pd.read_csv(args.ladder_fits)
-    save(LADDER_DRAW[args.figure](studies, fits, runs), args.out)
-
-
-if __name__ == "__main__":
-    main()
+    redo = atomic.redo_stage("the stage that wrote it")
+    runs = atomic.read_table(input["runs"], redo, ["run_id"])
+    studies, fits = pd.read_csv(input["studies"]), pd.read_csv(input["fits"])
+    save(LADDER_DRAW[params["figure"]](studies, fits, runs), output["pdf"])

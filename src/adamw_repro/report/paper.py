@@ -8,7 +8,6 @@ a string from config or data cannot inject LaTeX.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -24,6 +23,7 @@ from ..analysis.stats import WILCOXON_MIN_N
 from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
 from ..schedule import budget, data_and_epochs
+from ..stage import files
 from .catalog import FIGURES, LADDER_FIGURES, PILOT_CAPTION
 from .latex import Latex, compile_pdf, render
 
@@ -353,82 +353,54 @@ def figures_at(paths: list[str], build: Path, catalog: dict) -> dict:
     }
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--template", required=True, help="the Jinja2 LaTeX template")
-    ap.add_argument("--bib", required=True, help="the BibTeX bibliography")
-    ap.add_argument("--meta", required=True)
-    ap.add_argument("--runs", required=True)
-    ap.add_argument("--table", required=True)
-    ap.add_argument("--table-tex", required=True)
-    ap.add_argument("--figures", nargs="+", required=True, help="figure PDFs")
-    ap.add_argument("--ledger", required=True)
-    ap.add_argument("--regime", required=True)
-    ap.add_argument("--search", required=True, help="search_space.csv")
-    ap.add_argument("--search-tex", required=True)
-    ap.add_argument("--timing", required=True)
-    ap.add_argument("--provenance", required=True)
-    ap.add_argument("--decomposition", required=True, help="decomposition.csv (the ledger's)")
-    ap.add_argument("--selection", required=True, help="selection.json")
-    ap.add_argument("--map", required=True, help="map.csv (the ledger's)")
-    ap.add_argument("--ladder-studies", help="a ladder's studies.csv (adds its scale section)")
-    ap.add_argument("--ladder-ledger", help="a ladder's cross-study ledger.csv")
-    ap.add_argument("--ladder-ledgers", help="a ladder's joined per-study ledgers.csv")
-    ap.add_argument("--ladder-figures", nargs="*", default=[], help="a ladder's figure PDFs")
-    ap.add_argument("--crosscheck", nargs="*", default=[],
-                    help="paper.crosscheck's ledgers, one per entry, in its order")  # fmt: skip
-    ap.add_argument("--pilot-map", help="the pilot map's figure PDF (paper.pilot_map)")
-    ap.add_argument("--pilot-map-csv", help="the pilot map's CSV")
-    ap.add_argument("--build-dir", required=True, help="where paper.tex is written and compiled")
-    ap.add_argument("--out", required=True, help="the PDF")
-    args = ap.parse_args(argv)
+def run(input, output, params) -> None:
+    """The paper rule: the study's tables, figures and ledgers into paper.tex (under
+    ``params["build_dir"]``) and the compiled PDF; a ladder's inputs (``ladder_*``) add its
+    section, a pilot map's (``pilot_map``, ``pilot_map_csv``) its figure (stage.py)."""
 
-    def table(path, **kwargs):
-        return atomic.read_table(path, atomic.redo_stage("the stage that wrote it"), **kwargs)
+    redo = atomic.redo_stage("the stage that wrote it")
+
+    def table(name, **kwargs):
+        return atomic.read_table(input[name], redo, **kwargs)
+
+    def record(name):
+        return atomic.read_json(input[name], redo)
 
     context = build_context(
-        json.loads(args.config),
-        json.loads(Path(args.meta).read_text()),
-        table(args.runs),
-        table(args.table),
-        table(args.ledger),
-        table(args.regime),
-        table(args.search, keep_default_na=False, na_values=[""]),
-        table(args.timing),
-        json.loads(Path(args.provenance).read_text()),
-        table(args.decomposition, empty_ok=True),
-        json.loads(Path(args.selection).read_text()),
-        table(args.map, empty_ok=True),
+        json.loads(params["config"]),
+        record("meta"),
+        table("runs"),
+        table("table"),
+        table("ledger"),
+        table("regime"),
+        table("search", keep_default_na=False, na_values=[""]),
+        table("timing"),
+        record("provenance"),
+        table("decomposition", empty_ok=True),
+        record("selection"),
+        table("map", empty_ok=True),
     )
-    build = Path(args.build_dir)
+    build = Path(params["build_dir"])
     build.mkdir(parents=True, exist_ok=True)
     # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
-    context["table_tex"] = Latex(os.path.relpath(args.table_tex, build))
-    context["search_tex"] = Latex(os.path.relpath(args.search_tex, build))
-    context["figures"] = figures_at(args.figures, build, FIGURES)
+    context["table_tex"] = Latex(os.path.relpath(input["table_tex"], build))
+    context["search_tex"] = Latex(os.path.relpath(input["search_tex"], build))
+    context["figures"] = figures_at(files(input["figures"]), build, FIGURES)
     context["pilot_map"] = None
-    if args.pilot_map:
-        cells = pd.read_csv(args.pilot_map_csv)
-        figure = os.path.relpath(args.pilot_map, build)
+    if "pilot_map" in input:
+        figure = os.path.relpath(input["pilot_map"], build)
+        cells = pd.read_csv(input["pilot_map_csv"])
         context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
     # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
-    context |= crosscheck_context(context["claims"], context["config"], args.crosscheck)
+    crosscheck = files(input.get("crosscheck", []))
+    context |= crosscheck_context(context["claims"], context["config"], crosscheck)
     context |= claims_context(context["claims"], context["fragile"])
-    if args.ladder_studies:
-        ladder = ladder_context(
-            pd.read_csv(args.ladder_studies),
-            pd.read_csv(args.ladder_ledger),
-            pd.read_csv(args.ladder_ledgers),
-        )
-        ladder["figures"] = figures_at(args.ladder_figures, build, LADDER_FIGURES)
+    if "ladder_studies" in input:
+        ladder = ladder_context(*(table(f"ladder_{t}") for t in ("studies", "ledger", "ledgers")))
+        ladder["figures"] = figures_at(files(input["ladder_figures"]), build, LADDER_FIGURES)
         context = with_ladder(context, ladder)
-    shutil.copyfile(args.bib, build / "references.bib")
+    shutil.copyfile(input["bib"], build / "references.bib")
     tex = build / "paper.tex"
-    atomic.write_text(tex, render(args.template, context))
-    compile_pdf(tex, Path(args.out))
-    print(f"wrote {args.out}")
-
-
-if __name__ == "__main__":
-    main()
+    atomic.write_text(tex, render(input["template"], context))
+    compile_pdf(tex, Path(output["pdf"]))
+    print(f"wrote {output['pdf']}")

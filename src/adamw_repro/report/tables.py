@@ -3,9 +3,7 @@ configuration over the evaluation seeds, and the search space with the choices m
 
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
 
 import pandas as pd
 
@@ -159,23 +157,13 @@ def search_space_latex(table: pd.DataFrame) -> str:
     return cells.style.hide(axis="index").to_latex(hrules=True, column_format="lp{3.6cm}p{4.2cm}rl")
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", required=True)
-    ap.add_argument("--config", required=True, help="the resolved config, as JSON")
-    ap.add_argument("--selection", required=True)
-    ap.add_argument("--out-csv", required=True)
-    ap.add_argument("--out-tex", required=True)
-    ap.add_argument("--out-search-csv", required=True)
-    ap.add_argument("--out-search-tex", required=True)
-    args = ap.parse_args(argv)
-    table = results_table(atomic.read_table(args.runs, atomic.redo_stage("the aggregation")))
-    atomic.write_text(args.out_csv, table.to_csv(index=False))
-    atomic.write_text(args.out_tex, to_latex(table))
-    space = search_space(json.loads(args.config), json.loads(Path(args.selection).read_text()))
-    atomic.write_text(args.out_search_csv, space.to_csv(index=False))
-    atomic.write_text(args.out_search_tex, search_space_latex(space))
-
-
-if __name__ == "__main__":
-    main()
+def run(input, output, params) -> None:
+    """The results_table rule: the results and search-space tables, as CSV and LaTeX
+    (stage.py)."""
+    table = results_table(atomic.read_table(input["runs"], atomic.redo_stage("the aggregation")))
+    atomic.write_text(output["csv"], table.to_csv(index=False))
+    atomic.write_text(output["tex"], to_latex(table))
+    selection = atomic.read_json(input["selection"], atomic.redo_stage("the selection"))
+    space = search_space(json.loads(params["config"]), selection)
+    atomic.write_text(output["search_csv"], space.to_csv(index=False))
+    atomic.write_text(output["search_tex"], search_space_latex(space))

@@ -6,8 +6,6 @@ file that the ledger reads; editing ``optim.py`` reruns this and the ledger, nev
 
 from __future__ import annotations
 
-import argparse
-
 from .. import atomic
 from .optim import decay_gradient_dependence, l2_equals_decoupled_without_momentum
 
@@ -22,16 +20,10 @@ def measure() -> dict:
     }
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True, help="where the checks go (JSON)")
-    args = ap.parse_args(argv)
+def run(input, output, params) -> None:
+    """The optimizer_checks rule: the exact checks the ledger judges, as JSON (stage.py)."""
     checks = measure()
-    atomic.write_json(args.out, checks)
+    atomic.write_json(output["checks"], checks)
     print(f"LH4: SGD+L2 and SGDW differ by {checks['lh4_relative_difference']:.2g} (relative)")
     print(f"U2: decay ratio {checks['u2']['adam_l2']:.4g} (Adam+L2), {checks['u2']['adamw']:.6f}"
           " (AdamW)")  # fmt: skip
-
-
-if __name__ == "__main__":
-    main()
