@@ -11,7 +11,6 @@ import pytest
 from adamw_repro.analysis.selection import (
     cells_over,
     choose,
-    decay_of,
     edges_of,
     finalists,
     search_round,
@@ -23,10 +22,9 @@ from adamw_repro.design import (
     Run,
     ablation_runs,
     all_runs,
-    batches,
     cell,
     cells_of,
-    evaluation_settings,
+    decay_of,
     finalist_runs,
     finalist_seeds,
     grid,
@@ -35,10 +33,10 @@ from adamw_repro.design import (
     selected_runs,
     total_steps,
     train_spec,
-    training_jobs,
     tuning_halves,
     tuning_runs,
 )
+from adamw_repro.jobs import batches, evaluation_settings, training_jobs
 from adamw_repro.schedule import timescale
 
 LRS = [1e-3, 2e-3, 4e-3]

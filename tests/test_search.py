@@ -24,10 +24,10 @@ from adamw_repro.design import (
     is_tuned,
     runs_of,
     search_seeds,
-    training_jobs,
     tuning_halves,
     tuning_runs,
 )
+from adamw_repro.jobs import training_jobs
 from adamw_repro.registry import OPTIMIZERS, decay_free_member
 
 SETTING = r"lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?"  # as workflow/rules/common.smk constrains it

@@ -18,8 +18,8 @@ from adamw_repro.design import (
     round_file,
     search_runs,
     train_spec,
-    training_jobs,
 )
+from adamw_repro.jobs import training_jobs
 
 # Jobs run the package's code (`script:` and `python -m adamw_repro...`): by default that is the interpreter running Snakemake (the
 # project's environment, even if not activated: `.venv/bin/snakemake`). From a checkout they

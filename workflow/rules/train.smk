@@ -1,7 +1,7 @@
 # A run is its spec file, written by `run_spec` from the run's path and the study's config
 # (params: a changed spec is rewritten, and its newer file retrains the job that holds the run).
 # Training jobs group runs to pay the process start-up once per job: resources.train.runs_per_job
-# runs at most, a multiple of the cores' worth of jobs per phase (design.training_jobs). The
+# runs at most, a multiple of the cores' worth of jobs per phase (jobs.training_jobs). The
 # grouping is not part of any run's identity: a training job's arguments are read from its
 # files (derived params, which Snakemake does not compare), and the specs of a phase are all
 # written before its first training job (priority), so that every spec is older than every

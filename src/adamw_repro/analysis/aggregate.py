@@ -16,10 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from .. import atomic
-from ..design import decayed_norm, roles
+from ..design import decay_of, decayed_norm, roles
 from ..registry import DECAYING, OPTIMIZERS, decay_free_member, optimizer_order
 from ..stage import files
-from .selection import decay_of
 
 KEYS = ["run_id", "optimizer", "lr", "weight_decay", "decay_embeddings", "seed"]
 RESULTS = [

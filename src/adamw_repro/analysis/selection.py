@@ -31,9 +31,18 @@ import numpy as np
 import pandas as pd
 
 from .. import atomic
-from ..design import Cell, cell, cells_of, grid, grid_cells, is_tuned, search_seeds, tuning_halves
+from ..design import (
+    Cell,
+    cell,
+    cells_of,
+    decay_of,
+    grid,
+    grid_cells,
+    is_tuned,
+    search_seeds,
+    tuning_halves,
+)
 from ..registry import OPTIMIZERS, decay_free_member
-from ..schedule import timescale
 from ..stage import files
 from .stats import cell_means
 
@@ -49,23 +58,6 @@ def trials(summary_paths: list[str]) -> pd.DataFrame:
         ],
         columns=COLUMNS,
     )
-
-
-def decay_of(config: dict, optimizer: str, lr: float, weight_decay: float) -> float | None:
-    """A trial's decay in config units (τ/T for a timescale grid, snapped to the grid's lattice
-    of whole steps), None for an optimizer without decay or a run without it."""
-    g = grid(config, optimizer)
-    if not g.unit or weight_decay == 0:
-        return None
-    if g.unit == "weight_decay":
-        return weight_decay
-    # the grid, whole steps beyond it (extension rounds) and half steps (the map's refinement)
-    lattice = (
-        *g.decays,
-        *(g.step("decay", d, k / 2) for d in g.decays[:1] for k in range(-80, 81)),
-    )
-    return next((d for d in lattice if g.weight_decay(lr, d) == weight_decay),
-                timescale(lr, weight_decay, g.steps))  # fmt: skip
 
 
 def cells_over(config: dict, runs: pd.DataFrame, seeds: list[int]) -> pd.DataFrame:
