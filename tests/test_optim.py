@@ -8,7 +8,7 @@ import torch
 from helpers import model_config
 from torch import nn
 
-from adamw_repro.design import EMBEDDING_TENSORS, decayed_norm, run_hparams
+from adamw_repro.design import EMBEDDING_TENSORS, decayed_norm, decayed_params, run_hparams
 from adamw_repro.schedule import lr_multiplier
 from adamw_repro.training.model import build_model, lm_loss
 from adamw_repro.training.optim import (
@@ -277,3 +277,16 @@ def _wrap(p):
     m = nn.Module()
     m.w = p
     return m
+
+
+@pytest.mark.parametrize("decay_embeddings", [False, True])
+@pytest.mark.parametrize(("n_layer", "n_embd"), [(1, 16), (2, 24)])
+def test_the_decayed_parameter_count_from_the_shape_is_what_the_optimizer_decays(
+    decay_embeddings, n_layer, n_embd
+):
+    """design.decayed_params (the ladder's decayed share, counted without torch) equals the
+    size of the tensors the optimizer's decay group holds."""
+    shape = dict(n_layer=n_layer, n_head=2, n_embd=n_embd, block_size=8)
+    model = build_model(model_config(64, **shape))
+    counted = sum(p.numel() for p in decayed_parameters(model, decay_embeddings))
+    assert decayed_params(shape, 64, decay_embeddings) == counted

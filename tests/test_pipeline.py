@@ -533,7 +533,19 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
         assert row.benefit == pytest.approx(regime.loc["decay helps", "value"])
         assert row.acts == regime.loc["decay acts", "status"]
     ledger = pd.read_csv(work / "results/ladder/ledger.csv").set_index("id")
-    assert list(ledger.index) == ["U8a", "U8c", "WA2", "WA2s", "PL1"]
+    assert list(ledger.index) == [
+        "U8a",
+        "U8c",
+        "WA2",
+        "WA2s",
+        "PL1",
+        "LN1",
+        "SZ1",
+        "LN2",
+        "LH5",
+        "LN2s",
+        "LN3",
+    ]
     assert set(ledger["verdict"]) <= set(VERDICTS)
     assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
     assert ledger.loc["U8a", "verdict"] != "untested" and ledger.loc["WA2", "verdict"] != "untested"

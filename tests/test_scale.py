@@ -9,7 +9,8 @@ import pytest
 from scipy import stats
 
 from adamw_repro.analysis.claims import build_ledger
-from adamw_repro.analysis.ladder import MIN_DOF, PREDICTIONS, Ladder, build, fit_lines
+from adamw_repro.analysis.ladder import build
+from adamw_repro.analysis.ladder_fits import LENGTH_RULES, MIN_DOF, PREDICTIONS, Ladder, fit_lines
 from adamw_repro.analysis.stats import best_timescale, best_timescale_interval, ols
 from adamw_repro.config import load_config, study_configs, validate_config
 
@@ -151,6 +152,27 @@ def size_axis(benefit, corpora=("kjv",), acts="passed", noise=0.002, seed=0):
     return pd.DataFrame(rows)
 
 
+def length_axis(tau_steps, l2_wd, headline, helps="passed", noise=0.02, seed=0, data=12800):
+    """The length-axis rows: one model and training subset, T from 38 to 1,200 steps (3 to 96
+    epochs); AdamW's best τ in steps ``tau_steps(T)``, Adam+L2's best wd ``l2_wd(T)`` (each
+    scattered on a log scale by ``noise``) and the headline ``headline(epochs)``."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, T in enumerate((38, 75, 150, 300, 600, 1200)):
+        tau, wd = (f(T) * 10 ** rng.normal(0, noise) for f in (tau_steps, l2_wd))
+        epochs = 1024 * T / data
+        h = headline(epochs) + rng.normal(0, 0.002)
+        rows.append(dict(study=f"len{T}", corpus="kjv", axes="length", shape="2x128",
+                         n_params_ne=396800, data_tokens=data, steps=T, epochs=epochs,
+                         acts="passed", helps=helps if isinstance(helps, str) else helps[k],
+                         benefit=0.03, benefit_lo=0.02, benefit_hi=0.04, headline=h,
+                         headline_lo=h - 0.01, headline_hi=h + 0.01, overfit_rise=0.01 * k,
+                         tau_steps=tau, tau_lo=tau / 1.5, tau_hi=tau * 1.5, tau_interior=True,
+                         l2_wd=wd, l2_wd_lo=wd / 1.5, l2_wd_hi=wd * 1.5,
+                         l2_wd_interior=True))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def ledger_of(*tables) -> dict:
     studies = pd.concat(tables, ignore_index=True)
     rows = build_ledger(Ladder(studies, {"study": MARGINS}), scope="ladder")
@@ -225,6 +247,57 @@ def test_u8c_is_the_corpus_difference_at_matched_shapes():
     assert ledger_of(size_axis(lambda c, n: 0.0))["U8c"]["verdict"] == "untested"  # one corpus
 
 
+def test_the_length_axis_tells_the_three_timescale_rules_apart():
+    """Known exponents of AdamW's best τ in T at fixed data: 1 (τ/T constant), ½ (Loshchilov
+    & Hutter's normalised decay, λ_norm = √T/τ constant) and 0 (constant in steps); each rule
+    recovers its own and contradicts the others, one fit for the three; Adam+L2's best wd
+    the same way with the signs flipped."""
+
+    def ledger(k):
+        return ledger_of(length_axis(lambda T: 0.25 * T**k, lambda T: 1e-3 * T**-k,
+                                     lambda e: 0.0))  # fmt: skip
+
+    own = {1.0: "LN2", 0.5: "LH5", 0.0: "LN2s"}
+    for k, claim_id in own.items():
+        rows = ledger(k)
+        assert rows["LN2"]["effect"] == pytest.approx(k, abs=0.1)
+        assert rows[claim_id]["verdict"] == "reproduced", (k, rows[claim_id]["detail"])
+        assert {rows[c]["verdict"] for c in set(own.values()) - {claim_id}} == {"contradicted"}
+        assert rows["LH5"]["measurement"] == rows["LN2s"]["measurement"] == "LN2"
+        assert rows["LN3"]["effect"] == pytest.approx(-k, abs=0.1)
+        assert rows["LN3"]["verdict"] == ("reproduced" if k == 0.5 else "contradicted")
+
+
+def test_the_length_axis_reads_exponents_only_where_decay_helps():
+    """Below the overfitting onset no decay helps (the pilot): those rungs are not fitted, and
+    with fewer than four gated rungs the exponents are untestable, with the numbers."""
+    helps = ["failed", "failed", "failed", "passed", "passed", "passed"]
+    rows = ledger_of(length_axis(lambda T: T**0.5, lambda T: 1e-3, lambda e: 0.0, helps=helps))
+    assert rows["LN2"]["verdict"] == rows["LN3"]["verdict"] == "untestable here"
+    assert "3 of 6 studies" in rows["LN2"]["detail"]
+    assert "measured regardless over all 6 studies" in rows["LN2"]["detail"]
+    helps = ["failed", "failed", "passed", "passed", "passed", "passed"]
+    rows = ledger_of(length_axis(lambda T: T**0.5, lambda T: 1e-3, lambda e: 0.0, helps=helps))
+    assert rows["LH5"]["verdict"] == "reproduced" and rows["LN2"]["n"] == 4
+
+
+def test_the_headline_slopes_along_length_and_size():
+    """LN1: the headline growing by 0.05 nats per decade of epochs is recovered and reproduced,
+    a flat one is not, and the detail sets the overfitting rise beside it; SZ1 on the size
+    axis the same way."""
+    grows = ledger_of(length_axis(lambda T: T, lambda T: 1e-3, lambda e: 0.05 * math.log10(e)))
+    assert grows["LN1"]["effect"] == pytest.approx(0.05, abs=0.01)
+    assert grows["LN1"]["verdict"] == "reproduced"
+    assert "overfitting rise of tuned Adam without decay: len38 +0.000" in grows["LN1"]["detail"]
+    flat = ledger_of(length_axis(lambda T: T, lambda T: 1e-3, lambda e: 0.0))
+    assert flat["LN1"]["verdict"] == "not reproduced"
+    sizes = size_axis(lambda c, n: 0.0)
+    sizes["headline"] = 0.04 * np.log10(sizes["n_params_ne"] / 4e4)
+    assert ledger_of(sizes)["SZ1"]["effect"] == pytest.approx(0.04, abs=1e-6)
+    assert ledger_of(sizes)["SZ1"]["verdict"] == "reproduced"
+    assert ledger_of(size_axis(lambda c, n: 0.0))["SZ1"]["verdict"] == "untested"
+
+
 def test_the_fit_lines_follow_the_fit_and_the_readings_their_slopes():
     studies = pd.concat([data_axis(lambda d: 20.0), size_axis(lambda c, n: 0.01 * math.log10(n))])
     lines = fit_lines(Ladder(studies, {"study": MARGINS}))
@@ -232,6 +305,13 @@ def test_the_fit_lines_follow_the_fit_and_the_readings_their_slopes():
         line = lines[lines["line"] == name]
         measured = np.polyfit(np.log10(line["x"]), np.log10(line["y"]), 1)[0]
         assert measured == pytest.approx(slope)
+    length = fit_lines(Ladder(length_axis(lambda T: T, lambda T: 1e-3, lambda e: 0.0),
+                              {"study": MARGINS}))  # fmt: skip
+    for name, slope in LENGTH_RULES.items():
+        for axis, sign in (("length tau", 1), ("length l2", -1)):
+            line = length[(length["axis"] == axis) & (length["line"] == name)]
+            measured = np.polyfit(np.log10(line["x"]), np.log10(line["y"]), 1)[0]
+            assert measured == pytest.approx(sign * slope)
     fit = lines[(lines["axis"] == "size") & (lines["line"] == "fit")]
     assert np.polyfit(np.log10(fit["x"]), fit["y"], 1)[0] == pytest.approx(0.01, abs=0.003)
     assert (fit["lo"] <= fit["y"]).all() and (fit["y"] <= fit["hi"]).all()
@@ -283,7 +363,19 @@ def test_build_reads_each_studys_tables(repo):
     assert (studies["tau_steps"] <= studies["tau_hi"]).all()
     assert studies["epochs"].tolist() == pytest.approx([4.0, 4.0])
     assert studies["tau_epochs"].tolist() == pytest.approx([25 / 50, 80 / 50], rel=0.02)
-    assert set(ledger["id"]) == {"U8a", "U8c", "WA2", "WA2s", "PL1"}
+    assert set(ledger["id"]) == {
+        "U8a",
+        "U8c",
+        "WA2",
+        "WA2s",
+        "PL1",
+        "LN1",
+        "SZ1",
+        "LN2",
+        "LH5",
+        "LN2s",
+        "LN3",
+    }
     assert set(ledger["verdict"]) <= {"untested", "untestable here"}  # one study per axis
     assert fits.empty and set(ledgers["study"]) == {"a", "b"} and set(runs["study"]) == {"a", "b"}
 

@@ -44,6 +44,15 @@ def non_embedding_params(model: dict) -> int:
     return model["n_layer"] * (12 * d * d + 13 * d) + 2 * d
 
 
+def decayed_params(model: dict, vocab_size: int, decay_embeddings: bool) -> int:
+    """Parameters weight decay acts on (``training.optim.decayed_parameters``, counted from the
+    shape): every block's four matrices, 12·d², and the token and position embeddings (the
+    tied output layer included) only if ``decay_embeddings``."""
+    d = model["n_embd"]
+    tables = (vocab_size + model["block_size"]) * d if decay_embeddings else 0
+    return model["n_layer"] * 12 * d * d + tables
+
+
 def total_steps(config: dict) -> int:
     """T: optimizer steps of every run."""
     return budget(config["train"], config["model"]["block_size"]).total_steps

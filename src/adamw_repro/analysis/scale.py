@@ -1,14 +1,17 @@
 """A ladder's table of studies (``studies.csv``): one row per study, with what the cross-study
 claims read from it (``analysis.ladder``).
 
-Per study: its corpus and the axes it lies on (``study.axes``), its shape and non-embedding
-parameter count, its data, steps, epochs and tokens per parameter (all tokens seen, and the
-unique ones); its two gates from its ``regime.csv``, the decay-helps measurement being decay's
-benefit (tuned Adam − tuned AdamW, final test loss, paired by seed); the LH2 headline (tuned
-Adam+L2 − tuned AdamW) where the study has Adam+L2; and AdamW's best timescale
-τ = 1/(lr·wd) at its selected learning rate, the vertex of a parabola in log τ through the best
-tuning cell and its neighbours (``stats.best_timescale``), with a bootstrap interval over the
-tuning seeds, in steps, as a fraction of T and in epochs.
+Per study: its corpus and the axes it lies on (``study.axes``), its shape, its non-embedding
+parameter count and the share of all parameters that weight decay acts on, its data, steps,
+epochs and tokens per parameter (all tokens seen, and the unique ones); its gates from its
+``regime.csv``, the overfitting rise of tuned Adam without decay, and decay's benefit (tuned
+Adam − tuned AdamW, final test loss, paired by seed); the LH2 headline (tuned Adam+L2 − tuned
+AdamW) where the study has Adam+L2; AdamW's best timescale τ = 1/(lr·wd) at its selected
+learning rate, the vertex of a parabola in log τ through the best tuning cell and its
+neighbours (``stats.best_timescale``), with a bootstrap interval over the tuning seeds, in
+steps, as a fraction of T, in epochs and as Loshchilov & Hutter's normalised decay
+λ_norm = λ·√T (λ = lr·wd = 1/τ per step; their λ_norm·√(b/(B·T)) with b/(B·T) = 1/T steps);
+and Adam+L2's best weight decay at its selected learning rate, found the same way.
 """
 
 from __future__ import annotations
@@ -18,40 +21,48 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..design import non_embedding_params
+from ..design import decayed_params, non_embedding_params
 from ..schedule import budget, data_and_epochs, timescale
 from .stats import best_timescale_interval
 
 
-def best_tau(runs: pd.DataFrame, n_boot: int) -> dict:
-    """AdamW's best timescale in steps at its selected learning rate (every tuning cell there,
-    both rounds), with its bootstrap interval over the tuning seeds."""
-    nan = {"lr": math.nan, "tau_steps": math.nan, "tau_lo": math.nan, "tau_hi": math.nan,
-           "tau_interior": False, "tau_edge_share": math.nan, "tau_cells": 0}  # fmt: skip
-    adamw = runs[runs["optimizer"] == "adamw"]
-    selected, tuning = adamw[adamw["evaluation"].astype(bool)], adamw[adamw["tuning"].astype(bool)]
+def best_decay(runs: pd.DataFrame, optimizer: str, axis, n_boot: int) -> dict:
+    """An optimizer's best decay at its selected learning rate on the log10 ``axis`` (a function
+    of the learning rate and weight decay columns): the parabola's vertex through every
+    positive-decay tuning cell there (both rounds), with its bootstrap interval over the
+    tuning seeds; NaN where the study has no such cells."""
+    out = {"lr": math.nan, "at": math.nan, "lo": math.nan, "hi": math.nan, "interior": False,
+           "edge_share": math.nan, "cells": 0}  # fmt: skip
+    mine = runs[runs["optimizer"] == optimizer]
+    selected, tuning = mine[mine["evaluation"].astype(bool)], mine[mine["tuning"].astype(bool)]
     if selected.empty or tuning.empty:
-        return nan
-    lr = float(selected["lr"].iloc[0])
+        return out
+    out["lr"] = lr = float(selected["lr"].iloc[0])
     at_lr = tuning[np.isclose(tuning["lr"], lr) & (tuning["weight_decay"] > 0)]
     if at_lr.empty:
-        return nan | {"lr": lr}
+        return out
+    log_x = np.round(np.log10(axis(at_lr["lr"], at_lr["weight_decay"])), 6)
     fit = best_timescale_interval(
-        at_lr.assign(
-            log_tau=np.round(np.log10(timescale(at_lr["lr"], at_lr["weight_decay"])), 6),
-            value=at_lr["final_test_loss"],
-        ),
-        n_boot,
+        at_lr.assign(log_tau=log_x, value=at_lr["final_test_loss"]), n_boot
     )
-    return {
-        "lr": lr,
-        "tau_steps": 10 ** fit["log_tau"],
-        "tau_lo": 10 ** fit["ci_lo"],
-        "tau_hi": 10 ** fit["ci_hi"],
-        "tau_interior": fit["interior"],
-        "tau_edge_share": fit["edge_share"],
-        "tau_cells": fit["cells"],
-    }
+    return out | {"at": 10 ** fit["log_tau"], "lo": 10 ** fit["ci_lo"], "hi": 10 ** fit["ci_hi"],
+                  "interior": fit["interior"], "edge_share": fit["edge_share"],
+                  "cells": fit["cells"]}  # fmt: skip
+
+
+def best_tau(runs: pd.DataFrame, n_boot: int) -> dict:
+    """AdamW's best timescale in steps at its selected learning rate (``best_decay``)."""
+    b = best_decay(runs, "adamw", timescale, n_boot)
+    return {"lr": b["lr"], "tau_steps": b["at"], "tau_lo": b["lo"], "tau_hi": b["hi"],
+            "tau_interior": b["interior"], "tau_edge_share": b["edge_share"],
+            "tau_cells": b["cells"]}  # fmt: skip
+
+
+def best_l2(runs: pd.DataFrame, n_boot: int) -> dict:
+    """Adam+L2's best weight decay at its selected learning rate (``best_decay``)."""
+    b = best_decay(runs, "adam_l2", lambda lr, wd: wd, n_boot)
+    return {"l2_lr": b["lr"], "l2_wd": b["at"], "l2_wd_lo": b["lo"], "l2_wd_hi": b["hi"],
+            "l2_wd_interior": b["interior"]}  # fmt: skip
 
 
 def _gate(checks: pd.DataFrame, name: str) -> dict:
@@ -71,7 +82,11 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     acts, helps = _gate(checks, "decay acts"), _gate(checks, "decay helps")
     lh2 = ledger.set_index("id").loc["LH2"] if "LH2" in set(ledger["id"]) else None
     measured = lh2 is not None and lh2["verdict"] != "untested"
-    tau = best_tau(runs, config["study"]["bootstrap_samples"])
+    n_boot = config["study"]["bootstrap_samples"]
+    tau, overfit = best_tau(runs, n_boot), _gate(checks, "overfitting")
+    # the embeddings' size matters only where they decay (meta.json has the vocabulary)
+    vocab = meta.get("vocab_size", math.nan if train["decay_embeddings"] else 0)
+    decayed = decayed_params(model, vocab, train["decay_embeddings"])
     return {
         "study": name,
         "corpus": config["corpus"]["source"],
@@ -96,10 +111,19 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
         "headline": lh2["effect"] if measured else math.nan,
         "headline_lo": lh2["ci_lo"] if measured else math.nan,
         "headline_hi": lh2["ci_hi"] if measured else math.nan,
-        "overfitting": checks.loc["overfitting", "status"] if "overfitting" in checks.index else "",
+        "overfitting": overfit["status"],
+        "overfit_rise": overfit["value"],
+        "overfit_lo": overfit["ci_lo"],
+        "overfit_hi": overfit["ci_hi"],
+        "decayed_share": decayed / int(runs["n_params"].iloc[0]),
         **tau,
         "tau_over_T": tau["tau_steps"] / steps.total_steps,
         "tau_epochs": tau["tau_steps"] / (steps.total_steps / epochs),
+        # λ_norm = √T/τ: a longer τ is a weaker decay, so τ's upper end is λ_norm's lower one
+        "lambda_norm": math.sqrt(steps.total_steps) / tau["tau_steps"],
+        "lambda_norm_lo": math.sqrt(steps.total_steps) / tau["tau_hi"],
+        "lambda_norm_hi": math.sqrt(steps.total_steps) / tau["tau_lo"],
+        **best_l2(runs, n_boot),
     }
 
 

@@ -99,11 +99,27 @@ FIGURES = {
 
 
 LADDER_FIGURES = {
+    "ladder_length": Figure(
+        "The length axis (one model and training subset, $T$ growing, so the epochs grow and the "
+        "model overfits more). Left: the headline (tuned Adam+$L_2$ minus tuned AdamW, final "
+        "test loss) with 95\\,\\% t intervals over the evaluation seeds and its fit against "
+        "log epochs (band: the slope's 95\\,\\% interval), decay's benefit (tuned Adam minus "
+        "tuned AdamW), and, right-hand scale, the overfitting rise of tuned Adam without decay. "
+        "Middle: AdamW's best timescale $\\tau = 1/(\\mathrm{lr}\\cdot\\mathrm{wd})$ in steps "
+        "at its selected learning rate against $T$, with bootstrap intervals over the tuning "
+        "seeds, the fit and the slopes of the three rules ($\\tau/T$ constant: 1; Loshchilov "
+        "\\& Hutter's normalised decay: $\\tfrac12$; constant in steps: 0) through its middle. "
+        "Right: Adam+$L_2$'s best weight decay the same way (the rules' slopes $-1$, "
+        "$-\\tfrac12$, 0). Hollow: decay-helps gate not passed (not fitted); triangles: the "
+        "optimum at an end of the grid.",
+        needs=("length",),
+    ),
     "ladder_size": Figure(
-        "The size axis: decay's benefit (tuned Adam minus tuned AdamW, final test loss) against "
-        "the non-embedding parameter count, one colour per corpus, with 95\\,\\% t intervals "
-        "over the evaluation seeds and the fit over the studies whose decay-acts gate passed "
-        "(band: the slope's 95\\,\\% interval); hollow markers: gate not passed.",
+        "The size axis, one colour per corpus, with 95\\,\\% t intervals over the evaluation "
+        "seeds and each fit (band: the slope's 95\\,\\% interval). Left: decay's benefit "
+        "(tuned Adam minus tuned AdamW, final test loss), fitted over the studies whose "
+        "decay-acts gate passed (hollow: not passed). Right: the headline (tuned Adam+$L_2$ "
+        "minus tuned AdamW), fitted over every study that measured it.",
         needs=("size",),
     ),
     "ladder_data": Figure(

@@ -1,5 +1,6 @@
-"""The figures across studies: a ladder's (decay's benefit against size, AdamW's best timescale
-against the data, each data-axis study's tuning curve), drawn from the cross-study tables
+"""The figures across studies: a ladder's (decay's benefit and the headline against size,
+AdamW's best timescale against the data, each data-axis study's tuning curve, and the length
+axis's headline and best decays against training length), drawn from the cross-study tables
 (analysis.ladder), and the pilot map that chose the default's regime, from its committed CSV.
 Saved as ``figures.save`` saves a study's figures.
 
@@ -51,22 +52,75 @@ def _fit_line(ax, fits, axis, corpus, color, label=None):
 
 
 def ladder_size(studies, fits, runs):
-    """Decay's benefit against size on the size axis, one colour per corpus, with the fit."""
+    """The size axis, one colour per corpus, with the fits: decay's benefit (U8a; hollow where
+    the decay-acts gate did not pass) and the headline, Adam+L2 − AdamW (SZ1)."""
     on = _on_axis(studies, "size")
-    fig, ax = plt.subplots(figsize=(4.8, 3.3))
-    for k, (corpus, g) in enumerate(on.sort_values("n_params_ne").groupby("corpus", sort=False)):
-        color = sns.color_palette()[k]
-        used = (g["acts"] == "passed").to_numpy()
-        _points(ax, g, "n_params_ne", "benefit", "benefit_lo", "benefit_hi", used, color)
-        _fit_line(ax, fits, "size", corpus, color, label=corpus)
-        if not ax.get_legend_handles_labels()[1].count(corpus):
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.3), sharex=True)
+    panels = (("benefit", "size", "tuned Adam − tuned AdamW"),
+              ("headline", "size headline", "tuned Adam+L2 − tuned AdamW"))  # fmt: skip
+    for ax, (y, line, label) in zip(axes, panels, strict=True):
+        groups = on.sort_values("n_params_ne").groupby("corpus", sort=False)
+        for k, (corpus, g) in enumerate(groups):
+            color = sns.color_palette()[k]
+            used = (g["acts"] == "passed").to_numpy() if y == "benefit" else np.ones(len(g), bool)
+            _points(ax, g, "n_params_ne", y, f"{y}_lo", f"{y}_hi", used, color)
+            _fit_line(ax, fits, line, corpus, color)
             ax.plot([], [], color=color, label=corpus)
-    ax.axhline(0, color="0.3", linewidth=0.8)
-    ax.set_xscale("log")
-    _size_ticks(ax, on["n_params_ne"])
-    ax.set(xlabel="non-embedding parameters (log scale)",
-           ylabel="tuned Adam − tuned AdamW,\nfinal test loss (nats)")  # fmt: skip
-    ax.legend(title="corpus", fontsize=7)
+        ax.axhline(0, color="0.3", linewidth=0.8)
+        ax.set_xscale("log")
+        _size_ticks(ax, on["n_params_ne"])
+        ax.set(xlabel="non-embedding parameters (log scale)",
+               ylabel=f"{label},\nfinal test loss (nats)")  # fmt: skip
+    axes[0].legend(title="corpus", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _rules(ax, fits, axis, corpus):
+    """The rules' predicted slopes drawn through the fit's middle (grey, one dash each)."""
+    styles = iter([(0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2))])
+    lines = fits[(fits["axis"] == axis) & (fits["corpus"] == corpus)]
+    for name, line in lines[lines["line"] != "fit"].groupby("line", sort=False):
+        ax.plot(line["x"], line["y"], color="0.35", linestyle=next(styles), lw=1, label=name)
+
+
+def ladder_length(studies, fits, runs):
+    """The length axis (a fixed model and training subset, T growing): (a) the headline,
+    Adam+L2 − AdamW, and decay's benefit against epochs, with the overfitting rise of Adam
+    without decay; (b) AdamW's best τ in steps and (c) Adam+L2's best weight decay against T,
+    each with its fit and the three rules' slopes (hollow: decay-helps gate not passed;
+    triangles: the optimum at an end of the grid)."""
+    on = _on_axis(studies, "length").sort_values("steps")
+    corpus = on["corpus"].iloc[0]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    blue, orange, grey = sns.color_palette()[0], sns.color_palette()[1], "0.45"
+    every = np.ones(len(on), bool)
+    _points(axes[0], on, "epochs", "headline", "headline_lo", "headline_hi", every, blue)
+    _fit_line(axes[0], fits, "length headline", corpus, blue, "Adam+L2 − AdamW")
+    _points(axes[0], on, "epochs", "benefit", "benefit_lo", "benefit_hi", every, orange)
+    axes[0].plot([], [], color=orange, marker="o", ls="none", label="Adam − AdamW")
+    rise = axes[0].twinx()
+    rise.plot(on["epochs"], on["overfit_rise"], color=grey, marker="s", ms=3, lw=1)
+    rise.set_ylabel("overfitting rise of Adam (nats)", color=grey)
+    rise.grid(False)
+    axes[0].axhline(0, color="0.3", linewidth=0.8)
+    axes[0].set(xscale="log", xlabel="epochs (log scale)",
+                ylabel="tuned against tuned,\nfinal test loss (nats)")  # fmt: skip
+    axes[0].legend(fontsize=6, loc="upper left")
+    helps = (on["helps"] == "passed").to_numpy()
+    for ax, (y, ok, line, label) in zip(axes[1:], (
+        ("tau_steps", "tau_interior", "length tau", "AdamW's best τ = 1/(lr·wd), steps"),
+        ("l2_wd", "l2_wd_interior", "length l2", "Adam+L2's best weight decay"),
+    ), strict=True):  # fmt: skip
+        inside = on[ok].astype(bool).to_numpy()
+        lo, hi = ("tau_lo", "tau_hi") if y == "tau_steps" else ("l2_wd_lo", "l2_wd_hi")
+        _points(ax, on, "steps", y, lo, hi, helps & inside, blue, ~inside)
+        _fit_line(ax, fits, line, corpus, blue, "fit")
+        _rules(ax, fits, line, corpus)
+        ax.set(xscale="log", yscale="log", xlabel="T, steps (log scale)",
+               ylabel=f"{label} (log scale)")  # fmt: skip
+        ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
     return fig
 
 
@@ -75,7 +129,6 @@ def ladder_data(studies, fits, runs):
     three readings' predicted slopes drawn through its middle."""
     on = _on_axis(studies, "data")
     fig, ax = plt.subplots(figsize=(5.4, 3.5))
-    styles = iter([(0, (4, 2)), (0, (1, 1.5)), (0, (6, 2, 1, 2))])
     for k, (corpus, g) in enumerate(on.sort_values("data_tokens").groupby("corpus", sort=False)):
         color = sns.color_palette()[k]
         used = ((g["acts"] == "passed") & g["tau_interior"].astype(bool)).to_numpy()
@@ -83,10 +136,7 @@ def ladder_data(studies, fits, runs):
         _points(ax, g, "data_tokens", "tau_steps", "tau_lo", "tau_hi", used, color, at_end)
         _fit_line(ax, fits, "data", corpus, color, label=f"fit ({corpus})")
         if k == 0:
-            lines = fits[(fits["axis"] == "data") & (fits["corpus"] == corpus)]
-            for name, line in lines[lines["line"] != "fit"].groupby("line", sort=False):
-                ax.plot(line["x"], line["y"], color="0.35", linestyle=next(styles), lw=1,
-                        label=name)  # fmt: skip
+            _rules(ax, fits, "data", corpus)
     ax.set(xscale="log", yscale="log", xlabel="training tokens (log scale)",
            ylabel="best τ = 1/(lr·wd), steps (log scale)")  # fmt: skip
     _size_ticks(ax, on["data_tokens"])
@@ -119,6 +169,7 @@ LADDER_DRAW = {
     "ladder_size": ladder_size,
     "ladder_data": ladder_data,
     "ladder_curves": ladder_curves,
+    "ladder_length": ladder_length,
 }
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import atomic, provenance
 from ..analysis.claims import VERDICTS
-from ..analysis.ladder import MIN_DOF, PREDICTIONS
+from ..analysis.ladder_fits import MIN_DOF, PREDICTIONS
 from ..analysis.stats import WILCOXON_MIN_N
 from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
