@@ -379,7 +379,7 @@ def make_ladder(optimizers, *studies, **changes) -> dict:
 
 
 STDLIB = {"source": "stdlib", "max_chars": 300000}
-SIZE, DATA = {"axes": ["size"]}, {"axes": ["data"]}
+SIZE, DATA, LENGTH = {"axes": ["size"]}, {"axes": ["data"]}, {"axes": ["length"]}
 WIDTHS = (32, 40, 48, 56)
 
 
@@ -394,8 +394,18 @@ def data(*tokens) -> list[dict]:
     return [{"name": f"d{n}", "train": {"data_tokens": n}, "study": DATA} for n in tokens]
 
 
+def lengths(*tokens) -> list[dict]:
+    """Length-axis studies training the given tokens over one subset (so the epochs grow)."""
+    return [{"name": f"t{n}", "train": {"tokens": n}, "study": LENGTH} for n in tokens]
+
+
 LADDERS = {
     "ladder of one study": make_ladder(ADAM, {"name": "only"}),
+    "length axis of four": make_ladder(ADAM, *lengths(5120, 10240, 20480, 40960)),
+    "all three axes, one study on each": make_ladder(
+        ADAM, {"name": "all", "study": {"axes": ["data", "size", "length"]}},
+        *data(6144, 8192, 10240), *sizes(40, 48, 56), *lengths(5120, 20480, 40960),
+    ),
     "size axis of two": make_ladder(ADAM, *sizes(32, 40)),
     "size axis of four": make_ladder(ADAM, *sizes(*WIDTHS)),
     "size axis of four, Adam and AdamW only": make_ladder(["adam", "adamw"], *sizes(*WIDTHS)),
@@ -512,12 +522,24 @@ def test_a_ladder_over_two_corpora_compiles_to_a_pdf(tmp_path):
     assert drawn == {"ladder_size"}
 
 
-def test_the_generated_ladders_have_one_to_seven_studies_on_both_axes_and_corpora():
+@pytest.mark.slow  # draws the ladder's figures and runs latexmk
+def test_a_length_axis_compiles_to_a_pdf_with_its_figure(tmp_path):
+    if shutil.which("latexmk") is None:
+        pytest.skip("latexmk is not installed")
+    run_ladder(tmp_path, copy.deepcopy(LADDERS["length axis of four"]), True)
+    assert (tmp_path / "t5120/paper.pdf").read_bytes().startswith(b"%PDF")
+    drawn = {p.stem for p in (tmp_path / "results/ladder/figures").glob("*.pdf")}
+    assert drawn == {"ladder_length"}
+    tex = (tmp_path / "t5120/build/paper.tex").read_text()
+    assert "On the \\emph{length axis} (4 studies)" in tex and "fig:ladder-length" in tex
+
+
+def test_the_generated_ladders_have_one_to_seven_studies_on_every_axis_and_corpus():
     sizes = {len(raw["studies"]) for raw in LADDERS.values()}
     assert {1, 2, 4, 7} <= sizes
     axes = {a for raw in LADDERS.values() for s in raw["studies"]
             for a in s.get("study", {}).get("axes", [])}  # fmt: skip
-    assert axes == {"data", "size"}
+    assert axes == {"data", "size", "length"}
     corpora = {s.get("corpus", BASE["corpus"])["source"] for raw in LADDERS.values()
                for s in raw["studies"]}  # fmt: skip
     assert corpora == {"kjv", "stdlib"}

@@ -32,6 +32,13 @@ def _size_ticks(ax, values):
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
+def _value_ticks(ax, values):
+    """Ticks at the studies' own values (steps, epochs), not at powers of ten."""
+    xs = sorted(set(values))
+    ax.set_xticks(xs, [f"{v:.3g}" for v in xs])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def _points(ax, g, x, y, lo, hi, used, color, at_end=None):
     """A study's value with its interval; hollow where it was not used in the fit (its gate did
     not pass), a triangle where it lies at an end of the grid (a bound, not a point)."""
@@ -106,6 +113,7 @@ def ladder_length(studies, fits, runs):
     axes[0].axhline(0, color="0.3", linewidth=0.8)
     axes[0].set(xscale="log", xlabel="epochs (log scale)",
                 ylabel="tuned against tuned,\nfinal test loss (nats)")  # fmt: skip
+    _value_ticks(axes[0], on["epochs"])
     axes[0].legend(fontsize=6, loc="upper left")
     helps = (on["helps"] == "passed").to_numpy()
     for ax, (y, ok, line, label) in zip(axes[1:], (
@@ -119,7 +127,9 @@ def ladder_length(studies, fits, runs):
         _rules(ax, fits, line, corpus)
         ax.set(xscale="log", yscale="log", xlabel="T, steps (log scale)",
                ylabel=f"{label} (log scale)")  # fmt: skip
-        ax.legend(fontsize=6, loc="best")
+        _value_ticks(ax, on["steps"])
+        if ax.get_legend_handles_labels()[1]:  # no fit, no lines: nothing to name
+            ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
     return fig
 

@@ -49,6 +49,13 @@ def num(x, digits: int = 3) -> Latex:
     return Latex(f"{x:.{digits}f}")
 
 
+def pct(x, digits: int = 0) -> Latex:
+    """A share as a percentage (``0.42`` -> ``42\\,\\%``), or an em dash if missing."""
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return Latex("---")
+    return Latex(f"{100 * x:.{digits}f}\\,\\%")
+
+
 def sci(x) -> Latex:
     """A hyperparameter value as written in the config (``%g``), math-typeset if exponential."""
     s = f"{x:g}"
@@ -85,6 +92,7 @@ def environment(template_dir: str | Path) -> jinja2.Environment:
     env.filters.update(
         sig=sig,
         num=num,
+        pct=pct,
         sci=sci,
         escape=escape,
         safe_latex=Latex,  # captions written in the template itself are trusted markup

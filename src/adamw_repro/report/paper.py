@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import atomic, provenance
-from ..analysis.claims import VERDICTS
-from ..analysis.ladder_fits import MIN_DOF, PREDICTIONS
+from ..analysis.claims import HOLM_KINDS, VERDICTS
+from ..analysis.ladder_fits import LENGTH_RULES, MIN_DOF, PREDICTIONS
 from ..analysis.stats import WILCOXON_MIN_N
 from ..design import tuning_halves
 from ..registry import LABELS, OPTIMIZERS
@@ -307,25 +307,34 @@ def ladder_context(studies: pd.DataFrame, ledger: pd.DataFrame, ledgers: pd.Data
     """A ladder's cross-study section: its studies by axis, its claims, which readings of the
     data axis's slope its interval holds, and every study's own ledger."""
     axes = studies["axes"].str.split()
-    claims = _records(ledger)
+    claims = [c | {"null": null_text(c)} for c in _records(ledger)]
     by_id = {c["id"]: c for c in claims}
-    slope = by_id.get("WA2s")  # the data axis's slope (WA2 and PL1 judge it against theirs)
-    readings = []
-    if slope and slope["verdict"] not in ("untested", "untestable here"):
-        readings = [
-            {"name": name, "slope": s, "inside": slope["ci_lo"] <= s <= slope["ci_hi"]}
-            for name, s in PREDICTIONS.items()
-        ]
+    # the data axis's slope (WA2 and PL1 judge it against theirs), the length axis's exponent
+    slope, exponent = by_id.get("WA2s"), by_id.get("LN2")
+    on_axis = {a: studies[axes.map(lambda x, a=a: a in x)] for a in ("data", "size", "length")}
     return {
         "studies": _records(studies),
-        "axis": {a: _records(studies[axes.map(lambda x, a=a: a in x)]) for a in ("data", "size")},
+        "axis": {a: _records(on) for a, on in on_axis.items()},
+        # the size axis at one T: τ means the same in steps at every width (ladder v3)
+        "size_fixed_T": on_axis["size"]["steps"].nunique() == 1,
         "corpora": list(dict.fromkeys(studies["corpus"])),
         "claims": claims,
-        "readings": readings,
+        "family": [c["id"] for c in claims if c["kind"] in HOLM_KINDS],
+        "readings": _readings(slope, PREDICTIONS),
         "slope": slope,
+        "length_readings": _readings(exponent, LENGTH_RULES),
+        "exponent": exponent,
         "min_dof": MIN_DOF,
         "ledgers": {name: _records(g) for name, g in ledgers.groupby("study", sort=False)},
     }
+
+
+def _readings(measured: dict | None, rules: dict) -> list[dict]:
+    """Which rules' predicted slopes a measured slope's interval holds (none if unmeasured)."""
+    if not measured or measured["verdict"] in ("untested", "untestable here"):
+        return []
+    return [{"name": name, "slope": s, "inside": measured["ci_lo"] <= s <= measured["ci_hi"]}
+            for name, s in rules.items()]  # fmt: skip
 
 
 def with_ladder(context: dict, ladder: dict) -> dict:
