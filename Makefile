@@ -11,7 +11,8 @@ TEX_PACKAGES := texlive-latex-base texlive-latex-recommended texlive-latex-extra
 paper: setup
 	$(VENV)/bin/snakemake --cores all
 
-# the scale ladder (config/ladder.yaml): its studies on two axes and the cross-study paper
+# the scale ladder v3 (config/ladder.yaml): its studies on two axes and the cross-study paper;
+# interrupted, it resumes where it stopped
 ladder: setup
 	$(VENV)/bin/snakemake --cores all --configfile config/ladder.yaml
 

@@ -1,6 +1,10 @@
 """Pilot for ladder v3's training-length axis (issue 36), before its design is fixed.
 
-    python benchmarks/pilot_length.py --out /tmp/length      # about 20 minutes on 2 cores
+    python benchmarks/pilot_length.py --out /tmp/length      # about 26 minutes on 2 cores
+    # part 2: past the onset, stronger decays, and Adam's learning rate (about 35 minutes)
+    python benchmarks/pilot_length.py --out /tmp/length --lengths 424 600 849 \
+        --timescales 0.00390625 0.015625 0.0625 0.25 1 --l2-decays 0.001 0.004 0.016 0.064 0.256 \
+        --adam-lrs 0.0005 0.002
 
 The question: over the default study's training subset (12,800 tokens) and model, at which
 number of steps does Adam without decay start to overfit (its validation loss rises from its
@@ -53,15 +57,18 @@ def length_config(base: dict, steps: int) -> dict:
     return cfg
 
 
-def jobs(base: dict, data: dict, out: Path, seeds: list[int]) -> list:
+def jobs(base: dict, data: dict, out: Path, seeds: list[int], grids: dict) -> list:
+    """Every run: at each length, Adam, AdamW and Adam+L2 over their decay grids at ``LR``,
+    and Adam alone at the other learning rates of ``grids["adam_lrs"]``."""
     found = []
-    for steps in LENGTHS:
+    for steps in grids["lengths"]:
         cfg = length_config(base, steps)
-        settings = [("adam", 0.0)]
-        settings += [("adamw", float(f"{1 / (LR * tau * steps):.4g}")) for tau in TIMESCALES]
-        settings += [("adam_l2", wd) for wd in L2_DECAYS]
-        for (optimizer, wd), seed in ((s, seed) for s in settings for seed in seeds):
-            spec = spec_for(cfg, optimizer, LR, wd, seed, cfg["train"]["data_tokens"], f"T{steps}")
+        settings = [("adam", LR, 0.0)] + [("adam", lr, 0.0) for lr in grids["adam_lrs"]]
+        settings += [("adamw", LR, float(f"{1 / (LR * tau * steps):.4g}"))
+                     for tau in grids["timescales"]]  # fmt: skip
+        settings += [("adam_l2", LR, wd) for wd in grids["l2_decays"]]
+        for (optimizer, lr, wd), seed in ((s, seed) for s in settings for seed in seeds):
+            spec = spec_for(cfg, optimizer, lr, wd, seed, cfg["train"]["data_tokens"], f"T{steps}")
             found.append(({**spec, "cell": steps}, data, str(out / "runs" / spec["run_id"])))
     return found
 
@@ -71,8 +78,11 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     decayed optimizer's best cell (seed means) with its gain over Adam, each seed alone too."""
     out = []
     for steps, g in runs.groupby("cell"):
+        lrs = g[g["optimizer"] == "adam"].groupby("lr")["final_val"].mean()
+        g = g[np.isclose(g["lr"], LR)]  # the decay grids' learning rate
         adam = g[g["optimizer"] == "adam"]
         row = {"T": steps, "epochs": steps * 1024 / 12800,
+               "adam_best_lr": lrs.idxmin(), "adam_lrs": " ".join(f"{lr:g}" for lr in lrs.index),
                "adam_val": adam["final_val"].mean(),
                "adam_rise": (adam["final_val"] - adam["best_val"]).mean(),
                "adam_rise_min": (adam["final_val"] - adam["best_val"]).min(),
@@ -99,15 +109,21 @@ def main() -> None:
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--seeds", type=int, nargs="+", default=PILOT_SEEDS[:2])
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--lengths", type=int, nargs="+", default=LENGTHS, help="steps")
+    ap.add_argument("--timescales", type=float, nargs="+", default=TIMESCALES, help="AdamW τ/T")
+    ap.add_argument("--l2-decays", type=float, nargs="+", default=L2_DECAYS, help="Adam+L2 wd")
+    ap.add_argument("--adam-lrs", type=float, nargs="*", default=[], help="Adam alone, besides LR")
     args = ap.parse_args()
+    grids = {k: getattr(args, k) for k in ("lengths", "timescales", "l2_decays", "adam_lrs")}
     base = study_configs(validate_config(yaml.safe_load(Path(args.config).read_text())))[""]
     data = prepare(base, args.out)
-    found = jobs(base, data, args.out, args.seeds)
-    print(f"{len(found)} runs over {len(LENGTHS)} lengths", flush=True)
+    found = jobs(base, data, args.out, args.seeds, grids)
+    print(f"{len(found)} runs over {len(args.lengths)} lengths", flush=True)
     runs = pd.DataFrame(run_all(found, args.jobs))
-    runs.to_csv(args.out / "runs.csv", index=False)
+    tag = "" if args.lengths == LENGTHS else "_" + "_".join(map(str, args.lengths))
+    runs.to_csv(args.out / f"runs{tag}.csv", index=False)
     t = table(runs)
-    t.to_csv(args.out / "length.csv", index=False)
+    t.to_csv(args.out / f"length{tag}.csv", index=False)
     pd.set_option("display.width", 220)
     print(t.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print("Adam's seed spread at each length (sd of final val over seeds):")

@@ -137,6 +137,7 @@ def test_shipped_configs_are_valid(repo):
     assert shipped == [
         "config.yaml",
         "ladder.yaml",
+        "ladder_v2.yaml",
         "paper.yaml",
         "smoke.yaml",
         "smoke_ladder.yaml",
@@ -144,8 +145,8 @@ def test_shipped_configs_are_valid(repo):
     for name in shipped:
         cfg = load_config(repo / "config" / name)
         assert cfg["seeds"] and cfg["optimizers"]
-    # the ladders: at least three sizes spanning about 10x, two corpora for the CPU one
-    for name, corpora in (("ladder.yaml", 2), ("paper.yaml", 1)):
+    # the ladders: at least three sizes spanning about 10x, two corpora for the CPU v2 one
+    for name, corpora in (("ladder.yaml", 1), ("ladder_v2.yaml", 2), ("paper.yaml", 1)):
         studies = study_configs(load_config(repo / "config" / name)).values()
         widths = {(s["model"]["n_layer"], s["model"]["n_embd"]) for s in studies}
         assert len(widths) >= 3 and len({s["corpus"]["source"] for s in studies}) == corpora
@@ -302,3 +303,22 @@ def test_command_line_overrides_are_coerced_to_the_schema_types(tmp_path, repo):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "seed7/" in proc.stdout and "config error" not in proc.stderr
+
+
+def test_ladder_v3_runs_the_decoupling_question_on_every_rung_of_two_axes(repo):
+    """config/ladder.yaml (issue 36): Adam, Adam+L2 and AdamW at every rung; a length axis at a
+    fixed model and subset spanning at least 16x in epochs with four rungs past the pilot's
+    overfitting onset (24 epochs), so that the exponent claims, gated on decay helping, keep
+    two residual degrees of freedom; a size axis at one T; the default's protocol."""
+    studies = study_configs(load_config(repo / "config" / "ladder.yaml"))
+    for name, cfg in studies.items():
+        assert {"adam", "adam_l2", "adamw"} <= set(cfg["optimizers"]), name
+        assert len(cfg["study"]["tuning_seeds"]) >= 4 and cfg["study"]["finalists"] >= 1, name
+        assert len(cfg["seeds"]) == 8, name
+    length = [c for c in studies.values() if "length" in c["study"]["axes"]]
+    size = [c for c in studies.values() if "size" in c["study"]["axes"]]
+    epochs = sorted(c["train"]["tokens"] / c["train"]["data_tokens"] for c in length)
+    assert epochs[-1] / epochs[0] >= 16 and sum(e >= 24 for e in epochs) >= 4
+    assert len({(c["model"]["n_embd"], c["train"]["data_tokens"]) for c in length}) == 1
+    assert len(size) >= 4 and len({c["train"]["tokens"] for c in size}) == 1
+    assert len({c["train"]["data_tokens"] for c in size}) == 1

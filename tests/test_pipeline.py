@@ -508,9 +508,9 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
 
 
 def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
-    """config/smoke_ladder.yaml: a data axis and a size axis of tiny studies in one DAG, each
-    study under its own folder, sharing one data stage, then the cross-study stage and the
-    ladder paper."""
+    """config/smoke_ladder.yaml: a data axis and a size axis of tiny studies in one DAG (the
+    main study also a length axis of one rung), each study under its own folder, sharing one
+    data stage, then the cross-study stage and the ladder paper."""
     work = tmp_path / "work"
     work.mkdir()
     smoke(work, REPO / "config" / "smoke_ladder.yaml")
@@ -552,8 +552,14 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
     joined = pd.read_csv(work / "results/ladder/ledgers.csv")
     assert set(joined["study"]) == set(names)
     flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
-    assert "Scale: two axes, 7 studies in one workflow" in flat and "Each study's ledger" in flat
+    assert "Scale: 3 axes, 7 studies in one workflow" in flat and "Each study's ledger" in flat
     assert "On the data axis (4 studies)" in flat and "On the size axis (4 studies)" in flat
+    # the main study is a one-rung length axis: its figure is drawn from real runs, its claims
+    # need four rungs
+    assert "On the length axis (1 study)" in flat
+    assert ledger.loc["LN2", "verdict"] in ("untested", "untestable here")
+    drawn = {p.stem for p in (work / "results/ladder/figures").glob("*.pdf")}
+    assert drawn == {"ladder_size", "ladder_data", "ladder_curves", "ladder_length"}
     for cid in ledger.index:
         assert f"{cid}: " in flat, cid
     for name in names:

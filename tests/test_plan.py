@@ -71,6 +71,25 @@ def test_estimate_is_the_work_to_do_at_the_measured_speed(smoke, tmp_path, monke
     assert lines[-1].startswith(f"plan: about {plan.duration(seconds)} of training")
 
 
+def test_a_ladder_plan_says_where_each_study_stands(smoke, tmp_path, monkeypatch):
+    """A ladder's plan adds a line per study: its runs done of those known or expected, and
+    its share of the time to go; the shares add up to the total, and a study whose every run
+    is done reads "trained" (rerun after an interruption: where it stopped)."""
+    monkeypatch.setattr(plan, "_tokens_per_s", lambda config, label, lines: 1000.0)
+    for name in ("a", "b"):
+        (tmp_path / name / "study").mkdir(parents=True)
+        (tmp_path / name / "study" / "selection.json").write_text(json.dumps(_selection(smoke)))
+    runs = all_runs(smoke, _selection(smoke))
+    lines = plan.announce({"a": smoke, "b": smoke}, lambda s: tmp_path / s,
+                          lambda s, r: s == "a", 2, True)  # fmt: skip
+    assert lines[-2] == f"plan: study a: {len(runs)} of about {len(runs)} runs done; trained"
+    total = lines[-3].removeprefix("plan: about ").split(" of training")[0]  # all of it is b's
+    assert (
+        lines[-1]
+        == f"plan: study b: 0 of about {len(runs)} runs done; about {total} of training to go"
+    )
+
+
 def test_a_run_costs_its_training_tokens_and_its_evaluation_passes(smoke):
     run = tuning_runs(smoke)[0]
     train, evaluated = plan.run_cost(smoke, run)

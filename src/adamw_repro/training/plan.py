@@ -170,6 +170,7 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
     ``is_done(study, run)`` whether a run's summary exists; ``cores`` the cores Snakemake may
     use, ``local`` whether training jobs run on this machine."""
     lines, runs, tokens, seconds, flops = [], Counter(), Counter(), Counter(), Counter()
+    progress = {}  # a ladder's studies: (runs done, runs known or expected, seconds to go)
     for name, config in studies.items():
         known, later, maybe = planned_runs(config, Path(results_dir(name)))
         parts = {"todo": [r for r in known if not is_done(name, r)], "later": later, "maybe": maybe}
@@ -187,6 +188,8 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
             if tps:
                 work = sum(a + FORWARD_SHARE * b for a, b in costs)
                 seconds[part] += work / tps + JOB_START_S * math.ceil(len(members) / per_job)
+        before = len(known) - len(parts["todo"])
+        progress[name] = (before, len(known) + len(later), seconds["todo"] + seconds["later"])
     lines.insert(0, f"plan: {_runs_line(runs, tokens)}")
     if flops:
         hours = [sum(flops[p] for p in parts) / (GPU_PEAK * GPU_MFU) / 3600
@@ -208,7 +211,20 @@ def announce(studies: dict, results_dir, is_done, cores: int | None, local: bool
             most = expected + seconds["maybe"] / parallel
             eta += f", up to {duration(most)} at most"
         lines.append(f"{eta} ({parallel} jobs at a time; each job logs its tokens/s)")
+        if len(studies) > 1:  # where a ladder stands, study by study (rerun: where it stopped)
+            lines += _study_lines(progress, parallel)
     return lines
+
+
+def _study_lines(progress: dict, parallel: int) -> list[str]:
+    """One line per study of a ladder: its runs done of those known or expected, and its share
+    of the training time to go."""
+    out, elapsed = [], 0.0
+    for name, (done, total, cumulative) in progress.items():
+        share, elapsed = (cumulative - elapsed) / parallel, cumulative
+        left = f"about {duration(share)} of training to go" if share else "trained"
+        out.append(f"plan: study {name}: {done} of about {total} runs done; {left}")
+    return out
 
 
 def _runs_line(runs: Counter, tokens: Counter) -> str:
