@@ -6,7 +6,15 @@ import sys
 import pytest
 import yaml
 
-from adamw_repro.config import ConfigError, load_config, load_schema, study_configs, validate_config
+from adamw_repro.config import (
+    ConfigError,
+    data_owners,
+    load_config,
+    load_schema,
+    min_tokens,
+    study_configs,
+    validate_config,
+)
 
 VALID = {"optimizers": {"adamw": {"lr": 1e-3, "weight_decay": 0.1}}, "seeds": [0]}
 
@@ -322,3 +330,20 @@ def test_ladder_v3_runs_the_decoupling_question_on_every_rung_of_two_axes(repo):
     assert len({(c["model"]["n_embd"], c["train"]["data_tokens"]) for c in length}) == 1
     assert len(size) >= 4 and len({c["train"]["tokens"] for c in size}) == 1
     assert len({c["train"]["data_tokens"] for c in size}) == 1
+
+
+def test_studies_on_one_corpus_share_the_data_of_the_first_and_its_fewest_tokens_fit_all():
+    """config.data_owners and min_tokens (what the data stage of a ladder is checked against):
+    studies with the same corpus and tokenizer read the first one's data, whose train split
+    must hold the largest batch of its readers and held-out splits their longest context."""
+    base = {"optimizers": {"adam": {"lr": 1e-3}}, "seeds": [0], "model": {"block_size": 32}}
+    studies = study_configs(validate_config({**base, "studies": [
+        {"name": "a"},
+        {"name": "b", "train": {"batch_size": 32}, "model": {"block_size": 64}},
+        {"name": "c", "corpus": {"source": "stdlib"}},
+    ]}))  # fmt: skip
+    assert data_owners(studies) == {"a": "a", "b": "a", "c": "c"}
+    assert min_tokens(studies, "a", "train") == 32 * 64 + 1
+    assert min_tokens(studies, "a", "val") == 64 + 1
+    batch = studies["c"]["train"]["batch_size"]
+    assert min_tokens(studies, "c", "train") == batch * 32 + 1

@@ -166,6 +166,26 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
     return out
 
 
+def data_owners(studies: dict[str, dict]) -> dict[str, str]:
+    """The study whose data stage each study reads: the first study with the same corpus and
+    tokenizer (a ladder of sizes on one corpus prepares its data once)."""
+    first = {}
+    return {
+        name: first.setdefault(json.dumps([c["corpus"], c["tokenizer"]], sort_keys=True), name)
+        for name, c in studies.items()
+    }
+
+
+def min_tokens(studies: dict[str, dict], owner: str, split: str) -> int:
+    """The fewest tokens a split of ``owner``'s data must hold for every study that reads it:
+    a training batch (``split`` "train"), or one held-out context."""
+    readers = [c for name, c in studies.items() if data_owners(studies)[name] == owner]
+    return max(
+        (c["train"]["batch_size"] if split == "train" else 1) * c["model"]["block_size"] + 1
+        for c in readers
+    )
+
+
 def decay_key(hp: dict) -> str | None:
     """Which key holds an optimizer's decay grid (None for optimizers without decay)."""
     return next((k for k in ("weight_decay", "decay_timescale") if k in hp), None)

@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from adamw_repro.config import study_configs
+from adamw_repro.config import data_owners, min_tokens, study_configs
 from adamw_repro.provenance import package_imports
 from adamw_repro.report.catalog import figures_for, ladder_figures_for
 from adamw_repro.design import (
@@ -49,11 +49,7 @@ S = "{study}/" if LADDER else ""
 MAIN_STUDY = next(iter(STUDIES))  # the paper's main study: the first one listed
 # Studies with the same corpus and tokenizer share one split and token set (resources/ of the
 # first of them): a ladder of sizes on one corpus prepares its data once.
-_DATA_OWNERS = {}
-DATA_OF = {
-    name: _DATA_OWNERS.setdefault(json.dumps([c["corpus"], c["tokenizer"]], sort_keys=True), name)
-    for name, c in STUDIES.items()
-}
+DATA_OF = data_owners(STUDIES)
 
 SETTING = r"lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?"  # a run's hyperparameters in its path (design.Run)
 
@@ -206,18 +202,8 @@ def get_data_file(path, study):
 
 
 def get_min_tokens(split):
-    """Fewest tokens a split must hold for every study that reads it: a training batch, or one
-    held-out context."""
-
-    def tokens(wildcards):
-        owner = wildcards.get("study", "")
-        readers = [cfg for name, cfg in STUDIES.items() if DATA_OF[name] == owner]
-        return max(
-            (cfg["train"]["batch_size"] if split == "train" else 1) * cfg["model"]["block_size"] + 1
-            for cfg in readers
-        )
-
-    return tokens
+    """Fewest tokens a split must hold for every study that reads it (config.min_tokens)."""
+    return lambda wildcards: min_tokens(STUDIES, wildcards.get("study", ""), split)
 
 
 def get_split_text(split):
