@@ -72,6 +72,14 @@ def _gate(checks: pd.DataFrame, name: str) -> dict:
     return {k: checks.loc[name, k] for k in ("status", "value", "ci_lo", "ci_hi")}
 
 
+def decayed_share(config: dict, runs: pd.DataFrame, meta: dict) -> float:
+    """The share of the model's parameters that weight decay acts on; the embeddings' size
+    matters only where they decay (meta.json has the vocabulary)."""
+    decays = config["train"]["decay_embeddings"]
+    vocab = meta.get("vocab_size", math.nan if decays else 0)
+    return decayed_params(config["model"], vocab, decays) / int(runs["n_params"].iloc[0])
+
+
 def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     """One study of the ladder in one row."""
     train, model = config["train"], config["model"]
@@ -84,9 +92,6 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     measured = lh2 is not None and lh2["verdict"] != "untested"
     n_boot = config["study"]["bootstrap_samples"]
     tau, overfit = best_tau(runs, n_boot), _gate(checks, "overfitting")
-    # the embeddings' size matters only where they decay (meta.json has the vocabulary)
-    vocab = meta.get("vocab_size", math.nan if train["decay_embeddings"] else 0)
-    decayed = decayed_params(model, vocab, train["decay_embeddings"])
     return {
         "study": name,
         "corpus": config["corpus"]["source"],
@@ -115,7 +120,7 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
         "overfit_rise": overfit["value"],
         "overfit_lo": overfit["ci_lo"],
         "overfit_hi": overfit["ci_hi"],
-        "decayed_share": decayed / int(runs["n_params"].iloc[0]),
+        "decayed_share": decayed_share(config, runs, meta),
         **tau,
         "tau_over_T": tau["tau_steps"] / steps.total_steps,
         "tau_epochs": tau["tau_steps"] / (steps.total_steps / epochs),

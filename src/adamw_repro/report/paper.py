@@ -362,6 +362,22 @@ def figures_at(paths: list[str], build: Path, catalog: dict) -> dict:
     }
 
 
+def included_files(input, build: Path, config: dict) -> dict:
+    """What the LaTeX includes, as paths relative to the build folder (pdfTeX would otherwise
+    record absolute ones): the tables, the figures and, if the profile names one, the pilot
+    map."""
+    out = {
+        "table_tex": Latex(os.path.relpath(input["table_tex"], build)),
+        "search_tex": Latex(os.path.relpath(input["search_tex"], build)),
+        "figures": figures_at(files(input["figures"]), build, FIGURES),
+        "pilot_map": None,
+    }
+    if "pilot_map" in input:
+        figure = os.path.relpath(input["pilot_map"], build)
+        out["pilot_map"] = pilot_map_context(pd.read_csv(input["pilot_map_csv"]), config, figure)
+    return out
+
+
 def run(input, output, params) -> None:
     """The paper rule: the study's tables, figures and ledgers into paper.tex (under
     ``params["build_dir"]``) and the compiled PDF; a ladder's inputs (``ladder_*``) add its
@@ -391,15 +407,7 @@ def run(input, output, params) -> None:
     )
     build = Path(params["build_dir"])
     build.mkdir(parents=True, exist_ok=True)
-    # Paths relative to the build folder: pdfTeX would otherwise record absolute ones.
-    context["table_tex"] = Latex(os.path.relpath(input["table_tex"], build))
-    context["search_tex"] = Latex(os.path.relpath(input["search_tex"], build))
-    context["figures"] = figures_at(files(input["figures"]), build, FIGURES)
-    context["pilot_map"] = None
-    if "pilot_map" in input:
-        figure = os.path.relpath(input["pilot_map"], build)
-        cells = pd.read_csv(input["pilot_map_csv"])
-        context["pilot_map"] = pilot_map_context(cells, context["config"], figure)
+    context |= included_files(input, build, context["config"])
     # the study's own ledger against its runs elsewhere (before a ladder's rows replace U8a/U8c)
     crosscheck = files(input.get("crosscheck", []))
     context |= crosscheck_context(context["claims"], context["config"], crosscheck)
