@@ -152,14 +152,15 @@ def size_axis(benefit, corpora=("kjv",), acts="passed", noise=0.002, seed=0):
     return pd.DataFrame(rows)
 
 
-def length_axis(tau_steps, l2_wd, headline, helps="passed", noise=0.02, seed=0, data=12800):
+def length_axis(tau_steps, l2_lambda, headline, helps="passed", noise=0.02, seed=0, data=12800):
     """The length-axis rows: one model and training subset, T from 38 to 1,200 steps (3 to 96
-    epochs); AdamW's best τ in steps ``tau_steps(T)``, Adam+L2's best wd ``l2_wd(T)`` (each
-    scattered on a log scale by ``noise``) and the headline ``headline(epochs)``."""
+    epochs); AdamW's best τ in steps ``tau_steps(T)``, Adam+L2's best λ = lr·wd
+    ``l2_lambda(T)`` (each scattered on a log scale by ``noise``) and the headline
+    ``headline(epochs)``."""
     rng = np.random.default_rng(seed)
     rows = []
     for k, T in enumerate((38, 75, 150, 300, 600, 1200)):
-        tau, wd = (f(T) * 10 ** rng.normal(0, noise) for f in (tau_steps, l2_wd))
+        tau, lam = (f(T) * 10 ** rng.normal(0, noise) for f in (tau_steps, l2_lambda))
         epochs = 1024 * T / data
         h = headline(epochs) + rng.normal(0, 0.002)
         rows.append(dict(study=f"len{T}", corpus="kjv", axes="length", shape="2x128",
@@ -168,7 +169,7 @@ def length_axis(tau_steps, l2_wd, headline, helps="passed", noise=0.02, seed=0, 
                          benefit=0.03, benefit_lo=0.02, benefit_hi=0.04, headline=h,
                          headline_lo=h - 0.01, headline_hi=h + 0.01, overfit_rise=0.01 * k,
                          tau_steps=tau, tau_lo=tau / 1.5, tau_hi=tau * 1.5, tau_interior=True,
-                         l2_wd=wd, l2_wd_lo=wd / 1.5, l2_wd_hi=wd * 1.5,
+                         l2_lambda=lam, l2_lambda_lo=lam / 1.5, l2_lambda_hi=lam * 1.5,
                          l2_wd_interior=True))  # fmt: skip
     return pd.DataFrame(rows)
 

@@ -1,6 +1,7 @@
 # The cross-study stage of a ladder: after every study's ledger, one table of all studies
 # (analysis/scale.py), the claims that need several studies and the lines its figures draw
-# (analysis/ladder.py), and every study's ledger and runs joined; its figures read only these.
+# (analysis/ladder_claims.py, ladder_fits.py), and every study's ledger and runs joined; its
+# figures read only these.
 
 
 rule ladder:

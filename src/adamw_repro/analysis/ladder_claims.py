@@ -287,8 +287,9 @@ def _tau_exponent(lad: Ladder) -> Measurement:
 claim(
     "LN2",
     "AdamW's best timescale is a constant fraction of the run: τ/T fixed as training lengthens "
-    "over the same data (exponent 1)",
-    "the τ/T rule (Wang & Aitchison 2025's reading at a fixed dataset size)",
+    "over the same data (exponent 1; Power Lines' τ/T = f(D/N) with the unique tokens D, "
+    "which do not change along this axis)",
+    BERGSMA,
     TAU_EXPONENT,
     figure="ladder_length",
     kind="equal",
@@ -330,11 +331,13 @@ claim(
 
 @claim(
     "LN3",
-    "Adam+L2's best weight decay follows the normalised rule too: wd ∝ 1/√T at a fixed "
-    "learning rate (exponent −½; τ/T constant reads −1, constant in steps 0)",
+    "Adam+L2's best decay follows the normalised rule too: λ = lr·wd ∝ 1/√T (exponent −½; "
+    "τ/T constant reads −1, constant in steps 0)",
     "Loshchilov & Hutter 2019 (their normalisation read for L2; this project's question)",
-    "the length axis's slope of log10 Adam+L2's best weight decay (at its selected learning "
-    "rate) on log10 T, over studies whose decay-helps gate passed with an optimum inside the grid",
+    "the length axis's slope of log10 Adam+L2's best λ = lr·wd (its best weight decay at its "
+    "selected learning rate, times that rate, so that rungs selecting other rates compare) on "
+    "log10 T, over studies whose decay-helps gate (tuned Adam against tuned AdamW: the rungs "
+    "where decay regularises) passed with Adam+L2's optimum inside the grid",
     figure="ladder_length",
     kind="equal",
     target=-LENGTH_RULES["normalised decay (Loshchilov & Hutter)"],
@@ -343,7 +346,7 @@ claim(
 )
 def measure_ln3(lad: Ladder) -> Measurement:
     rules = {name: -r for name, r in LENGTH_RULES.items()}
-    return _length_exponent(lad, "l2_wd", rules, "Adam+L2's best weight decay")
+    return _length_exponent(lad, "l2_lambda", rules, "Adam+L2's best λ = lr·wd")
 
 
 # The lines the figures draw: (fits.csv's axis, the study axis, y, x, log y, predicted slopes).

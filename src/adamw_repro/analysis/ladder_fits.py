@@ -31,7 +31,7 @@ LENGTH_RULES = {
     "constant in steps": 0.0,
 }
 # gates of the length axis's exponents: decay helps there, and the optimum is inside the grid
-HELPS_INSIDE = {"tau_steps": "tau_interior", "l2_wd": "l2_wd_interior"}
+HELPS_INSIDE = {"tau_steps": "tau_interior", "l2_lambda": "l2_wd_interior"}
 
 
 def _dummies(values: pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:
@@ -144,7 +144,7 @@ LINES = (
     ("data", "data", "tau_steps", "data_tokens", True, PREDICTIONS),
     ("length headline", "length", "headline", "epochs", False, {}),
     ("length tau", "length", "tau_steps", "steps", True, LENGTH_RULES),
-    ("length l2", "length", "l2_wd", "steps", True,
+    ("length l2", "length", "l2_lambda", "steps", True,
      {name: -r for name, r in LENGTH_RULES.items()}),
 )  # fmt: skip
 

@@ -11,7 +11,8 @@ learning rate, the vertex of a parabola in log τ through the best tuning cell a
 neighbours (``stats.best_timescale``), with a bootstrap interval over the tuning seeds, in
 steps, as a fraction of T, in epochs and as Loshchilov & Hutter's normalised decay
 λ_norm = λ·√T (λ = lr·wd = 1/τ per step; their λ_norm·√(b/(B·T)) with b/(B·T) = 1/T steps);
-and Adam+L2's best weight decay at its selected learning rate, found the same way.
+and Adam+L2's best weight decay at its selected learning rate, found the same way (and as
+λ = lr·wd, comparable between studies whose selected learning rates differ).
 """
 
 from __future__ import annotations
@@ -59,10 +60,13 @@ def best_tau(runs: pd.DataFrame, n_boot: int) -> dict:
 
 
 def best_l2(runs: pd.DataFrame, n_boot: int) -> dict:
-    """Adam+L2's best weight decay at its selected learning rate (``best_decay``)."""
+    """Adam+L2's best weight decay at its selected learning rate (``best_decay``), and as
+    λ = lr·wd."""
     b = best_decay(runs, "adam_l2", lambda lr, wd: wd, n_boot)
+    # λ = lr·wd, which a best wd read at another learning rate does not move with
     return {"l2_lr": b["lr"], "l2_wd": b["at"], "l2_wd_lo": b["lo"], "l2_wd_hi": b["hi"],
-            "l2_wd_interior": b["interior"]}  # fmt: skip
+            "l2_lambda": b["lr"] * b["at"], "l2_lambda_lo": b["lr"] * b["lo"],
+            "l2_lambda_hi": b["lr"] * b["hi"], "l2_wd_interior": b["interior"]}  # fmt: skip
 
 
 def _gate(checks: pd.DataFrame, name: str) -> dict:

@@ -1,10 +1,7 @@
 """Figures. One function per figure, each drawn from the aggregated tables only, so restyling a
 figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). Their names,
 captions and needs are ``catalog.FIGURES`` (light: Snakemake reads it while parsing); ``DRAW``
-maps each name to its function.
-
-    python -m adamw_repro.report.figures heatmaps_adam --runs runs.csv --curves curves.csv \\
-        --out results/figures/heatmaps_adam.pdf
+maps each name to its function; ``run`` draws one for the figure rule (stage.py).
 """
 
 from __future__ import annotations

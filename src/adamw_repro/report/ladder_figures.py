@@ -2,10 +2,8 @@
 AdamW's best timescale against the data, each data-axis study's tuning curve, and the length
 axis's headline and best decays against training length), drawn from the cross-study tables
 (analysis.ladder), and the pilot map that chose the default's regime, from its committed CSV.
-Saved as ``figures.save`` saves a study's figures.
-
-    python -m adamw_repro.report.ladder_figures ladder_size --ladder-studies studies.csv \\
-        --ladder-fits fits.csv --runs runs.csv --out results/ladder/figures/ladder_size.pdf
+Saved as ``figures.save`` saves a study's figures; ``run`` draws one for the ladder_figure and
+pilot_map_figure rules (stage.py).
 """
 
 from __future__ import annotations
@@ -118,10 +116,10 @@ def ladder_length(studies, fits, runs):
     helps = (on["helps"] == "passed").to_numpy()
     for ax, (y, ok, line, label) in zip(axes[1:], (
         ("tau_steps", "tau_interior", "length tau", "AdamW's best τ = 1/(lr·wd), steps"),
-        ("l2_wd", "l2_wd_interior", "length l2", "Adam+L2's best weight decay"),
+        ("l2_lambda", "l2_wd_interior", "length l2", "Adam+L2's best λ = lr·wd"),
     ), strict=True):  # fmt: skip
         inside = on[ok].astype(bool).to_numpy()
-        lo, hi = ("tau_lo", "tau_hi") if y == "tau_steps" else ("l2_wd_lo", "l2_wd_hi")
+        lo, hi = ("tau_lo", "tau_hi") if y == "tau_steps" else ("l2_lambda_lo", "l2_lambda_hi")
         _points(ax, on, "steps", y, lo, hi, helps & inside, blue, ~inside)
         _fit_line(ax, fits, line, corpus, blue, "fit")
         _rules(ax, fits, line, corpus)
