@@ -25,7 +25,7 @@ grow with it and the model overfits more; ladder v3):
        there): τ/T constant predicts slope 1 (LN2), Loshchilov & Hutter's normalised decay
        λ = λ_norm·√(b/(B·T)), i.e. a constant λ_norm = √T/τ, predicts ½ (LH5), constant in steps
        0 (LN2s);
-  LN3  Adam+L2's best weight decay against T the same way: at a fixed learning rate the three
+  LN3  Adam+L2's best λ = lr·wd against T the same way: the three
        rules read −1, −½ and 0 (judged against −½, L&H's normalisation).
 Data axis (the training subset grows at a fixed model and T): AdamW's best timescale τ in
 steps against the training data, log10 against log10, over studies whose decay-acts gate passed
