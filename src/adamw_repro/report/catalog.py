@@ -109,9 +109,9 @@ LADDER_FIGURES = {
         "at its selected learning rate against $T$, with bootstrap intervals over the tuning "
         "seeds, the fit and the slopes of the three rules ($\\tau/T$ constant: 1; Loshchilov "
         "\\& Hutter's normalised decay: $\\tfrac12$; constant in steps: 0) through its middle. "
-        "Right: Adam+$L_2$'s best $\\lambda = \\mathrm{lr}\\cdot\\mathrm{wd}$ the same way (the rules' slopes $-1$, "
-        "$-\\tfrac12$, 0). Hollow: decay-helps gate not passed (not fitted); triangles: the "
-        "optimum at an end of the grid.",
+        "Right: Adam+$L_2$'s best $\\lambda = \\mathrm{lr}\\cdot\\mathrm{wd}$ the same way "
+        "(the rules' slopes $-1$, $-\\tfrac12$, 0). Hollow: decay-helps gate not passed (not "
+        "fitted); triangles: the optimum at an end of the grid.",
         needs=("length",),
     ),
     "ladder_size": Figure(
