@@ -127,7 +127,8 @@ def main() -> None:
     pd.set_option("display.width", 220)
     print(t.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print("Adam's seed spread at each length (sd of final val over seeds):")
-    print(runs[runs["optimizer"] == "adam"].groupby("cell")["final_val"].agg(np.std).to_string())
+    adam = runs[(runs["optimizer"] == "adam") & np.isclose(runs["lr"], LR)]
+    print(adam.groupby("cell")["final_val"].agg(np.std).to_string())
 
 
 if __name__ == "__main__":
