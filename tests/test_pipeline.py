@@ -268,8 +268,9 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
     modules = {}
     for rule in wf._workflow.rules:  # a command's module, or the one a stage script runs
         code = rule.shellcmd or ""
-        if rule.script:
-            code = (Path(sys.argv[1]).parent / "scripts" / Path(str(rule.script)).name).read_text()
+        script = Path(str(rule.basedir), str(rule.script or ""))  # a module's from git: not here
+        if rule.script and script.is_file():
+            code = script.read_text()
         m = re.search(r"(?:python -m|from) adamw_repro\\.([\\w.]+)", code)
         if m:
             modules[rule.name] = m.group(1)

@@ -118,11 +118,12 @@ def test_paper_profile_plans_the_full_ladder_on_gpus_without_data_or_gpu(tmp_pat
         if len(parts) == 2 and parts[1].isdigit():
             table[parts[0]] = int(parts[1])
     # the first tuning round on two seeds: the main study 2 × (4 + 3 × 16 Adam-family cells
-    # + 2 + 2 × 4 SGD-family cells), the size axis's other shapes 2 × (3 + 3 × 4), the data
-    # axis's studies 2 × (1 + 8); the extension round and the seed reruns are planned once the
-    # checkpoints have run
-    cells = {"gpt2_124m": 62, "gpt2_30m": 15, "gpt2_51m": 15, "gpt2_350m": 15}
-    cells |= {f"gpt2_30m_e{e}": 9 for e in (1, 2, 4, 8, 16)}
+    # + 2 + 2 × 4 SGD-family cells), the size axis's other shapes 2 × (3 + 2 × 3 × 4: Adam,
+    # Adam+L2 and AdamW), the data axis's studies 2 × (1 + 8 + 8), the length axis's 2 × (4 +
+    # 2 × 4 × 4); the extension round and the seed reruns are planned once the checkpoints ran
+    cells = {"gpt2_124m": 62, "gpt2_30m": 27, "gpt2_51m": 27, "gpt2_350m": 27}
+    cells |= {f"gpt2_30m_e{e}": 17 for e in (1, 2, 4, 8, 16)}
+    cells |= {f"gpt2_124m_e{e}": 36 for e in (4, 8, 16, 32)}
     for study, n in cells.items():
         tuning = sum(k for r, k in table.items() if r.startswith(f"{study}_tune_"))
         assert tuning == 2 * n, study

@@ -123,8 +123,9 @@ def ladder_length(studies, fits, runs):
         _points(ax, on, "steps", y, lo, hi, helps & inside, blue, ~inside)
         _fit_line(ax, fits, line, corpus, blue, "fit")
         _rules(ax, fits, line, corpus)
-        ax.set(xscale="log", yscale="log", xlabel="T, steps (log scale)",
-               ylabel=f"{label} (log scale)")  # fmt: skip
+        measured = (on[y] > 0).any()  # a log scale needs a value (a rung may have none)
+        ax.set(xscale="log", yscale="log" if measured else "linear",
+               xlabel="T, steps (log scale)", ylabel=f"{label} (log scale)")  # fmt: skip
         _value_ticks(ax, on["steps"])
         if ax.get_legend_handles_labels()[1]:  # no fit, no lines: nothing to name
             ax.legend(fontsize=6, loc="best")
