@@ -31,8 +31,10 @@ def _size_ticks(ax, values):
 
 
 def _value_ticks(ax, values):
-    """Ticks at the studies' own values (steps, epochs), not at powers of ten."""
+    """Ticks at the studies' own values (steps, epochs), not at powers of ten, and limits around
+    them (a panel whose rungs measured nothing has no data to set a log axis's limits)."""
     xs = sorted(set(values))
+    ax.set_xlim(xs[0] / 1.25, xs[-1] * 1.25)
     ax.set_xticks(xs, [f"{v:.3g}" for v in xs])
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
@@ -126,6 +128,8 @@ def ladder_length(studies, fits, runs):
         measured = (on[y] > 0).any()  # a log scale needs a value (a rung may have none)
         ax.set(xscale="log", yscale="log" if measured else "linear",
                xlabel="T, steps (log scale)", ylabel=f"{label} (log scale)")  # fmt: skip
+        if not measured:
+            ax.text(0.5, 0.5, "not measured", transform=ax.transAxes, ha="center", va="center")
         _value_ticks(ax, on["steps"])
         if ax.get_legend_handles_labels()[1]:  # no fit, no lines: nothing to name
             ax.legend(fontsize=6, loc="best")
