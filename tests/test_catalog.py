@@ -189,8 +189,8 @@ def test_the_catalog_files_are_there_and_the_citation_is_valid():
 def test_code_and_workflow_are_formatted():
     """ruff for the Python, snakefmt for the .smk files, at the project's line length."""
     bin_ = Path(sys.executable).parent
-    for cmd in (["ruff", "check", "src", "tests", "benchmarks"],
-                ["ruff", "format", "--check", "src", "tests", "benchmarks"],
+    for cmd in (["ruff", "check", "src", "tests", "benchmarks", "workflow/scripts"],
+                ["ruff", "format", "--check", "src", "tests", "benchmarks", "workflow/scripts"],
                 ["snakefmt", "--check", "Snakefile", "workflow"]):  # fmt: skip
         proc = subprocess.run([bin_ / cmd[0], *cmd[1:]], cwd=REPO, capture_output=True, text=True)
         assert proc.returncode == 0, (cmd, proc.stdout[-3000:], proc.stderr[-3000:])
