@@ -16,6 +16,8 @@ from adamw_repro.training.model import ModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 
+# A ladder's cross-study claims, in the order the ledger registers them (analysis.ladder_claims)
+LADDER_CLAIMS = ["U8a", "U8c", "WA2", "WA2s", "PL1", "LN1", "SZ1", "LN2", "LH5", "LN2s", "LN3"]
 TINY_MODEL = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16}
 TINY_TRAIN = {
     "batch_size": 4,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import REPO, write_optimizer_checks
+from helpers import LADDER_CLAIMS, REPO, write_optimizer_checks
 
 from adamw_repro.analysis import aggregate, ladder, ledger, selection
 from adamw_repro.analysis.claims import VERDICTS
@@ -452,19 +452,7 @@ def test_every_accepted_ladder_ends_in_a_paper(name, tmp_path):
     tex = (main / "build/paper.tex").read_text()
     assert_paper_has_no_raw_missing_numbers(tex, name)
     assert_missing_data_has_a_reason(rows)
-    assert set(rows) == {
-        "U8a",
-        "U8c",
-        "WA2",
-        "WA2s",
-        "PL1",
-        "LN1",
-        "SZ1",
-        "LN2",
-        "LH5",
-        "LN2s",
-        "LN3",
-    }
+    assert set(rows) == set(LADDER_CLAIMS)
     for cid in rows:
         assert cid in tex, cid  # every cross-study claim reaches the paper
 
@@ -512,26 +500,23 @@ def test_a_handful_compile_to_a_pdf(name, tmp_path):
 
 
 @pytest.mark.slow  # draws the ladder's figures and runs latexmk
-def test_a_ladder_over_two_corpora_compiles_to_a_pdf(tmp_path):
+@pytest.mark.parametrize(
+    ("name", "main", "figure"),
+    [("size axis over two corpora, matched shapes", "w32", "ladder_size"),
+     ("length axis of four", "t5120", "ladder_length")],
+)  # fmt: skip
+def test_a_ladder_of_one_axis_compiles_to_a_pdf_with_that_axis_figure_only(
+    tmp_path, name, main, figure
+):
     if shutil.which("latexmk") is None:
         pytest.skip("latexmk is not installed")
-    run_ladder(tmp_path, copy.deepcopy(LADDERS["size axis over two corpora, matched shapes"]), True)
-    assert (tmp_path / "w32/paper.pdf").read_bytes().startswith(b"%PDF")
-    # a ladder on the size axis alone draws the size axis's figure only
+    run_ladder(tmp_path, copy.deepcopy(LADDERS[name]), True)
+    assert (tmp_path / main / "paper.pdf").read_bytes().startswith(b"%PDF")
     drawn = {p.stem for p in (tmp_path / "results/ladder/figures").glob("*.pdf")}
-    assert drawn == {"ladder_size"}
-
-
-@pytest.mark.slow  # draws the ladder's figures and runs latexmk
-def test_a_length_axis_compiles_to_a_pdf_with_its_figure(tmp_path):
-    if shutil.which("latexmk") is None:
-        pytest.skip("latexmk is not installed")
-    run_ladder(tmp_path, copy.deepcopy(LADDERS["length axis of four"]), True)
-    assert (tmp_path / "t5120/paper.pdf").read_bytes().startswith(b"%PDF")
-    drawn = {p.stem for p in (tmp_path / "results/ladder/figures").glob("*.pdf")}
-    assert drawn == {"ladder_length"}
-    tex = (tmp_path / "t5120/build/paper.tex").read_text()
-    assert "On the \\emph{length axis} (4 studies)" in tex and "fig:ladder-length" in tex
+    assert drawn == {figure}
+    if figure == "ladder_length":
+        tex = (tmp_path / main / "build/paper.tex").read_text()
+        assert "On the \\emph{length axis} (4 studies)" in tex and "fig:ladder-length" in tex
 
 
 def test_the_generated_ladders_have_one_to_seven_studies_on_every_axis_and_corpus():

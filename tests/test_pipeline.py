@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import REPO, snakemake
+from helpers import LADDER_CLAIMS, REPO, snakemake
 
 import adamw_repro.analysis.ledger  # noqa: F401  (registers the study's claims in CLAIMS)
 from adamw_repro.analysis.claims import CLAIMS, VERDICTS
@@ -534,19 +534,7 @@ def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
         assert row.benefit == pytest.approx(regime.loc["decay helps", "value"])
         assert row.acts == regime.loc["decay acts", "status"]
     ledger = pd.read_csv(work / "results/ladder/ledger.csv").set_index("id")
-    assert list(ledger.index) == [
-        "U8a",
-        "U8c",
-        "WA2",
-        "WA2s",
-        "PL1",
-        "LN1",
-        "SZ1",
-        "LN2",
-        "LH5",
-        "LN2s",
-        "LN3",
-    ]
+    assert list(ledger.index) == LADDER_CLAIMS
     assert set(ledger["verdict"]) <= set(VERDICTS)
     assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
     assert ledger.loc["U8a", "verdict"] != "untested" and ledger.loc["WA2", "verdict"] != "untested"

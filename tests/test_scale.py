@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import LADDER_CLAIMS
 from scipy import stats
 
 from adamw_repro.analysis.claims import build_ledger
@@ -364,19 +365,7 @@ def test_build_reads_each_studys_tables(repo):
     assert (studies["tau_steps"] <= studies["tau_hi"]).all()
     assert studies["epochs"].tolist() == pytest.approx([4.0, 4.0])
     assert studies["tau_epochs"].tolist() == pytest.approx([25 / 50, 80 / 50], rel=0.02)
-    assert set(ledger["id"]) == {
-        "U8a",
-        "U8c",
-        "WA2",
-        "WA2s",
-        "PL1",
-        "LN1",
-        "SZ1",
-        "LN2",
-        "LH5",
-        "LN2s",
-        "LN3",
-    }
+    assert set(ledger["id"]) == set(LADDER_CLAIMS)
     assert set(ledger["verdict"]) <= {"untested", "untestable here"}  # one study per axis
     assert fits.empty and set(ledgers["study"]) == {"a", "b"} and set(runs["study"]) == {"a", "b"}
 
