@@ -179,7 +179,8 @@ def data_owners(studies: dict[str, dict]) -> dict[str, str]:
 def min_tokens(studies: dict[str, dict], owner: str, split: str) -> int:
     """The fewest tokens a split of ``owner``'s data must hold for every study that reads it:
     a training batch (``split`` "train"), or one held-out context."""
-    readers = [c for name, c in studies.items() if data_owners(studies)[name] == owner]
+    owners = data_owners(studies)
+    readers = [c for name, c in studies.items() if owners[name] == owner]
     return max(
         (c["train"]["batch_size"] if split == "train" else 1) * c["model"]["block_size"] + 1
         for c in readers
