@@ -67,8 +67,8 @@ BERGSMA = "Bergsma et al. 2025 (read with unique tokens: this project's extrapol
     USER,
     "slope of decay's benefit (tuned Adam − tuned AdamW, final test loss in nats; each study's "
     "mean over its seeds) against log10 non-embedding parameters on the size axis, one "
-    "intercept per corpus, over studies whose decay-acts gate passed; confounded with T, the "
-    "decayed share and the learning-rate grid, and floored at 0 (see the scale section)",
+    "intercept per corpus, over studies whose decay-acts gate passed; what else varies along "
+    "the axis (T, the decayed share, the learning-rate grid) is in the scale section",
     figure="ladder_size",
     unit="nats per decade of parameters",
     scope="ladder",
