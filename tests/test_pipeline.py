@@ -271,8 +271,8 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
         script = Path(str(rule.basedir), str(rule.script or ""))  # a module's from git: not here
         if rule.script and script.is_file():
             code = script.read_text()
-        m = re.search(r"python -m adamw_repro\\.([\\w.]+)|from adamw_repro\\.([\\w.]+) import run\\b",
-                      code)
+        pattern = r"python -m adamw_repro\\.([\\w.]+)|from adamw_repro\\.([\\w.]+) import run\\b"
+        m = re.search(pattern, code)
         if m:
             modules[rule.name] = m.group(1) or m.group(2)
     print(json.dumps({"local": sorted(wf._workflow._localrules), "modules": modules}))
