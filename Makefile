@@ -16,8 +16,9 @@ paper: setup
 ladder: setup
 	$(VENV)/bin/snakemake --cores all --configfile config/ladder.yaml
 
+# two workers (pytest-xdist), a test file each at a time (tests/conftest.py orders them)
 test: setup
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 setup: $(VENV)/.installed tex
 

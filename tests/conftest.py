@@ -6,6 +6,17 @@ from helpers import REPO
 
 from adamw_repro.data import corpus, shards, tokens
 
+# The two longest files first, one to each of ``make test``'s two workers (pytest-xdist,
+# ``--dist loadfile --no-loadscope-reorder``: a file's tests in one worker, which builds the
+# smoke DAG fixture once; the other files then go to whichever worker is free). Started last,
+# a long file would leave one worker idle at the end.
+LONGEST_FIRST = ("test_pipeline.py", "test_smoke_ladder.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def machine_cache(tmp_path_factory):

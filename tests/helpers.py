@@ -93,3 +93,16 @@ def write_optimizer_checks(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(path, optimizer_checks())
     return str(path)
+
+
+def smoke(workdir, configfile, *extra, **kwargs):
+    """The workflow on two cores with ``configfile`` (passed last: it takes several values)."""
+    return snakemake(workdir, "--cores", "2", *extra, "--configfile", str(configfile), **kwargs)
+
+
+def pdf_text(path):
+    """The PDF's text, with LaTeX's typographic apostrophes and dashes back in ASCII."""
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.replace("’", "'").replace("‘", "'")

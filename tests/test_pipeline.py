@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import LADDER_CLAIMS, REPO, snakemake
+from helpers import REPO, pdf_text, smoke
 
 import adamw_repro.analysis.ledger  # noqa: F401  (registers the study's claims in CLAIMS)
 from adamw_repro.analysis.claims import CLAIMS, VERDICTS
@@ -28,19 +28,6 @@ pytestmark = pytest.mark.slow
 
 NASTY = r"a_b%{}\input{/etc/passwd}"
 PACKAGE = REPO / "src" / "adamw_repro"
-
-
-def smoke(workdir, configfile, *extra, **kwargs):
-    """The workflow on two cores with ``configfile`` (passed last: it takes several values)."""
-    return snakemake(workdir, "--cores", "2", *extra, "--configfile", str(configfile), **kwargs)
-
-
-def pdf_text(path):
-    """The PDF's text, with LaTeX's typographic apostrophes and dashes back in ASCII."""
-    out = subprocess.run(
-        ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
-    ).stdout
-    return out.replace("’", "'").replace("‘", "'")
 
 
 def smoke_config(tmp: Path, **changes) -> Path:
@@ -507,55 +494,6 @@ def test_diverging_run_is_recorded_and_the_dag_completes(tmp_path):
     assert table.loc["sgd", "diverged"] == 1 and pd.isna(table.loc["sgd", "test_loss_mean"])
     flat = " ".join(pdf_text(tmp_path / "results/paper/paper.pdf").split())
     assert f"{int(runs['diverged'].sum())} of the {len(runs)} runs diverged" in flat
-
-
-def test_a_smoke_ladder_builds_one_paper_with_a_row_per_study(tmp_path):
-    """config/smoke_ladder.yaml: a data axis and a size axis of tiny studies in one DAG (the
-    main study also a length axis of one rung), each study under its own folder, sharing one
-    data stage, then the cross-study stage and the ladder paper."""
-    work = tmp_path / "work"
-    work.mkdir()
-    smoke(work, REPO / "config" / "smoke_ladder.yaml")
-    cfg = yaml.safe_load((REPO / "config" / "smoke_ladder.yaml").read_text())
-    names = [s["name"] for s in cfg["studies"]]
-    for name in names:
-        assert (work / f"results/{name}/tables/ledger.csv").exists()
-        assert (work / f"logs/{name}/train").is_dir()
-    assert sorted(p.name for p in (work / "resources").iterdir()) == [names[0]]  # shared data
-    studies = pd.read_csv(work / "results/ladder/studies.csv")
-    assert list(studies["study"]) == names
-    on = {
-        a: studies[studies["axes"].str.split().map(lambda x, a=a: a in x)] for a in ("data", "size")
-    }
-    assert len(on["data"]) == len(on["size"]) == 4
-    assert on["data"]["n_params_ne"].nunique() == 1 and on["data"]["steps"].nunique() == 1
-    assert on["size"]["epochs"].round(1).nunique() == 1
-    for name, row in zip(names, studies.itertuples(), strict=True):
-        regime = pd.read_csv(work / f"results/{name}/tables/regime.csv").set_index("check")
-        assert row.benefit == pytest.approx(regime.loc["decay helps", "value"])
-        assert row.acts == regime.loc["decay acts", "status"]
-    ledger = pd.read_csv(work / "results/ladder/ledger.csv").set_index("id")
-    assert list(ledger.index) == LADDER_CLAIMS
-    assert set(ledger["verdict"]) <= set(VERDICTS)
-    assert ledger.loc["U8c", "verdict"] == "untested"  # one corpus
-    assert ledger.loc["U8a", "verdict"] != "untested" and ledger.loc["WA2", "verdict"] != "untested"
-    joined = pd.read_csv(work / "results/ladder/ledgers.csv")
-    assert set(joined["study"]) == set(names)
-    flat = " ".join(pdf_text(work / "results/paper/paper.pdf").split())
-    assert "Scale: 3 axes, 7 studies in one workflow" in flat and "Each study's ledger" in flat
-    assert "On the data axis (4 studies)" in flat and "On the size axis (4 studies)" in flat
-    # the main study is a one-rung length axis: its figure is drawn from real runs, its claims
-    # need four rungs
-    assert "On the length axis (1 study)" in flat
-    assert ledger.loc["LN2", "verdict"] in ("untested", "untestable here")
-    drawn = {p.stem for p in (work / "results/ladder/figures").glob("*.pdf")}
-    assert drawn == {"ladder_size", "ladder_data", "ladder_curves", "ladder_length"}
-    for cid in ledger.index:
-        assert f"{cid}: " in flat, cid
-    for name in names:
-        assert f"Ledger of study {name}" in flat
-    for fig in ("ladder_size", "ladder_data", "ladder_curves"):
-        assert (work / f"results/ladder/figures/{fig}.png").stat().st_size > 10_000
 
 
 # Every kind of derived file the workflow writes, damaged as a flaky disk or an interrupted copy
