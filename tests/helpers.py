@@ -2,6 +2,7 @@
 
 import copy
 import functools
+import re
 import shutil
 import subprocess
 import sys
@@ -106,3 +107,11 @@ def pdf_text(path):
         ["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
     return out.replace("’", "'").replace("‘", "'")
+
+
+def package_module(code: str) -> str | None:
+    """The package module a rule's code runs: ``python -m adamw_repro.X`` in its command, or
+    the module a stage script imports ``run`` from (not the first ``from adamw_repro`` line:
+    every script also imports ``adamw_repro.stage``)."""
+    m = re.search(r"python -m adamw_repro\.([\w.]+)|from adamw_repro\.([\w.]+) import run\b", code)
+    return m and (m.group(1) or m.group(2))

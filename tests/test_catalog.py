@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO
+from helpers import REPO, package_module
 
 from adamw_repro.config import _rows, load_schema, readme
 from adamw_repro.provenance import package_imports
@@ -129,12 +129,9 @@ def test_every_rule_names_an_environment_that_holds_what_its_code_imports():
 
 def _module_of(body: str) -> str | None:
     """The package module a rule's code runs: its command's, or its stage script's."""
-    if command := re.search(r"python -m adamw_repro\.([\w.]+)", body):
-        return command.group(1)
     if script := re.search(r'script:\s*"\.\./scripts/(\w+\.py)"', body):
-        text = (REPO / "workflow/scripts" / script.group(1)).read_text()
-        return re.search(r"from adamw_repro\.([\w.]+) import run", text).group(1)
-    return None
+        return package_module((REPO / "workflow/scripts" / script.group(1)).read_text())
+    return package_module(body)
 
 
 def test_every_stage_script_runs_the_module_its_rule_tracks_as_code():
@@ -154,8 +151,8 @@ def test_every_stage_script_runs_the_module_its_rule_tracks_as_code():
     scripts = {p.name: p.read_text() for p in (REPO / "workflow/scripts").glob("*.py")}
     assert used == set(scripts) and len(scripts) >= 10
     for text in scripts.values():
-        module = re.search(r"from adamw_repro\.([\w.]+) import run", text).group(1)
-        assert callable(importlib.import_module(f"adamw_repro.{module}").run)
+        module = package_module(text)
+        assert module and callable(importlib.import_module(f"adamw_repro.{module}").run)
         assert "from_rule(run, snakemake)" in text
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers import REPO, pdf_text, smoke
+from helpers import REPO, package_module, pdf_text, smoke
 
 import adamw_repro.analysis.ledger  # noqa: F401  (registers the study's claims in CLAIMS)
 from adamw_repro.analysis.claims import CLAIMS, VERDICTS
@@ -252,17 +252,13 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
                       config_settings=ConfigSettings(configfiles=configs),
                       storage_settings=StorageSettings(), workflow_settings=WorkflowSettings(),
                       snakefile=Path(sys.argv[1]), workdir=Path(sys.argv[2]))
-    modules = {}
-    for rule in wf._workflow.rules:  # a command's module, or the one a stage script runs
-        code = rule.shellcmd or ""
+    codes = {}
+    for rule in wf._workflow.rules:  # a rule's command, or the stage script it runs
+        codes[rule.name] = rule.shellcmd or ""
         script = Path(str(rule.basedir), str(rule.script or ""))  # a module's from git: not here
         if rule.script and script.is_file():
-            code = script.read_text()
-        pattern = r"python -m adamw_repro\\.([\\w.]+)|from adamw_repro\\.([\\w.]+) import run\\b"
-        m = re.search(pattern, code)
-        if m:
-            modules[rule.name] = m.group(1) or m.group(2)
-    print(json.dumps({"local": sorted(wf._workflow._localrules), "modules": modules}))
+            codes[rule.name] = script.read_text()
+    print(json.dumps({"local": sorted(wf._workflow._localrules), "codes": codes}))
 """
 
 
@@ -270,7 +266,9 @@ def parsed_rules(snakefile: Path, workdir: Path, *configs: Path) -> dict:
     """The workflow's local rules (``local``) and each rule's package module (``modules``)."""
     out = subprocess.run([sys.executable, "-c", PARSED_RULES, snakefile, workdir, *configs],
                          capture_output=True, text=True, check=True).stdout  # fmt: skip
-    return json.loads(out.splitlines()[-1])
+    parsed = json.loads(out.splitlines()[-1])
+    modules = {rule: package_module(code) for rule, code in parsed.pop("codes").items()}
+    return parsed | {"modules": {rule: m for rule, m in modules.items() if m}}
 
 
 NAMED = {"report.figures", "analysis.stats", "training.train", "data.tokens"}

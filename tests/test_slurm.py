@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, snakemake
+from helpers import REPO, smoke, snakemake
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 # the cluster profile, polling job states every 2 s instead of every 10-40 s
@@ -154,7 +154,7 @@ def test_training_runs_inside_slurm_jobs_and_a_cancelled_one_is_retried_and_resu
     train = {"tokens": 8 * 32 * 1500, "checkpoint_interval": 50}
     ref = tmp_path / "reference"
     ref.mkdir()
-    snakemake(ref, "--cores", "2", "--configfile", str(small_config(ref / "c.yaml", **train)))
+    smoke(ref, small_config(ref / "c.yaml", **train))
     work = tmp_path / "cluster"
     work.mkdir()
     config = small_config(work / "c.yaml", **train)
