@@ -114,7 +114,7 @@ def test_every_rule_names_an_environment_that_holds_what_its_code_imports():
         in yaml.safe_load((REPO / "workflow/envs/report.yaml").read_text())["dependencies"]
     )
     blocks = _rule_blocks()
-    assert {"tokenize", "aggregate", "ledger", "paper", "figure"} <= set(blocks)
+    assert {"tokenize", "aggregate", "ledger", "paper", "figures"} <= set(blocks)
     generated = [b for name, b in blocks.items() if name.startswith("train (generated")]
     assert {"training.train", "analysis.selection"} <= {_module_of(b) for b in generated}
     for rule, body in blocks.items():

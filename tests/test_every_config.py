@@ -276,9 +276,8 @@ def paper_stage(
     names = figures_for(cfg)
     pdfs = [str(root / f"results/figures/{n}.pdf") for n in names]
     if compile_pdf:
-        for n, pdf in zip(names, pdfs, strict=True):
-            figures.run({"runs": agg["runs"], "curves": agg["curves"], "map": led["map"]},
-                        {"pdf": pdf}, {"figure": n, "study": json.dumps(cfg["study"])})  # fmt: skip
+        figures.run({"runs": agg["runs"], "curves": agg["curves"], "map": led["map"]},
+                    {"pdf": pdfs}, {"study": json.dumps(cfg["study"])})  # fmt: skip
     inputs = {
         "template": str(REPO / "paper/paper.tex.j2"),
         "bib": str(REPO / "paper/references.bib"),
@@ -325,9 +324,7 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     drawn = ladder_figures_for(configs)  # as the Snakefile asks for them
     pdfs = [str(ladder_dir / f"figures/{n}.pdf") for n in drawn]
     if compile_pdf:
-        for n, pdf in zip(drawn, pdfs, strict=True):
-            ladder_figures.run({t: tables[t] for t in ("studies", "fits", "runs")}, {"pdf": pdf},
-                               {"figure": n})  # fmt: skip
+        ladder_figures.run({t: tables[t] for t in ("studies", "fits", "runs")}, {"pdf": pdfs}, {})
     main, cfg = next(iter(configs.items()))
     ladder_inputs = {f"ladder_{t}": tables[t] for t in ("studies", "ledger", "ledgers")}
     ladder_inputs["ladder_figures"] = pdfs

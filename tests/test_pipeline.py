@@ -299,7 +299,7 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
     training = ("tune_", "extend_", "finalist_", "evaluate_")  # training jobs: never rerun
     entries = {r: m for r, m in parsed_rules(snakefile, cut, config)["modules"].items()
                if r in listed and not r.startswith(training)}  # fmt: skip
-    assert {"search_round", "aggregate", "ledger", "results_table", "figure", "paper"} <= set(
+    assert {"search_round", "aggregate", "ledger", "results_table", "figures", "paper"} <= set(
         entries
     )
     imports = {m: {p.relative_to(PACKAGE) for p in package_imports(m)} for m in entries.values()}
@@ -332,8 +332,8 @@ def test_editing_any_module_reruns_exactly_its_importers_and_what_follows(smoke_
         assert not {j for j in jobs if j in quiet or j.startswith(training)}, (name, jobs)
     assert planned_jobs(cut, snakefile, config) == set()  # restored: nothing left to do
     assert NAMED <= set(seen)
-    assert seen["report.figures"] == {"figure", "paper"}
-    assert {"ledger", "figure", "search_round", "paper"} <= seen["analysis.stats"]
+    assert seen["report.figures"] == {"figures", "paper"}
+    assert {"ledger", "figures", "search_round", "paper"} <= seen["analysis.stats"]
     assert seen["training.train"] == seen["data.tokens"] == set()
 
 
@@ -681,7 +681,7 @@ def run_as_a_module(outer: Path, config: Path) -> None:
         assert dry.returncode == 0 and f"rule {rule}:" in dry.stdout, dry.stderr[-2000:]
         assert "localrules directive" not in dry.stdout + dry.stderr
     local = parsed_rules(outer / "Snakefile", outer)["local"]
-    light = {"run_spec", "optimizer_checks", "aggregate", "ledger", "results_table", "figure",
+    light = {"run_spec", "optimizer_checks", "aggregate", "ledger", "results_table", "figures",
              "paper"}  # fmt: skip
     assert {f"adamw_{r}" for r in light} <= set(local), local
     assert "adamw_evaluate_adam_0" not in local, local

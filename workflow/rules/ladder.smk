@@ -41,27 +41,30 @@ rule ladder:
         "../scripts/ladder.py"
 
 
-rule ladder_figure:
+# The ladder's figures in one job (as the study's: rules/figures.smk).
+rule ladder_figures:
     input:
         studies=rules.ladder.output.studies,
         fits=rules.ladder.output.fits,
         runs=rules.ladder.output.runs,
         code=get_code("report.ladder_figures"),
     output:
-        pdf="results/ladder/figures/{ladder_figure}.pdf",
-        png=report(
-            "results/ladder/figures/{ladder_figure}.png",
-            caption="../report/ladder_figure.rst",
-            category="Ladder",
-        ),
+        pdf=get_ladder_figures("pdf"),
+        png=[
+            report(
+                p,
+                caption="../report/ladder_figure.rst",
+                category="Ladder",
+                labels={"figure": Path(p).stem},
+            )
+            for p in get_ladder_figures("png")
+        ],
     log:
-        "logs/ladder/figures/{ladder_figure}.log",
+        "logs/ladder/figures.log",
     benchmark:
-        "results/ladder/benchmarks/figures/{ladder_figure}.tsv"
+        "results/ladder/benchmarks/figures.tsv"
     localrule: True
     conda:
         "../envs/report.yaml"
-    params:
-        figure="{ladder_figure}",
     script:
         "../scripts/ladder_figures.py"

@@ -1,7 +1,7 @@
 """Figures. One function per figure, each drawn from the aggregated tables only, so restyling a
 figure never retrains; each is saved as PDF (for the paper) and PNG (for viewing). Their names,
 captions and needs are ``catalog.FIGURES`` (light: Snakemake reads it while parsing); ``DRAW``
-maps each name to its function; ``run`` draws one for the figure rule (stage.py).
+maps each name to its function; ``run`` draws those the figures rule names (stage.py).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from ..analysis.stats import cell_means  # noqa: E402
 from ..design import search_seeds  # noqa: E402
 from ..registry import LABELS, OPTIMIZERS, optimizer_order  # noqa: E402
 from ..schedule import timescale  # noqa: E402
+from ..stage import files  # noqa: E402
 
 BOOTSTRAP_SEED = 0  # seaborn's bootstrap bands are random; fix them so figures are reproducible
 
@@ -393,11 +394,13 @@ def save(fig, pdf_path: str | Path) -> None:
 
 
 def run(input, output, params) -> None:
-    """The figure rule: one study figure (``params["figure"]``) as PDF and PNG (stage.py)."""
+    """The figures rule: each figure its output list names (``<name>.pdf``, drawn by
+    ``DRAW[name]``) as PDF and PNG (stage.py)."""
     sns.set_theme(context="paper", style="whitegrid")
     redo = atomic.redo_stage("the stage that wrote it")
     runs = atomic.read_table(input["runs"], redo, ["run_id"])
     curves = atomic.read_table(input["curves"], redo, ["metric"])
     rows = atomic.read_table(input["map"], redo, ["kind"], empty_ok=True)
-    draw = DRAW[params["figure"]]
-    save(draw(runs, curves, json.loads(params["study"]), rows), output["pdf"])
+    study = json.loads(params["study"])
+    for pdf in files(output["pdf"]):
+        save(DRAW[Path(pdf).stem](runs, curves, study, rows), pdf)

@@ -2,11 +2,13 @@
 AdamW's best timescale against the data, each data-axis study's tuning curve, and the length
 axis's headline and best decays against training length), drawn from the cross-study tables
 (analysis.ladder), and the pilot map that chose the default's regime, from its committed CSV.
-Saved as ``figures.save`` saves a study's figures; ``run`` draws one for the ladder_figure and
+Saved as ``figures.save`` saves a study's figures; ``run`` draws them for the ladder_figures and
 pilot_map_figure rules (stage.py).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import matplotlib.ticker
 import numpy as np
@@ -16,6 +18,7 @@ import seaborn as sns
 from .. import atomic
 from ..analysis.stats import cell_means
 from ..schedule import timescale
+from ..stage import files
 from .figures import plt, save
 
 
@@ -214,14 +217,16 @@ def pilot_map(cells: pd.DataFrame, chosen: str, margin: float):
 
 
 def run(input, output, params) -> None:
-    """The ladder_figure and pilot_map_figure rules: one figure (``params["figure"]``) as PDF
-    and PNG (stage.py)."""
+    """The ladder_figures rule: each figure its output list names (``<name>.pdf``, drawn by
+    ``LADDER_DRAW[name]``); the pilot_map_figure rule: the pilot map (``params["figure"]``).
+    As PDF and PNG (stage.py)."""
     sns.set_theme(context="paper", style="whitegrid")
-    if params["figure"] == "pilot_map":
+    if params.get("figure") == "pilot_map":
         cells = pd.read_csv(input["csv"])
         save(pilot_map(cells, params["chosen"], params["margin"]), output["pdf"])
         return
     redo = atomic.redo_stage("the stage that wrote it")
     runs = atomic.read_table(input["runs"], redo, ["run_id"])
     studies, fits = pd.read_csv(input["studies"]), pd.read_csv(input["fits"])
-    save(LADDER_DRAW[params["figure"]](studies, fits, runs), output["pdf"])
+    for pdf in files(output["pdf"]):
+        save(LADDER_DRAW[Path(pdf).stem](studies, fits, runs), pdf)
