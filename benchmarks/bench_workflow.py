@@ -48,8 +48,10 @@ def run_evaluation(args, tmp: Path) -> None:
 
 
 def run_planning(args, tmp: Path) -> None:
-    """`snakemake -n` on a 1000-run sweep: 10 learning rates × 100 weight decays for AdamW."""
-    n_wd = 10 if args.quick else 100
+    """`snakemake -n` on a 1000-run sweep: 10 learning rates × 100 weight decays for AdamW, and
+    on a ladder of three studies of the default grid. --quick: a 20-run sweep and no ladder
+    (tests/test_scale.py dry-runs the same ladder)."""
+    n_wd = 2 if args.quick else 100
     cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
     cfg["optimizers"] = {
         "adamw": {
@@ -64,7 +66,9 @@ def run_planning(args, tmp: Path) -> None:
         seconds = _plan(path, tmp / "sweep", 1 if args.quick else 3)
         tag = f"snakemake -n, {10 * n_wd} tuning runs, {runs_per_job} per job"
         record("planning", tag, "seconds", seconds)
-    seconds = _plan(ladder_of_three(tmp / "ladder3.yaml"), tmp / "ladder", 1 if args.quick else 3)
+    if args.quick:
+        return
+    seconds = _plan(ladder_of_three(tmp / "ladder3.yaml"), tmp / "ladder", 3)
     record("planning", "snakemake -n, ladder of 3 studies x the default grid", "seconds", seconds)
 
 

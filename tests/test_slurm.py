@@ -151,7 +151,8 @@ def test_training_runs_inside_slurm_jobs_and_a_cancelled_one_is_retried_and_resu
     its first checkpoint is retried by Snakemake, resumes from that checkpoint, and the tables
     are byte-identical to a local run's."""
     slurm_available()
-    train = {"tokens": 8 * 32 * 1500, "checkpoint_interval": 50}
+    # 750 steps after the first checkpoint: seconds for the poll below to see it and cancel
+    train = {"tokens": 8 * 32 * 800, "checkpoint_interval": 50}
     ref = tmp_path / "reference"
     ref.mkdir()
     smoke(ref, small_config(ref / "c.yaml", **train))
