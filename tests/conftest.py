@@ -6,11 +6,24 @@ from helpers import REPO
 
 from adamw_repro.data import corpus, shards, tokens
 
-# The two longest files first, one to each of ``make test``'s two workers (pytest-xdist,
-# ``--dist loadfile --no-loadscope-reorder``: a file's tests in one worker, which builds the
-# smoke DAG fixture once; the other files then go to whichever worker is free). Started last,
-# a long file would leave one worker idle at the end.
-LONGEST_FIRST = ("test_pipeline.py", "test_smoke_ladder.py")
+# The longest files first (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``: a file's
+# tests in one worker, which builds the smoke DAG fixture once; each file then goes to whichever
+# worker is free). Longest first keeps the two workers' ends close: a file as long as
+# test_slurm.py (about 230 s) started last leaves the other worker idle for most of it. The
+# order is each file's time on two workers at the last measurement (docs/performance.md);
+# files not listed are short and follow.
+LONGEST_FIRST = (
+    "test_pipeline.py",
+    "test_smoke_ladder.py",
+    "test_every_config.py",
+    "test_slurm.py",
+    "test_ledger.py",
+    "test_benchmarks.py",
+    "test_train.py",
+    "test_search.py",
+    "test_catalog.py",
+    "test_precision.py",
+)
 
 
 def pytest_collection_modifyitems(items):
