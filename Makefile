@@ -20,7 +20,9 @@ ladder: setup
 test: setup
 	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-setup: $(VENV)/.installed tex
+# the virtual environment (pip, about 3 min from PyPI) and TeX Live (apt) download side by side
+setup:
+	@$(MAKE) --no-print-directory -j2 $(VENV)/.installed tex
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
