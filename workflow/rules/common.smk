@@ -257,6 +257,13 @@ def get_ladder_figures(ext):
     return [f"results/ladder/figures/{name}.{ext}" for name in ladder_figures_for(STUDIES)]
 
 
+def figure_reports(paths, caption, category):
+    """Figures as report items, each labelled with its name (one job draws them all)."""
+    # (no line may start with `report(`: the .smk parser reads it as the report: keyword)
+    labelled = [(p, {"figure": Path(p).stem}) for p in paths]
+    return [report(p, caption=caption, category=category, labels=lab) for p, lab in labelled]
+
+
 def get_ladder_inputs():
     """A ladder paper's extra inputs: the cross-study tables and figures (none for one study)."""
     if not LADDER:

@@ -9,15 +9,7 @@ rule figures:
         code=get_code("report.figures"),  # restyling a figure redraws it, never retrains
     output:
         pdf=get_figures("pdf"),
-        png=[
-            report(
-                p,
-                caption="../report/figure.rst",
-                category="Figures",
-                labels={"figure": Path(p).stem},
-            )
-            for p in get_figures("png")
-        ],
+        png=figure_reports(get_figures("png"), "../report/figure.rst", "Figures"),
     log:
         f"logs/{S}figures.log",
     benchmark:

@@ -50,15 +50,7 @@ rule ladder_figures:
         code=get_code("report.ladder_figures"),
     output:
         pdf=get_ladder_figures("pdf"),
-        png=[
-            report(
-                p,
-                caption="../report/ladder_figure.rst",
-                category="Ladder",
-                labels={"figure": Path(p).stem},
-            )
-            for p in get_ladder_figures("png")
-        ],
+        png=figure_reports(get_ladder_figures("png"), "../report/ladder_figure.rst", "Ladder"),
     log:
         "logs/ladder/figures.log",
     benchmark:
