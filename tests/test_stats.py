@@ -80,6 +80,31 @@ def test_norm_law_recovers_a_known_exponent_with_one_intercept_per_matrix():
     assert math.isnan(norm_law([0.0, 1.0], [0.0, 1.0], [0, 1], ["a", "a"])["slope"])
 
 
+def test_norm_laws_bootstrap_is_least_squares_on_each_resampled_set_of_cells():
+    """Each draw's slope is the ordinary least-squares slope, with a dummy per matrix, of the
+    rows of the cells drawn (duplicates included): the reference refits every draw's frame."""
+    rng = np.random.default_rng(1)
+    cells, matrices = 5, ["a", "b", "c"]
+    x_cell = np.log(rng.choice([1e-3, 3e-3, 1e-2], cells) / rng.choice([0.1, 1.0], cells))
+    cell, matrix = np.repeat(np.arange(cells), 3), np.tile(matrices, cells)
+    x = x_cell[cell]
+    y = 0.4 * x + np.array([{"a": 0, "b": 2, "c": 5}[m] for m in matrix]) + rng.normal(0, 0.1, 15)
+    fit = norm_law(x, y, cell, matrix, n_boot=200, seed=3)
+
+    def ols(rows):
+        design = np.column_stack([x[rows]] + [matrix[rows] == m for m in matrices])
+        return np.linalg.lstsq(design.astype(float), y[rows], rcond=None)[0][0]
+
+    draws, slopes = np.random.default_rng(3), []
+    for _ in range(200):
+        rows = np.concatenate([np.flatnonzero(cell == k) for k in draws.choice(cells, cells)])
+        if np.ptp(x[rows]) > 0:  # a draw of one lr/wd has no slope
+            slopes.append(ols(rows))
+    assert fit["slope"] == pytest.approx(ols(np.arange(15)), abs=1e-12)
+    lo, hi = np.percentile(slopes, [2.5, 97.5])
+    assert (fit["ci_lo"], fit["ci_hi"]) == pytest.approx((lo, hi), abs=1e-12)
+
+
 def test_log_sd_ratio_interval_comes_from_the_f_distribution():
     a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 1.5, 2.0, 2.5])  # sd ratio 2
     r = log_sd_ratio(a, b)

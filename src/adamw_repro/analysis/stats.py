@@ -187,27 +187,41 @@ def best_timescale_interval(tuning: pd.DataFrame, n_boot: int, seed: int = 0) ->
 def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 0) -> dict:
     """Exponent b of norm ∝ (lr/wd)^b, one intercept per weight matrix (matrices differ in size)
     and one common slope, by least squares in log-log; bootstrap interval over cells (a cell's
-    matrices move together)."""
-    df = pd.DataFrame({"x": log_ratio, "y": log_norm, "cell": cell, "m": matrix})
-    out = {"slope": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "cells": df["cell"].nunique()}
+    matrices move together). A draw is a count per cell, and a fit needs only each cell's sums
+    per matrix, so all draws are a few matrix products (2.2-3.5 s a call with a resampled frame
+    per draw, 0.02-0.1 s this way, the same numbers to 1e-15)."""
+    c, cells = pd.factorize(pd.Series(list(cell)))
+    m, mats = pd.factorize(pd.Series(list(matrix)))
+    x, y = np.asarray(log_ratio, dtype=float), np.asarray(log_norm, dtype=float)
+    out = {"slope": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "cells": len(cells)}
+    # centred per matrix first, so that a draw's sums of squares lose no digits to cancellation
+    x = x - (np.bincount(m, x) / np.bincount(m))[m]
+    y = y - (np.bincount(m, y) / np.bincount(m))[m]
 
-    def slope(d):
-        xc = d["x"] - d.groupby("m")["x"].transform("mean")  # within-matrix (fixed effects)
-        yc = d["y"] - d.groupby("m")["y"].transform("mean")
-        return float((xc * yc).sum() / (xc * xc).sum()) if (xc * xc).sum() > 0 else math.nan
+    def per_cell(v):  # cells x matrices: the sum of v over each cell's rows of each matrix
+        sums = np.zeros((len(cells), len(mats)))
+        np.add.at(sums, (c, m), v)
+        return sums
 
-    if out["cells"] < 3 or not np.isfinite(slope(df)):
+    n1, sx1, sy1, sxx1, sxy1 = (per_cell(v) for v in (np.ones_like(x), x, y, x * x, x * y))
+
+    def slopes(k):  # draws x cells (how often each cell is drawn) -> each draw's slope
+        n, sx, sy = k @ n1, k @ sx1, k @ sy1
+        safe = np.where(n > 0, n, 1.0)
+        sxx = (k @ sxx1 - sx * sx / safe).sum(1)  # within-matrix sums (fixed effects)
+        sxy = (k @ sxy1 - sx * sy / safe).sum(1)
+        flat = sxx <= 1e-12 * n.sum(1)  # one value of lr/wd in every matrix: no slope
+        return np.where(flat, math.nan, sxy / np.where(flat, 1.0, sxx))
+
+    if len(cells) < 3 or not np.isfinite(full := slopes(np.ones((1, len(cells))))[0]):
         return out
-    out["slope"] = slope(df)
-    cells = df["cell"].unique()
-    groups = {c: g for c, g in df.groupby("cell")}
+    out["slope"] = float(full)
     rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        pick = rng.choice(cells, len(cells))
-        b = slope(pd.concat([groups[c] for c in pick]))
-        if np.isfinite(b):
-            boots.append(b)
+    picks = np.array([rng.choice(len(cells), len(cells)) for _ in range(n_boot)])
+    counts = np.zeros((n_boot, len(cells)))
+    np.add.at(counts, (np.arange(n_boot)[:, None], picks), 1.0)
+    boots = slopes(counts)
+    boots = boots[np.isfinite(boots)]
     out["ci_lo"], out["ci_hi"] = (float(v) for v in np.percentile(boots, [2.5, 97.5]))
     return out
 
