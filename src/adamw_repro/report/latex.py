@@ -3,6 +3,7 @@ environment with LaTeX-safe delimiters, and compiling with latexmk + pdflatex (n
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -72,6 +73,7 @@ def sig(x, digits: int = 3) -> Latex:
     return Latex(f"{x:.{digits}g}".replace("e-0", "e-").replace("inf", "$\\infty$"))
 
 
+@functools.cache  # one per folder: it keeps its compiled templates (0.27 s the paper's)
 def environment(template_dir: str | Path) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir)),
