@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import LADDER_CLAIMS, REPO, write_optimizer_checks
+from helpers import LADDER_CLAIMS, REPO, pdf_text, write_optimizer_checks
 
 from adamw_repro.analysis import aggregate, ladder, ledger, selection
 from adamw_repro.analysis.claims import VERDICTS
@@ -356,6 +356,9 @@ CONFIGS = {
     for opts, tuned, seeds in itertools.product(SUBSETS, (True, False), ((0,), (0, 1)))
 }
 CONFIGS |= {
+    "a map, finalists, two extension rounds": make_config(
+        ALL, study__map=True, study__finalists=1, study__extension_rounds=2
+    ),
     "no embedding ablation": make_config(ADAM, study__embedding_ablation=False),
     "decay_embeddings": make_config(ADAM, train__decay_embeddings=True),
     "one tuning seed": make_config(ADAM + SGD, study__tuning_seeds=[1000]),
@@ -472,6 +475,29 @@ def test_every_accepted_config_ends_in_a_paper(name, tmp_path):
     assert_missing_data_has_a_reason(rows)
 
 
+def test_a_maps_refined_cells_train_on_every_tuning_seed_and_each_row_gets_its_valley(tmp_path):
+    """The default profile's search (a map, finalists, two extension rounds), which the smoke
+    DAG leaves out: every refined cell reaches runs.csv on each tuning seed, each finalist on
+    the second half too, and LH1's map has a valley at every learning rate where Adam+L2 or
+    AdamW searched the three decays a row's fit needs (rows.fit_row), two rows or more each."""
+    rows = run_stages(tmp_path, copy.deepcopy(CONFIGS["a map, finalists, two extension rounds"]))
+    assert rows["LH1"]["verdict"] not in ("untested", "untestable here")  # read off the map
+    chosen = json.loads((tmp_path / "results" / FINALISTS_FILE).read_text())
+    assert chosen["refined"] and chosen["finalists"]
+    runs = pd.read_csv(tmp_path / "results/tables/runs.csv")
+    tuning = runs[runs["tuning"]]
+    seeds = {(o, lr, wd): set(g["seed"]) for (o, lr, wd), g in
+             tuning.groupby(["optimizer", "lr", "weight_decay"])}  # fmt: skip
+    for c in chosen["refined"] + chosen["finalists"]:
+        assert seeds[(c["optimizer"], c["lr"], c["weight_decay"])] == {1000, 1001}, c
+    valleys = pd.read_csv(tmp_path / "results/tables/map.csv").query("kind == 'valley'")
+    for o in ("adam_l2", "adamw"):
+        decays = tuning[tuning["optimizer"] == o].groupby("lr")["weight_decay"].nunique()
+        rows_of_three = set(decays[decays >= 3].index.round(8))
+        assert len(rows_of_three) >= 2, decays
+        assert set(valleys[valleys["optimizer"] == o]["lr"].round(8)) == rows_of_three, o
+
+
 def test_a_claim_without_its_optimizers_reads_untested_with_the_reason(tmp_path):
     rows = run_stages(tmp_path, make_config(["sgd"]))
     for cid in ("LH2", "LH3", "U1", "U4", "U5", "U6", "U8b"):
@@ -484,6 +510,7 @@ def test_a_claim_without_its_optimizers_reads_untested_with_the_reason(tmp_path)
     "name",
     [
         "adam+adam_l2+adamw tuned 2 seed(s)",
+        "a map, finalists, two extension rounds",
         "sgd one point 1 seed(s)",
         "AdamW always diverges",
         "adam_l2+adamw tuned 1 seed(s)",
@@ -494,6 +521,9 @@ def test_a_handful_compile_to_a_pdf(name, tmp_path):
         pytest.skip("latexmk is not installed")
     run_stages(tmp_path, copy.deepcopy(CONFIGS[name]), compile_pdf=True)
     assert (tmp_path / "paper.pdf").read_bytes().startswith(b"%PDF")
+    if name == "a map, finalists, two extension rounds":  # LH5's figure drawn from the map
+        drawn = pdf_text(tmp_path / "results/figures/transfer_regret.pdf")
+        assert "transfer regret" in drawn and "not in this study" not in drawn, drawn
 
 
 @pytest.mark.slow  # draws the ladder's figures and runs latexmk

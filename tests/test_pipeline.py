@@ -100,8 +100,13 @@ def test_smoke_dag_produces_a_pdf_with_the_table_numbers(smoke_run):
             mean, sd = getattr(row, f"{name}_mean"), getattr(row, f"{name}_std")
             assert f"{mean:.3f} ± {sd:.3f}" in line, (name, line)
     config = validate_config(yaml.safe_load((work / "config.yaml").read_text()))
-    for fig in figures_for(config):  # every figure whose optimizers the study has
-        assert (work / f"results/figures/{fig}.png").stat().st_size > 10_000, fig
+    # every figure whose optimizers the study has is drawn from data, but LH5's transfer
+    # regret where no two rows have the three decays a valley needs (the map's, off here): a
+    # panel that says so (test_every_config draws it from a map)
+    regret = pd.read_csv(work / "results/tables/map.csv").query("kind == 'regret'")
+    small = {f for f in figures_for(config)
+             if (work / f"results/figures/{f}.png").stat().st_size < 10_000}  # fmt: skip
+    assert small == (set() if len(regret) else {"transfer_regret"}), small
     assert not (work / "results/figures/heatmaps_sgd.png").exists()  # no SGD family in smoke
 
 

@@ -14,7 +14,10 @@ from adamw_repro.training import plan
 
 @pytest.fixture
 def smoke():
-    return validate_config(yaml.safe_load((REPO / "config" / "smoke.yaml").read_text()))
+    """The smoke profile with the default profile's map, whose refined cells the plan counts."""
+    raw = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    raw["study"]["map"] = True
+    return validate_config(raw)
 
 
 def _selection(config):
