@@ -15,13 +15,13 @@ from adamw_repro.data import corpus, shards, tokens
 LONGEST_FIRST = (
     "test_pipeline.py",
     "test_smoke_ladder.py",
-    "test_every_config.py",
     "test_slurm.py",
-    "test_ledger.py",
+    "test_every_config.py",
     "test_benchmarks.py",
     "test_train.py",
     "test_search.py",
     "test_catalog.py",
+    "test_ledger.py",
     "test_precision.py",
 )
 
