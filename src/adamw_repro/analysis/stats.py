@@ -189,7 +189,7 @@ def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 
     and one common slope, by least squares in log-log; bootstrap interval over cells (a cell's
     matrices move together). A draw is a count per cell, and a fit needs only each cell's sums
     per matrix, so all draws are a few matrix products (2.2-3.5 s a call with a resampled frame
-    per draw, 0.02-0.1 s this way, the same numbers to 1e-15)."""
+    per draw, about 0.02 s this way, the same numbers to 1e-15)."""
     c, cells = pd.factorize(pd.Series(list(cell)))
     m, mats = pd.factorize(pd.Series(list(matrix)))
     x, y = np.asarray(log_ratio, dtype=float), np.asarray(log_norm, dtype=float)
