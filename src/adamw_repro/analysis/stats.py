@@ -195,8 +195,8 @@ def norm_law(log_ratio, log_norm, cell, matrix, n_boot: int = 2000, seed: int = 
     x, y = np.asarray(log_ratio, dtype=float), np.asarray(log_norm, dtype=float)
     out = {"slope": math.nan, "ci_lo": math.nan, "ci_hi": math.nan, "cells": len(cells)}
     # centred per matrix first, so that a draw's sums of squares lose no digits to cancellation
-    x = x - (np.bincount(m, x) / np.bincount(m))[m]
-    y = y - (np.bincount(m, y) / np.bincount(m))[m]
+    rows = np.bincount(m)  # per matrix
+    x, y = x - (np.bincount(m, x) / rows)[m], y - (np.bincount(m, y) / rows)[m]
 
     def per_cell(v):  # cells x matrices: the sum of v over each cell's rows of each matrix
         sums = np.zeros((len(cells), len(mats)))
