@@ -9,6 +9,7 @@ import yaml
 from adamw_repro.config import (
     ConfigError,
     data_owners,
+    left_out,
     load_config,
     load_schema,
     min_tokens,
@@ -103,6 +104,12 @@ BAD = [
      "studies.fast", "optimizers.adamw.lr"),
     (with_("studies", [{"name": "Big"}]), "studies.0.name", "'Big' does not match"),
     (with_("studies", [{"name": "ladder"}]), "studies.0.name", "'ladder' should not be valid"),
+    # a ladder run in parts: known names, the main study among them
+    (with_("run_studies", ["a"]), "run_studies", "this config has no studies list"),
+    (with_("run_studies", ["a", "c"], with_("studies", [{"name": "a"}, {"name": "b"}])),
+     "run_studies", "'c' is not a study of this config (a, b)"),
+    (with_("run_studies", ["b"], with_("studies", [{"name": "a"}, {"name": "b"}])),
+     "run_studies", "must include 'a', the first study"),
 ]  # fmt: skip
 
 
@@ -330,6 +337,20 @@ def test_ladder_v3_runs_the_decoupling_question_on_every_rung_of_two_axes(repo):
     assert len({(c["model"]["n_embd"], c["train"]["data_tokens"]) for c in length}) == 1
     assert len(size) >= 4 and len({c["train"]["tokens"] for c in size}) == 1
     assert len({c["train"]["data_tokens"] for c in size}) == 1
+
+
+def test_a_ladder_run_in_parts_builds_the_same_study_configs_and_names_what_it_left_out(repo):
+    """run_studies: the named studies in the config's order, each config (so its files) the same
+    as in the whole ladder's run, and the paper's list of the others."""
+    raw = yaml.safe_load((repo / "config" / "ladder.yaml").read_text())
+    whole = study_configs(validate_config(raw))
+    part_names = ["w48", "len300_w128", "len849"]
+    part = validate_config({**raw, "run_studies": part_names})
+    studies = study_configs(part)
+    assert list(studies) == ["len300_w128", "len849", "w48"]
+    assert all(studies[n] == whole[n] for n in studies)
+    assert left_out(part) == [n for n in whole if n not in part_names]
+    assert left_out(validate_config(raw)) == [] and left_out(VALID) == []
 
 
 def test_studies_on_one_corpus_share_the_data_of_the_first_and_its_fewest_tokens_fit_all():

@@ -24,7 +24,7 @@ from helpers import LADDER_CLAIMS, REPO, pdf_text, write_optimizer_checks
 
 from adamw_repro.analysis import aggregate, ladder, ledger, selection
 from adamw_repro.analysis.claims import VERDICTS
-from adamw_repro.config import study_configs, validate_config
+from adamw_repro.config import left_out, study_configs, validate_config
 from adamw_repro.design import (
     FINALISTS_FILE,
     SELECTION_FILE,
@@ -267,7 +267,13 @@ def study_stages(root: Path, cfg: dict, diverge: set) -> dict:
 
 
 def paper_stage(
-    root: Path, cfg: dict, out: dict, compile_pdf: bool, ladder_inputs=None, crosscheck_root=REPO
+    root: Path,
+    cfg: dict,
+    out: dict,
+    compile_pdf: bool,
+    ladder_inputs=None,
+    crosscheck_root=REPO,
+    left_out=(),
 ) -> None:
     """The study's figures (when compiling) and its paper, with a ladder's inputs if any;
     paper.crosscheck's ledgers are read relative to ``crosscheck_root`` (the Snakefile's: the
@@ -293,7 +299,8 @@ def paper_stage(
         "search_tex": res["search_tex"],
         **(ladder_inputs or {}),
     }
-    params = {"config": json.dumps(cfg, sort_keys=True), "build_dir": str(root / "build")}
+    params = {"config": json.dumps(cfg, sort_keys=True), "build_dir": str(root / "build"),
+              "left_out": list(left_out)}  # fmt: skip
     output = {"pdf": str(root / "paper.pdf")}
     if compile_pdf:
         paper.run(inputs, output, params)
@@ -305,7 +312,8 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     """Every study's stages, the cross-study stage (analysis/ladder.py) and the ladder's paper,
     as the Snakefile runs them. Returns the cross-study ledger rows by claim."""
     diverge = set(raw.pop("_diverge"))
-    configs = study_configs(validate_config(raw))
+    whole = validate_config(raw)
+    configs = study_configs(whole)
     outs = {name: study_stages(root / name, cfg, diverge) for name, cfg in configs.items()}
     keep = ("corpus", "model", "train", "study", "seeds")
     ladder_dir = root / "results/ladder"
@@ -328,7 +336,7 @@ def run_ladder(root: Path, raw: dict, compile_pdf: bool = False) -> dict:
     main, cfg = next(iter(configs.items()))
     ladder_inputs = {f"ladder_{t}": tables[t] for t in ("studies", "ledger", "ledgers")}
     ladder_inputs["ladder_figures"] = pdfs
-    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_inputs, crosscheck_root=root)
+    paper_stage(root / main, cfg, outs[main], compile_pdf, ladder_inputs, root, left_out(whole))
     return {r["id"]: r for r in pd.read_csv(tables["ledger"]).to_dict("records")}
 
 
@@ -406,6 +414,10 @@ LADDERS = {
         ADAM, {"name": "all", "study": {"axes": ["data", "size", "length"]}},
         *data(6144, 8192, 10240), *sizes(40, 48, 56), *lengths(5120, 20480, 40960),
     ),
+    "a part of a ladder on three axes": make_ladder(
+        ADAM, {"name": "all", "study": {"axes": ["data", "size", "length"]}},
+        *data(6144, 8192), *sizes(40, 48, 56), *lengths(5120, 20480, 40960),
+    ) | {"run_studies": ["all", "d6144", "w40", "w56", "t5120", "t40960"]},
     "size axis of two": make_ladder(ADAM, *sizes(32, 40)),
     "size axis of four": make_ladder(ADAM, *sizes(*WIDTHS)),
     "size axis of four, Adam and AdamW only": make_ladder(["adam", "adamw"], *sizes(*WIDTHS)),
@@ -455,6 +467,17 @@ def test_every_accepted_ladder_ends_in_a_paper(name, tmp_path):
     assert set(rows) == set(LADDER_CLAIMS)
     for cid in rows:
         assert cid in tex, cid  # every cross-study claim reaches the paper
+
+
+def test_a_ladder_run_in_parts_names_its_axes_and_the_studies_left_out(tmp_path):
+    """run_studies: the paper's abstract and scale section say which of the configuration's
+    studies did not run, and its axes are read over the studies that did."""
+    run_ladder(tmp_path, copy.deepcopy(LADDERS["a part of a ladder on three axes"]))
+    tex = (tmp_path / "all/build/paper.tex").read_text()
+    assert "a part of its configuration's ladder (not run: d8192, w48, t20480)" in tex
+    assert "left out 3 of its\nstudies (d8192, w48, t20480)" in tex
+    assert "A ladder of 6 such studies on 3 axes (the training length at a fixed model" in tex
+    assert "On the \\emph{length axis} (3 studies)" in tex
 
 
 def test_a_size_axis_without_adam_reads_untested_with_the_reason(tmp_path):

@@ -147,10 +147,14 @@ def merge(base: dict, overlay: dict) -> dict:
 
 def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
     """Each study of a ladder (``studies``) as a validated config of its own: the base with the
-    study's overlay merged in. A config without studies is one study, named ""."""
+    study's overlay merged in, only those ``run_studies`` names if it names any. A config without
+    studies is one study, named ""."""
     if not cfg.get("studies"):
+        if cfg.get("run_studies"):
+            raise ConfigError("run_studies: names studies, but this config has no studies list")
         return {"": cfg}
-    base = {k: v for k, v in cfg.items() if k != "studies"}
+    # A study's config is the same whichever part of the ladder runs, so its files are too.
+    base = {k: v for k, v in cfg.items() if k not in ("studies", "run_studies")}
     out = {}
     for study in cfg["studies"]:
         name = study["name"]
@@ -163,7 +167,24 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
             raise ConfigError(f"studies.{name}: {e}") from None
         resolved["profile"] = f"{base['profile']}/{name}"
         out[name] = resolved
-    return out
+    return _part(out, cfg.get("run_studies") or list(out))
+
+
+def _part(studies: dict[str, dict], names: list[str]) -> dict[str, dict]:
+    """The studies that ``run_studies`` names, in the config's order; the main one must be."""
+    if unknown := [n for n in names if n not in studies]:
+        raise ConfigError(f"run_studies: {unknown[0]!r} is not a study of this config "
+                          f"({', '.join(studies)})")  # fmt: skip
+    main = next(iter(studies))
+    if main not in names:
+        raise ConfigError(f"run_studies: must include {main!r}, the first study (the paper's)")
+    return {n: c for n, c in studies.items() if n in names}
+
+
+def left_out(cfg: dict) -> list[str]:
+    """The studies of a ladder that ``run_studies`` leaves out of this run, in config order."""
+    names = cfg.get("run_studies") or []
+    return [s["name"] for s in cfg.get("studies", []) if names and s["name"] not in names]
 
 
 def data_owners(studies: dict[str, dict]) -> dict[str, str]:

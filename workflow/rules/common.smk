@@ -6,7 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from adamw_repro.config import data_owners, min_tokens, study_configs
+from adamw_repro.config import data_owners, left_out, min_tokens, study_configs
 from adamw_repro.provenance import package_imports
 from adamw_repro.report.catalog import figures_for, ladder_figures_for
 from adamw_repro.design import (

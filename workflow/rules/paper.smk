@@ -33,6 +33,7 @@ rule paper:
         "../envs/report.yaml"
     params:
         config=json.dumps(STUDIES[MAIN_STUDY], sort_keys=True),
+        left_out=left_out(config),
         build_dir="results/paper/build",
     script:
         "../scripts/paper.py"

@@ -415,6 +415,7 @@ def run(input, output, params) -> None:
     if "ladder_studies" in input:
         ladder = ladder_context(*(table(f"ladder_{t}") for t in ("studies", "ledger", "ledgers")))
         ladder["figures"] = figures_at(files(input["ladder_figures"]), build, LADDER_FIGURES)
+        ladder["left_out"] = list(params.get("left_out", []))  # a ladder run in parts
         context = with_ladder(context, ladder)
     shutil.copyfile(input["bib"], build / "references.bib")
     tex = build / "paper.tex"
