@@ -110,6 +110,10 @@ BAD = [
      "run_studies", "'c' is not a study of this config (a, b)"),
     (with_("run_studies", ["b"], with_("studies", [{"name": "a"}, {"name": "b"}])),
      "run_studies", "must include 'a', the first study"),
+    (with_("run_studies", ["a", "c"], with_("studies", [
+        {"name": "a"}, {"name": "b", "corpus": {"source": "stdlib"}},
+        {"name": "c", "corpus": {"source": "stdlib"}}])),
+     "run_studies", "'c' reads the data of 'b', which must run too"),
 ]  # fmt: skip
 
 
@@ -351,6 +355,9 @@ def test_a_ladder_run_in_parts_builds_the_same_study_configs_and_names_what_it_l
     assert all(studies[n] == whole[n] for n in studies)
     assert left_out(part) == [n for n in whole if n not in part_names]
     assert left_out(validate_config(raw)) == [] and left_out(VALID) == []
+    # the key itself stays out of every study's config (the paper prints its hash)
+    assert "run_studies" not in studies["w48"]
+    assert "run_studies" not in study_configs(validate_config(VALID))[""]
 
 
 def test_studies_on_one_corpus_share_the_data_of_the_first_and_its_fewest_tokens_fit_all():

@@ -152,7 +152,7 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
     if not cfg.get("studies"):
         if cfg.get("run_studies"):
             raise ConfigError("run_studies: names studies, but this config has no studies list")
-        return {"": cfg}
+        return {"": {k: v for k, v in cfg.items() if k != "run_studies"}}
     # A study's config is the same whichever part of the ladder runs, so its files are too.
     base = {k: v for k, v in cfg.items() if k not in ("studies", "run_studies")}
     out = {}
@@ -166,6 +166,7 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
         except ConfigError as e:
             raise ConfigError(f"studies.{name}: {e}") from None
         resolved["profile"] = f"{base['profile']}/{name}"
+        del resolved["run_studies"]  # its default, filled in by the validation
         out[name] = resolved
     return _part(out, cfg.get("run_studies") or list(out))
 
@@ -178,6 +179,10 @@ def _part(studies: dict[str, dict], names: list[str]) -> dict[str, dict]:
     main = next(iter(studies))
     if main not in names:
         raise ConfigError(f"run_studies: must include {main!r}, the first study (the paper's)")
+    owners = data_owners(studies)  # a part prepares the same data as the whole ladder
+    if lacking := [n for n in names if owners[n] not in names]:
+        raise ConfigError(f"run_studies: {lacking[0]!r} reads the data of "
+                          f"{owners[lacking[0]]!r}, which must run too")  # fmt: skip
     return {n: c for n, c in studies.items() if n in names}
 
 

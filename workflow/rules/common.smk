@@ -50,6 +50,8 @@ MAIN_STUDY = next(iter(STUDIES))  # the paper's main study: the first one listed
 # Studies with the same corpus and tokenizer share one split and token set (resources/ of the
 # first of them): a ladder of sizes on one corpus prepares its data once.
 DATA_OF = data_owners(STUDIES)
+# A ladder run in parts (run_studies) sizes the data for every study, as the whole run does.
+ALL_STUDIES = study_configs({**config, "run_studies": []})
 
 SETTING = r"lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?"  # a run's hyperparameters in its path (design.Run)
 
@@ -201,7 +203,7 @@ def get_data_file(path, study):
 
 def get_min_tokens(split):
     """Fewest tokens a split must hold for every study that reads it (config.min_tokens)."""
-    return lambda wildcards: min_tokens(STUDIES, wildcards.get("study", ""), split)
+    return lambda wildcards: min_tokens(ALL_STUDIES, wildcards.get("study", ""), split)
 
 
 def get_split_text(split):
