@@ -478,6 +478,12 @@ def test_a_ladder_run_in_parts_names_its_axes_and_the_studies_left_out(tmp_path)
     assert "left out 3 of its\nstudies (d8192, w48, t20480)" in tex
     assert "t20480) on 3 axes (the training length at a fixed model" in tex
     assert "On the \\emph{length axis} (3 studies)" in tex
+    # each study's Adam+L2 gate reaches the ladder's table (LN3 is gated on it)
+    studies = pd.read_csv(tmp_path / "results/ladder/studies.csv").set_index("study")
+    for name, row in studies.iterrows():
+        regime = pd.read_csv(tmp_path / name / "results/tables/regime.csv").set_index("check")
+        gate = regime.loc["decay helps Adam+L2"]
+        assert (row["l2_helps"], row["l2_benefit"]) == (gate["status"], gate["value"]), name
 
 
 def test_a_size_axis_without_adam_reads_untested_with_the_reason(tmp_path):

@@ -270,6 +270,18 @@ def test_when_decay_does_not_act_the_mechanism_claims_are_untestable_here():
     assert led["LH2"]["verdict"] == "reproduced"
 
 
+def test_coupled_decays_own_gate_is_tuned_adam_against_tuned_adam_l2():
+    """ "decay helps Adam+L2" (LN3's gate on a ladder): tuned Adam − tuned Adam+L2, paired by
+    seed. The synthetic study puts it at decay_gain + adamw_minus_l2."""
+    gates = {r["check"]: r for r in regime_checks(study(decay_gain=0.1))}
+    g = gates["decay helps Adam+L2"]
+    assert g["value"] == pytest.approx(0.05, abs=0.015) and g["status"] == "passed"  # 3 se
+    assert g["detail"].startswith(f"tuned Adam − tuned Adam+L2 = {g['value']:+.4f} nats")
+    g = {r["check"]: r for r in regime_checks(study())}["decay helps Adam+L2"]
+    assert abs(g["value"]) < 0.015 and g["status"] == "failed"
+    assert gates["decay helps"]["value"] == pytest.approx(0.1, abs=0.005)  # AdamW's own
+
+
 def test_each_gate_prints_the_smallest_effect_it_could_detect():
     gates = {r["check"]: r for r in regime_checks(study())}
     for kind in ("acts", "acts on norms", "helps"):

@@ -41,7 +41,7 @@ def test_a_config_without_studies_is_one_study_under_its_own_name():
 
 def test_an_overlay_changes_only_what_it_names(repo):
     cfg = load_config(repo / "config" / "ladder.yaml")
-    base = leaves({k: v for k, v in cfg.items() if k != "studies"})
+    base = leaves({k: v for k, v in cfg.items() if k not in ("studies", "run_studies")})
     for study in cfg["studies"]:
         resolved = leaves(study_configs(cfg)[study["name"]])
         changed = {k for k in base if resolved[k] != base[k]}
@@ -153,13 +153,16 @@ def size_axis(benefit, corpora=("kjv",), acts="passed", noise=0.002, seed=0):
     return pd.DataFrame(rows)
 
 
-def length_axis(tau_steps, l2_lambda, headline, helps="passed", noise=0.02, seed=0, data=12800):
+def length_axis(
+    tau_steps, l2_lambda, headline, helps="passed", noise=0.02, seed=0, data=12800, l2_helps=None
+):
     """The length-axis rows: one model and training subset, T from 38 to 1,200 steps (3 to 96
     epochs); AdamW's best τ in steps ``tau_steps(T)``, Adam+L2's best λ = lr·wd
     ``l2_lambda(T)`` (each scattered on a log scale by ``noise``) and the headline
-    ``headline(epochs)``."""
+    ``headline(epochs)``; Adam+L2's own gate ``l2_helps`` is AdamW's ``helps`` unless given."""
     rng = np.random.default_rng(seed)
     rows = []
+    l2_helps = helps if l2_helps is None else l2_helps
     for k, T in enumerate((38, 75, 150, 300, 600, 1200)):
         tau, lam = (f(T) * 10 ** rng.normal(0, noise) for f in (tau_steps, l2_lambda))
         epochs = 1024 * T / data
@@ -167,6 +170,7 @@ def length_axis(tau_steps, l2_lambda, headline, helps="passed", noise=0.02, seed
         rows.append(dict(study=f"len{T}", corpus="kjv", axes="length", shape="2x128",
                          n_params_ne=396800, data_tokens=data, steps=T, epochs=epochs,
                          acts="passed", helps=helps if isinstance(helps, str) else helps[k],
+                         l2_helps=l2_helps if isinstance(l2_helps, str) else l2_helps[k],
                          benefit=0.03, benefit_lo=0.02, benefit_hi=0.04, headline=h,
                          headline_lo=h - 0.01, headline_hi=h + 0.01, overfit_rise=0.01 * k,
                          tau_steps=tau, tau_lo=tau / 1.5, tau_hi=tau * 1.5, tau_interior=True,
@@ -281,6 +285,21 @@ def test_the_length_axis_reads_exponents_only_where_decay_helps():
     helps = ["failed", "failed", "passed", "passed", "passed", "passed"]
     rows = ledger_of(length_axis(lambda T: T**0.5, lambda T: 1e-3, lambda e: 0.0, helps=helps))
     assert rows["LH5"]["verdict"] == "reproduced" and rows["LN2"]["n"] == 4
+
+
+def test_adam_l2s_exponent_is_gated_on_coupled_decay_helping_not_on_adamw():
+    """LN3 fits the rungs where tuned Adam+L2 beats tuned Adam (its own gate), whatever AdamW's
+    gate says; LN2 the rungs where AdamW's passed."""
+    late = ["failed", "failed", "failed", "passed", "passed", "passed"]
+    rows = ledger_of(length_axis(lambda T: T**0.5, lambda T: 1e-3 * T**-0.5, lambda e: 0.0,
+                                 l2_helps=late))  # fmt: skip
+    assert rows["LN3"]["verdict"] == "untestable here" and rows["LH5"]["verdict"] == "reproduced"
+    assert "passed the Adam+L2 decay-helps gate" in rows["LN3"]["detail"]
+    assert "3 of 6 studies (len300, len600, len1200)" in rows["LN3"]["detail"]
+    rows = ledger_of(length_axis(lambda T: T**0.5, lambda T: 1e-3 * T**-0.5, lambda e: 0.0,
+                                 helps=late, l2_helps="passed"))  # fmt: skip
+    assert rows["LN3"]["verdict"] == "reproduced" and rows["LN3"]["n"] == 6
+    assert rows["LN2"]["verdict"] == "untestable here"
 
 
 def test_the_headline_slopes_along_length_and_size():

@@ -178,6 +178,8 @@ class Evidence:
         ``acts on norms``  the same on the log decayed-weight norm, against the relative margin;
         ``helps``          tuned Adam − tuned AdamW, final test loss; passes if the interval lies
                            above the margin;
+        ``helps Adam+L2``  tuned Adam − tuned Adam+L2 the same way: where coupled decay
+                           regularises (the gate of the ladder's Adam+L2 exponent, LN3);
         ``overfits``       how far the unregularized tuned model's test loss rose from its lowest
                            point by the end of the run, per evaluation seed; passes if the
                            interval lies above the margin (decay can only regularise where the
@@ -193,6 +195,12 @@ class Evidence:
             return self._overfits()
         if kind == "helps":
             return self._decay_helps()
+        if kind == "helps Adam+L2":
+            self.need("adam", "adam_l2")
+            m = self.paired_effect(
+                "final_test_loss", ("evaluation", "adam"), ("evaluation", "adam_l2"), "", ""
+            )
+            return self._above_margin(m, "tuned Adam − tuned Adam+L2")
         if kind == "acts":
             return self._decay_acts("final_test_loss", self.margin, "test loss", " nats")
         if kind == "acts on norms":
@@ -247,15 +255,7 @@ class Evidence:
         m = self.paired_effect(
             "final_test_loss", base, ("evaluation", "adamw"), label, "tuned AdamW"
         )
-        passed = m.lo > self.margin
-        m.verdict = "passed" if passed else "failed"
-        m.detail = (
-            f"{label} − tuned AdamW = {m.effect:+.4f} nats on the test split "
-            f"[{m.lo:+.4f}, {m.hi:+.4f}], {m.n} seeds; "
-            + ("above" if passed else "not above")
-            + f" the {self.margin:g}-nat smallest effect of interest; "
-            + _power(m, self.margin, " nats")
-        )
+        self._above_margin(m, f"{label} − tuned AdamW")
         if "adam" in self.optimizers and self.runs["no_decay"].any():
             lr_part = self.paired_effect("final_test_loss", base, self._no_decay(), "", "")
             m.detail += (
@@ -263,6 +263,19 @@ class Evidence:
                 f"rate (the learning rate) and {m.effect - lr_part.effect:+.4f} decay at that "
                 "learning rate (the acts gate)"
             )
+        return m
+
+    def _above_margin(self, m: Measurement, what: str) -> Measurement:
+        """A test-loss benefit's gate: passed if its interval lies above the margin."""
+        passed = m.lo > self.margin
+        m.verdict = "passed" if passed else "failed"
+        m.detail = (
+            f"{what} = {m.effect:+.4f} nats on the test split [{m.lo:+.4f}, {m.hi:+.4f}], "
+            f"{m.n} seeds; "
+            + ("above" if passed else "not above")
+            + f" the {self.margin:g}-nat smallest effect of interest; "
+            + _power(m, self.margin, " nats")
+        )
         return m
 
     def _decay_acts(self, metric: str, margin: float, what: str, unit: str) -> Measurement:

@@ -25,8 +25,9 @@ grow with it and the model overfits more; ladder v3):
        there): τ/T constant predicts slope 1 (LN2), Loshchilov & Hutter's normalised decay
        λ = λ_norm·√(b/(B·T)), i.e. a constant λ_norm = √T/τ, predicts ½ (LH5), constant in steps
        0 (LN2s);
-  LN3  Adam+L2's best λ = lr·wd against T the same way: the three
-       rules read −1, −½ and 0 (judged against −½, L&H's normalisation).
+  LN3  Adam+L2's best λ = lr·wd against T the same way, over the studies where coupled decay
+       helps (tuned Adam − tuned Adam+L2 above the margin): the three rules read −1, −½ and 0
+       (judged against −½, L&H's normalisation).
 Data axis (the training subset grows at a fixed model and T): AdamW's best timescale τ in
 steps against the training data, log10 against log10, over studies whose decay-acts gate passed
 and whose optimum lies inside the grid; one slope, three readings, each within its predicted
@@ -258,10 +259,10 @@ def measure_sz1(lad: Ladder) -> Measurement:
     return _headline_slope(lad, "size", "n_params_ne", "parameters")
 
 
-def _length_exponent(lad: Ladder, y: str, rules: dict, what: str) -> Measurement:
+def _length_exponent(lad: Ladder, y: str, rules: dict, what: str, gate: str) -> Measurement:
     """The length axis's slope of log10 ``y`` on log10 T, and which rules' slopes it holds."""
     fit = lad.axis_fit("length", y, "steps", True)
-    gate = "passed the decay-helps gate with an optimum inside the grid"
+    gate = f"passed the {gate} gate with an optimum inside the grid"
     if fit["slope"] is None:
         raise _untestable_fit(fit, "an exponent", gate)
     b = fit["slope"]
@@ -281,7 +282,8 @@ TAU_EXPONENT = (
 
 
 def _tau_exponent(lad: Ladder) -> Measurement:
-    return _length_exponent(lad, "tau_steps", LENGTH_RULES, "AdamW's best τ (steps)")
+    return _length_exponent(lad, "tau_steps", LENGTH_RULES, "AdamW's best τ (steps)",
+                            "decay-helps")  # fmt: skip
 
 
 claim(
@@ -336,8 +338,8 @@ claim(
     "Loshchilov & Hutter 2019 (their normalisation read for L2; this project's question)",
     "the length axis's slope of log10 Adam+L2's best λ = lr·wd (its best weight decay at its "
     "selected learning rate, times that rate, so that rungs selecting other rates compare) on "
-    "log10 T, over studies whose decay-helps gate (tuned Adam against tuned AdamW: the rungs "
-    "where decay regularises) passed with Adam+L2's optimum inside the grid",
+    "log10 T, over studies whose Adam+L2 decay-helps gate (tuned Adam against tuned Adam+L2: "
+    "the rungs where coupled decay regularises) passed with its optimum inside the grid",
     figure="ladder_length",
     kind="equal",
     target=-LENGTH_RULES["normalised decay (Loshchilov & Hutter)"],
@@ -346,7 +348,8 @@ claim(
 )
 def measure_ln3(lad: Ladder) -> Measurement:
     rules = {name: -r for name, r in LENGTH_RULES.items()}
-    return _length_exponent(lad, "l2_lambda", rules, "Adam+L2's best λ = lr·wd")
+    return _length_exponent(lad, "l2_lambda", rules, "Adam+L2's best λ = lr·wd",
+                            "Adam+L2 decay-helps")  # fmt: skip
 
 
 # The lines the figures draw: (fits.csv's axis, the study axis, y, x, log y, predicted slopes).

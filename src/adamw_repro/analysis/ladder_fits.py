@@ -30,8 +30,9 @@ LENGTH_RULES = {
     "normalised decay (Loshchilov & Hutter)": 0.5,
     "constant in steps": 0.0,
 }
-# gates of the length axis's exponents: decay helps there, and the optimum is inside the grid
-HELPS_INSIDE = {"tau_steps": "tau_interior", "l2_lambda": "l2_wd_interior"}
+# gates of the length axis's exponents: the optimizer's decay helps there (tuned Adam against
+# it), and its optimum is inside the grid: (gate column, interior column) per best decay
+HELPS_INSIDE = {"tau_steps": ("helps", "tau_interior"), "l2_lambda": ("l2_helps", "l2_wd_interior")}
 
 
 def _dummies(values: pd.Series, prefix: str) -> tuple[np.ndarray, list[str]]:
@@ -87,7 +88,7 @@ class Ladder:
     @functools.cache  # noqa: B019
     def axis_fit(self, axis: str, y: str, x: str, log_y: bool = False) -> dict:
         """``y`` against log10 ``x`` on ``axis``; a best decay (``HELPS_INSIDE``) over the
-        studies whose decay-helps gate passed and whose optimum lies inside the grid, anything
+        studies whose own decay-helps gate passed and whose optimum lies inside the grid, anything
         else over every study that measured it."""
         on = self.axis(axis)
         on = on[np.isfinite(on[y].astype(float))] if y in on else on.iloc[:0]
@@ -95,7 +96,8 @@ class Ladder:
             raise Untested(f"no study of the {axis} axis measured {y.replace('_', ' ')}")
         used = on
         if y in HELPS_INSIDE:
-            used = on[(on["helps"] == "passed") & on[HELPS_INSIDE[y]].astype(bool)]
+            gate, inside = HELPS_INSIDE[y]
+            used = on[(on[gate] == "passed") & on[inside].astype(bool)]
         spec = (y, x, log_y)
         return {"all": on, "used": used, "spec": spec, **self._fit(used, *spec)}
 

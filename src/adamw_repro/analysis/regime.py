@@ -49,7 +49,8 @@ def regime_checks(ev: Evidence) -> list[dict]:
             f"{tau.max():.3g} T (T = {steps} steps; summed decay Σ lr_t·wd from "
             f"{min(expo):.2g} to {max(expo):.2g})",
         )
-    for kind in ("acts", "acts on norms", "helps"):
+    coupled = {"adam", "adam_l2"} <= ev.optimizers  # LN3's gate, where it can be read
+    for kind in ("acts", "acts on norms", "helps") + (("helps Adam+L2",) if coupled else ()):
         try:
             g = ev.gate(kind)
             add(f"decay {kind}", g.effect, g.lo, g.hi, g.verdict, g.detail)

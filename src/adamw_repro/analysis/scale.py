@@ -96,6 +96,7 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
     measured = lh2 is not None and lh2["verdict"] != "untested"
     n_boot = config["study"]["bootstrap_samples"]
     tau, overfit = best_tau(runs, n_boot), _gate(checks, "overfitting")
+    l2_helps = _gate(checks, "decay helps Adam+L2")
     return {
         "study": name,
         "corpus": config["corpus"]["source"],
@@ -116,6 +117,10 @@ def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
         "benefit": helps["value"],
         "benefit_lo": helps["ci_lo"],
         "benefit_hi": helps["ci_hi"],
+        "l2_helps": l2_helps["status"],  # coupled decay's own gate (tuned Adam − Adam+L2)
+        "l2_benefit": l2_helps["value"],
+        "l2_benefit_lo": l2_helps["ci_lo"],
+        "l2_benefit_hi": l2_helps["ci_hi"],
         "seeds": len(config["seeds"]),
         "headline": lh2["effect"] if measured else math.nan,
         "headline_lo": lh2["ci_lo"] if measured else math.nan,
