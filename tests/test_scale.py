@@ -12,6 +12,7 @@ from scipy import stats
 from adamw_repro.analysis.claims import build_ledger
 from adamw_repro.analysis.ladder import build
 from adamw_repro.analysis.ladder_fits import LENGTH_RULES, MIN_DOF, PREDICTIONS, Ladder, fit_lines
+from adamw_repro.analysis.scale import decayed_share
 from adamw_repro.analysis.stats import best_timescale, best_timescale_interval, ols
 from adamw_repro.config import load_config, study_configs, validate_config
 
@@ -437,3 +438,17 @@ def test_a_ladder_of_three_studies_on_the_default_grid_plans(tmp_path, repo):
     jobs = {ln.split()[0]: int(ln.split()[1]) for ln in out.splitlines()
             if len(ln.split()) == 2 and ln.split()[1].isdigit()}  # fmt: skip
     assert jobs.get("paper") == 1 and jobs.get("ladder") == 1, out[-2000:]
+
+
+def test_the_decayed_share_is_of_every_parameter_and_below_one():
+    """Ladder v3's 2x128 model on a 2,048-token vocabulary: its runs count 658,944 parameters
+    (nanoGPT's count, without the 64x128 position table); decay acts on the blocks' matrices
+    (393,216) and, with decay_embeddings, both tables (270,336) of the 667,136 in all (a share
+    of 1.006 was once reported, dividing by the count without the position table)."""
+    model = {"n_layer": 2, "n_embd": 128, "block_size": 64, "vocab_multiple": 64}
+    runs = pd.DataFrame({"n_params": [658944]})
+    share = decayed_share({"model": model, "train": {"decay_embeddings": True}}, runs,
+                          {"vocab_size": 2048})  # fmt: skip
+    assert share == pytest.approx((393216 + 270336) / 667136) and share < 1
+    plain = decayed_share({"model": model, "train": {"decay_embeddings": False}}, runs, {})
+    assert plain == pytest.approx(393216 / 667136)

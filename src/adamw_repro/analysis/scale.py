@@ -78,10 +78,14 @@ def _gate(checks: pd.DataFrame, name: str) -> dict:
 
 def decayed_share(config: dict, runs: pd.DataFrame, meta: dict) -> float:
     """The share of the model's parameters that weight decay acts on; the embeddings' size
-    matters only where they decay (meta.json has the vocabulary)."""
-    decays = config["train"]["decay_embeddings"]
-    vocab = meta.get("vocab_size", math.nan if decays else 0)
-    return decayed_params(config["model"], vocab, decays) / int(runs["n_params"].iloc[0])
+    matters only where they decay (meta.json has the vocabulary, the model pads its rows to
+    ``model.vocab_multiple``). A run's ``n_params``, like nanoGPT's count, leaves out the
+    position embeddings, so they are added back: the share is of every parameter."""
+    model, decays = config["model"], config["train"]["decay_embeddings"]
+    m = model["vocab_multiple"]
+    vocab = -(-meta["vocab_size"] // m) * m if decays else 0
+    total = int(runs["n_params"].iloc[0]) + model["block_size"] * model["n_embd"]
+    return decayed_params(model, vocab, decays) / total
 
 
 def study_row(name: str, config: dict, runs, ledger, regime, meta) -> dict:
