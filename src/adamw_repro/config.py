@@ -152,7 +152,7 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
     if not cfg.get("studies"):
         if cfg.get("run_studies"):
             raise ConfigError("run_studies: names studies, but this config has no studies list")
-        return {"": {k: v for k, v in cfg.items() if k != "run_studies"}}
+        return {"": cfg}
     # A study's config is the same whichever part of the ladder runs, so its files are too.
     base = {k: v for k, v in cfg.items() if k not in ("studies", "run_studies")}
     out = {}
@@ -165,8 +165,7 @@ def study_configs(cfg: dict, schema: dict | None = None) -> dict[str, dict]:
             resolved = _validate_one(merge(base, overlay), schema)
         except ConfigError as e:
             raise ConfigError(f"studies.{name}: {e}") from None
-        resolved["profile"] = f"{base['profile']}/{name}"
-        del resolved["run_studies"]  # its default, filled in by the validation
+        resolved["profile"] = f"{base['profile']}/{name}"  # its run_studies: the default, []
         out[name] = resolved
     return _part(out, cfg.get("run_studies") or list(out))
 
