@@ -450,5 +450,9 @@ def test_the_decayed_share_is_of_every_parameter_and_below_one():
     share = decayed_share({"model": model, "train": {"decay_embeddings": True}}, runs,
                           {"vocab_size": 2048})  # fmt: skip
     assert share == pytest.approx((393216 + 270336) / 667136) and share < 1
+    # a 2,000-token vocabulary: the model pads the table to 2,048 rows, all of them decayed
+    padded = decayed_share({"model": model, "train": {"decay_embeddings": True}}, runs,
+                           {"vocab_size": 2000})  # fmt: skip
+    assert padded == share
     plain = decayed_share({"model": model, "train": {"decay_embeddings": False}}, runs, {})
     assert plain == pytest.approx(393216 / 667136)

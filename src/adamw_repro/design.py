@@ -44,6 +44,13 @@ def non_embedding_params(model: dict) -> int:
     return model["n_layer"] * (12 * d * d + 13 * d) + 2 * d
 
 
+def padded_vocab(vocab_size: int, multiple: int) -> int:
+    """The token embedding's rows: the vocabulary padded to a multiple (nanoGPT's 50257 ->
+    50304 for GPT-2), as ``training.model`` allocates them (it pads the same way without
+    importing this module, so that editing the design retrains nothing)."""
+    return -(-vocab_size // multiple) * multiple
+
+
 def decayed_params(model: dict, vocab_size: int, decay_embeddings: bool) -> int:
     """Parameters weight decay acts on (``training.optim.decayed_parameters``, counted from the
     shape): every block's four matrices, 12·d², and the token and position embeddings (the

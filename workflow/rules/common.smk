@@ -51,7 +51,7 @@ MAIN_STUDY = next(iter(STUDIES))  # the paper's main study: the first one listed
 # first of them): a ladder of sizes on one corpus prepares its data once.
 DATA_OF = data_owners(STUDIES)
 # A ladder run in parts (run_studies) sizes the data for every study, as the whole run does.
-ALL_STUDIES = study_configs({**config, "run_studies": []})
+ALL_STUDIES = study_configs({**config, "run_studies": []}) if config["run_studies"] else STUDIES
 
 SETTING = r"lr[0-9.e+-]+_wd[0-9.e+-]+(_emb)?"  # a run's hyperparameters in its path (design.Run)
 

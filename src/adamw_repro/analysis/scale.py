@@ -22,7 +22,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..design import decayed_params, non_embedding_params
+from ..design import decayed_params, non_embedding_params, padded_vocab
 from ..schedule import budget, data_and_epochs, timescale
 from .stats import best_timescale_interval
 
@@ -82,8 +82,7 @@ def decayed_share(config: dict, runs: pd.DataFrame, meta: dict) -> float:
     ``model.vocab_multiple``). A run's ``n_params``, like nanoGPT's count, leaves out the
     position embeddings, so they are added back: the share is of every parameter."""
     model, decays = config["model"], config["train"]["decay_embeddings"]
-    m = model["vocab_multiple"]
-    vocab = -(-meta["vocab_size"] // m) * m if decays else 0
+    vocab = padded_vocab(meta["vocab_size"], model["vocab_multiple"]) if decays else 0
     total = int(runs["n_params"].iloc[0]) + model["block_size"] * model["n_embd"]
     return decayed_params(model, vocab, decays) / total
 

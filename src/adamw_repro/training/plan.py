@@ -28,6 +28,7 @@ from ..design import (
     grid,
     grid_cells,
     non_embedding_params,
+    padded_vocab,
     round_file,
     run_hparams,
     runs_of,
@@ -132,8 +133,7 @@ def flops_per_token(config: dict) -> float:
     without the position embedding, the vocabulary padded as the model pads it."""
     m = config["model"]
     vocab = config["tokenizer"]["vocab_size"] if config["tokenizer"]["kind"] == "bpe" else 50257
-    vocab = -(-vocab // m["vocab_multiple"]) * m["vocab_multiple"]
-    n = non_embedding_params(m) + vocab * m["n_embd"]
+    n = non_embedding_params(m) + padded_vocab(vocab, m["vocab_multiple"]) * m["n_embd"]
     return 6 * n + 12 * m["n_layer"] * m["n_embd"] * m["block_size"]
 
 
